@@ -1,0 +1,1 @@
+"""Coffee Chaos's shared engine: target, services, faults, load, reports."""
