@@ -1,0 +1,206 @@
+"""The safety control every Coffee Chaos experiment declares.
+
+Declared in an experiment's ``controls`` block (module ``gameday.controls``),
+it makes the experiment's guarantees independent of how ``chaos run`` is
+called:
+
+- the kill switch refuses the run before anything is touched;
+- rollbacks run on every exit path (the runtime strategy is forced to
+  ``always``, whatever ``--rollback-strategy`` says);
+- when the run ends, however it ends, the Locust run is stopped and whatever
+  the fault ledger still holds is reverted;
+- method probes state what the operators expect during the fault: a probe
+  that fails turns the verdict into a deviation, and an action that fails
+  (the fault could not be injected) fails the run;
+- Locust's files go to a run directory beside the journal.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from chaoslib.exceptions import InterruptExecution
+from chaoslib.run import RunEventHandler
+from chaoslib.types import Configuration, Experiment, Journal, Secrets, Settings
+
+from gameday import ledger, locustrun
+from gameday.target import TargetError, load_target
+
+__all__ = ["configure_control", "before_experiment_control", "cleanup_control"]
+logger = logging.getLogger("chaostoolkit")
+
+RUN_DIR_ENV = "COFFEE_CHAOS_RUN_DIR"
+_admission: dict[str, Any] = {"lock": None}
+
+
+def configure_control(
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+    experiment: Experiment = None,
+    event_registry: Any = None,
+) -> None:
+    """Admit or refuse the run, choose its directory, and register the handler."""
+    os.environ.setdefault(RUN_DIR_ENV, str(_run_dir(experiment or {})))
+    _admission["refusal"] = _admit(configuration)
+    if event_registry is not None:
+        event_registry.register(SafetyHandler(configuration, secrets))
+
+
+def before_experiment_control(
+    context: Experiment,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+    **kwargs: Any,
+) -> None:
+    """Stop a refused run before anything is touched."""
+    refusal = _admission.get("refusal", "refusing to run: the safety control was not configured")
+    if refusal:
+        raise InterruptExecution(refusal)
+
+
+def cleanup_control() -> None:
+    """Nothing to release: the handler does its work when the run finishes."""
+
+
+def _admit(configuration: Configuration) -> str | None:
+    """Why the run must not start (kill switch, lab busy, faults pending), or None."""
+    try:
+        target = load_target(configuration)
+    except TargetError as exc:
+        return f"refusing to run: {exc}"
+    if target.kill_switch.exists():
+        return (
+            f"refusing to run: the kill switch {target.kill_switch} is set; "
+            "remove it with `gameday kill-switch off` once the system is safe"
+        )
+    holder = _hold_lab(target.state_dir)
+    if holder:
+        return f"refusing to run: another experiment holds the lab ({holder}); wait for it"
+    pending = ledger.ledger_for(target).entries()
+    if pending:
+        faults = ", ".join(f"{e['kind']} {e['subject']}" for e in pending)
+        return (
+            f"refusing to run: the fault ledger still holds {faults} from an earlier "
+            "run; revert them with `make recover` (or `gameday recover`)"
+        )
+    return None
+
+
+def _hold_lab(state_dir: Path) -> str | None:
+    """One experiment at a time: an exclusive lock held until this process exits.
+
+    Returns who holds the lab when it is busy, None once this run holds it.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(state_dir / "run.lock", "a+")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        return holder
+    lock.truncate(0)
+    lock.write(f"pid {os.getpid()}\n")
+    lock.flush()
+    _admission["lock"] = lock
+    return None
+
+
+class SafetyHandler(RunEventHandler):
+    """Forces rollbacks, then cleans up and renders the verdict at the end of a run."""
+
+    def __init__(self, configuration: Configuration, secrets: Secrets) -> None:
+        self.configuration = configuration
+        self.secrets = secrets
+
+    def running(
+        self,
+        experiment: Experiment,
+        journal: Journal,
+        configuration: Configuration,
+        secrets: Secrets,
+        schedule: Any,
+        settings: Settings,
+    ) -> None:
+        admitted = _admission.get("refusal") is None
+        runtime = settings.setdefault("runtime", {})
+        runtime.setdefault("rollbacks", {})["strategy"] = "always" if admitted else "never"
+        self.configuration = configuration
+        self.secrets = secrets
+
+    def finish(self, journal: Journal) -> None:
+        facts: dict[str, Any] = {"run_dir": os.environ.get(RUN_DIR_ENV)}
+        journal["coffee_chaos"] = facts
+        refusal = _admission.get("refusal")
+        if refusal:
+            facts["refused"] = refusal
+            return
+        try:
+            target = load_target(self.configuration)
+        except TargetError as exc:
+            facts["cleanup_error"] = str(exc)
+            return
+        facts["load"] = _stop_load(target)
+        try:
+            facts["recovered"] = ledger.recover(target)
+        except ledger.LedgerError as exc:
+            logger.error(f"Could not revert every fault: {exc}")
+            facts["cleanup_error"] = str(exc)
+            journal["status"] = "failed"
+        _judge_method(journal, facts)
+
+
+def _stop_load(target: Any) -> dict[str, Any] | None:
+    try:
+        return locustrun.stop(target)
+    except locustrun.NotRunning:
+        return None
+    except Exception as exc:  # the ledger revert below is the backstop
+        logger.error(f"Could not stop the load cleanly: {exc}")
+        return {"error": str(exc)}
+
+
+def _judge_method(journal: Journal, facts: dict[str, Any]) -> None:
+    """Failed method probes are unmet expectations; failed actions fail the run."""
+    unmet, broken = [], []
+    for run in journal.get("run", []):
+        if run.get("status") != "failed":
+            continue
+        activity = run.get("activity", {})
+        entry = {"name": activity.get("name"), "reason": _reason(run)}
+        (unmet if activity.get("type") == "probe" else broken).append(entry)
+    facts["unmet_expectations"] = unmet
+    facts["failed_actions"] = broken
+    if unmet:
+        journal["deviated"] = True
+    if broken and journal.get("status") == "completed":
+        journal["status"] = "failed"
+
+
+def _reason(run: dict[str, Any]) -> str:
+    exception = run.get("exception") or []
+    return exception[-1].strip() if exception else "failed"
+
+
+def _run_dir(experiment: Experiment) -> Path:
+    slug = re.sub(r"[^a-z0-9]+", "-", str(experiment.get("title", "run")).lower()).strip("-")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return _journal_dir() / "runs" / f"{stamp}-{slug[:40]}"
+
+
+def _journal_dir() -> Path:
+    argv = sys.argv
+    for index, arg in enumerate(argv):
+        if arg == "--journal-path" and index + 1 < len(argv):
+            return Path(argv[index + 1]).resolve().parent
+        if arg.startswith("--journal-path="):
+            return Path(arg.split("=", 1)[1]).resolve().parent
+    return Path.cwd()
