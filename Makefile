@@ -1,0 +1,54 @@
+# Coffee Chaos. `make gameday` and `make test` do all the set-up themselves:
+# virtualenv, requirements, the lab (Ansible), then the job.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROFILE ?= quick
+GAMEDAY ?= experiments/kill-redis.json
+PYTEST_ARGS ?=
+
+.PHONY: help venv lab gameday test lint recover teardown status bench
+
+help:
+	@echo "make gameday   provision the lab and run the default game day ($(GAMEDAY), $(PROFILE) profile)"
+	@echo "make test      provision the lab and run the whole test suite"
+	@echo "make lab       provision (or re-converge) the lab only"
+	@echo "make recover   revert every fault the ledger holds and bring the lab back up"
+	@echo "make teardown  stop and remove what the lab provisioned"
+	@echo "make bench     run the benchmarks and print their figures"
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (3.11): apt-get install python3 python3-venv"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+venv: $(BIN)/.installed
+
+lab: venv
+	$(BIN)/ansible-playbook playbooks/provision.yml
+
+gameday: lab
+	$(BIN)/gameday run --profile $(PROFILE) $(GAMEDAY)
+
+test: lab
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+status: venv
+	$(BIN)/gameday status
+
+recover: venv
+	$(BIN)/ansible-playbook playbooks/recover.yml
+
+teardown: venv
+	$(BIN)/ansible-playbook playbooks/teardown.yml
+
+bench: lab
+	$(BIN)/python benchmarks/run_all.py
