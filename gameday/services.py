@@ -1,0 +1,366 @@
+"""Service control: status, kill, stop, start and restart of a target's services.
+
+Two platforms: supervisor (XML-RPC over its unix socket; a kill is SIGKILL to the
+program's whole process group) and Kubernetes (through chaostoolkit-kubernetes:
+a kill terminates the pods with no grace period, a stop scales the deployment to 0).
+Every fault-making call records a ledger entry BEFORE acting; ``start`` resolves
+the service's open entries, so ``revert`` (used by ``ledger.recover``) is ``start``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import time
+import xmlrpc.client
+from collections.abc import Callable
+from typing import Any
+
+from supervisor.xmlrpc import Faults, SupervisorTransport
+
+from gameday.errors import ServiceError
+from gameday.ledger import ledger_for
+from gameday.target import Service, Target
+
+__all__ = ["kill", "restart", "revert", "start", "status", "stop"]
+
+STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
+POLL_S = 0.1
+Secrets = dict[str, Any] | None
+
+
+def status(name: str, target: Target, secrets: Secrets = None) -> dict[str, Any]:
+    """Where ``name`` stands: {service, program, platform, state, pid, uptime, running}."""
+    service = target.service(name)
+    if target.platform == "kubernetes":
+        return _k8s_status(service, secrets)
+    return _facts(service, _info(target, service))
+
+
+def kill(name: str, target: Target, timeout_s: float = 10.0, secrets: Secrets = None) -> dict:
+    """Kill ``name`` abruptly (SIGKILL to its process group, or pods with no grace)."""
+    service = target.service(name)
+    if target.platform == "kubernetes":
+        return _k8s_kill(service, target, secrets)
+    info = _info(target, service)
+    if info["statename"] != "RUNNING":
+        raise ServiceError(
+            f"cannot kill service {name!r}: supervisor program {service.program!r} is "
+            f"{info['statename']}, not RUNNING; start it first (`gameday recover`)"
+        )
+    pid = info["pid"]
+    pgid = _process_group(target, service, pid)
+    entry_id = ledger_for(target).record(
+        "service", name, {"action": "start", "platform": "supervisor"},
+        note=f"SIGKILL to process group {pgid} of program {service.program}",
+    )
+    began = time.monotonic()
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # it died meanwhile; the wait below confirms supervisor saw it go
+    except PermissionError:
+        raise ServiceError(
+            f"not allowed to kill process group {pgid} of service {name!r}: run as root "
+            "(or as the user that runs the program)"
+        ) from None
+    after = _wait(target, service, lambda i: i["statename"] != "RUNNING" or i["pid"] != pid,
+                  timeout_s, "stop running after SIGKILL")
+    return {**_facts(service, after), "killed_pid": pid, "process_group": pgid,
+            "signal": "SIGKILL", "seconds": round(time.monotonic() - began, 3),
+            "ledger_id": entry_id}
+
+
+def stop(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets = None) -> dict:
+    """Stop ``name`` gracefully; stopping a stopped service is a no-op that says so."""
+    service = target.service(name)
+    if target.platform == "kubernetes":
+        return _k8s_stop(service, target, timeout_s, secrets)
+    info = _info(target, service)
+    if info["statename"] in STOPPED_STATES:
+        return {**_facts(service, info), "changed": False,
+                "note": f"already {info['statename']}: nothing to stop"}
+    entry_id = ledger_for(target).record(
+        "service", name, {"action": "start", "platform": "supervisor"},
+        note=f"stopped program {service.program} through supervisor",
+    )
+    began = time.monotonic()
+    try:
+        _call(target, service, "stopProcess", service.program, False)
+    except ServiceError:
+        if _info(target, service)["statename"] not in STOPPED_STATES:
+            raise
+    after = _wait(target, service, lambda i: i["statename"] in STOPPED_STATES,
+                  timeout_s, "stop")
+    return {**_facts(service, after), "changed": True,
+            "seconds": round(time.monotonic() - began, 3), "ledger_id": entry_id}
+
+
+def start(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets = None) -> dict:
+    """Start ``name`` and wait until it runs; resolve its open ledger entries."""
+    service = target.service(name)
+    if target.platform == "kubernetes":
+        result = _k8s_start(service, target, timeout_s, secrets)
+    else:
+        result = _supervisor_start(service, target, timeout_s)
+    ledger = ledger_for(target)
+    resolved = []
+    for entry in ledger.entries():
+        if entry["kind"] == "service" and entry["subject"] == name:
+            ledger.resolve(entry["id"])
+            resolved.append(entry["id"])
+    return {**result, "resolved": resolved}
+
+
+def restart(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets = None) -> dict:
+    """Stop then start ``name`` (the stop is recorded; the start resolves it)."""
+    stopped = stop(name, target, timeout_s, secrets)
+    started = start(name, target, timeout_s, secrets)
+    return {"service": name, "stopped": stopped, "started": started}
+
+
+def revert(entry: dict, target: Target) -> dict:
+    """Revert a "service" ledger entry: start the service (idempotent)."""
+    action = entry.get("revert", {}).get("action")
+    if action != "start":
+        raise ServiceError(
+            f"ledger entry {entry.get('id')} for service {entry.get('subject')!r} asks for "
+            f"revert action {action!r}; only 'start' is known"
+        )
+    platform = entry["revert"].get("platform", target.platform)
+    if platform != target.platform:
+        target = dataclasses.replace(target, platform=platform)
+    return start(entry["subject"], target)
+
+
+# --- supervisor -----------------------------------------------------------------------------
+
+
+def _supervisor_start(service: Service, target: Target, timeout_s: float) -> dict:
+    info = _info(target, service)
+    if info["statename"] == "RUNNING":
+        return {**_facts(service, info), "changed": False, "note": "already running"}
+    began = time.monotonic()
+    if info["statename"] not in ("STARTING", "BACKOFF"):
+        try:
+            _call(target, service, "startProcess", service.program, False)
+        except ServiceError:
+            if _info(target, service)["statename"] not in ("STARTING", "RUNNING"):
+                raise
+    after = _wait(target, service, lambda i: i["statename"] == "RUNNING", timeout_s, "run")
+    return {**_facts(service, after), "changed": True,
+            "seconds": round(time.monotonic() - began, 3)}
+
+
+def _rpc(target: Target) -> Any:
+    transport = SupervisorTransport(None, None, serverurl=target.supervisor_url)
+    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+
+
+def _call(target: Target, service: Service, method: str, *args: Any) -> Any:
+    try:
+        return getattr(_rpc(target), method)(*args)
+    except xmlrpc.client.Fault as exc:
+        if exc.faultCode == Faults.BAD_NAME:
+            raise ServiceError(
+                f"supervisor at {target.supervisor_url} has no program {service.program!r} "
+                f"(service {service.name!r}): fix its `program` in the target file"
+            ) from None
+        raise ServiceError(
+            f"supervisor refused {method} of program {service.program!r} "
+            f"(service {service.name!r}): {exc.faultString}"
+        ) from None
+    except OSError as exc:
+        raise ServiceError(
+            f"cannot reach supervisor at {target.supervisor_url} ({exc}) to control service "
+            f"{service.name!r}: is supervisord running?"
+        ) from None
+
+
+def _info(target: Target, service: Service) -> dict[str, Any]:
+    return _call(target, service, "getProcessInfo", service.program)
+
+
+def _facts(service: Service, info: dict[str, Any]) -> dict[str, Any]:
+    running = info["statename"] == "RUNNING"
+    return {
+        "service": service.name,
+        "program": service.program,
+        "platform": "supervisor",
+        "state": info["statename"],
+        "running": running,
+        "pid": info["pid"] or None,
+        "uptime": (info["now"] - info["start"]) if running else 0,
+    }
+
+
+def _process_group(target: Target, service: Service, pid: int) -> int:
+    """The program's own process group; refuse to signal ours or supervisord's."""
+    try:
+        pgid = os.getpgid(pid)
+    except ProcessLookupError:
+        raise ServiceError(
+            f"service {service.name!r}: pid {pid} reported by supervisor no longer exists"
+        ) from None
+    supervisord_pid = _call(target, service, "getPID")
+    shared = {os.getpgrp(), os.getpgid(supervisord_pid)}
+    if pgid in shared:
+        raise ServiceError(
+            f"service {service.name!r}: pid {pid} shares process group {pgid} with supervisord "
+            "or this runner; refusing to kill the group"
+        )
+    return pgid
+
+
+def _wait(target: Target, service: Service, done: Callable[[dict], bool],
+          timeout_s: float, what: str) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        info = _info(target, service)
+        if done(info):
+            return info
+        if what == "run" and info["statename"] in ("FATAL", "EXITED", "STOPPED"):
+            raise ServiceError(
+                f"service {service.name!r} (program {service.program!r}) failed to start: "
+                f"{info['statename']} {info['spawnerr']}; see {info['stdout_logfile']}"
+            )
+        if time.monotonic() >= deadline:
+            raise ServiceError(
+                f"service {service.name!r} (program {service.program!r}) did not {what} "
+                f"within {timeout_s:g} s: supervisor reports {info['statename']}"
+            )
+        time.sleep(POLL_S)
+
+
+# --- kubernetes (chaostoolkit-kubernetes) ---------------------------------------------------
+
+
+def _k8s_spec(service: Service) -> tuple[str, str, str]:
+    """label selector, namespace and deployment (``deployment``, else the ``app`` label)."""
+    spec = service.kubernetes
+    selector = spec.get("label_selector")
+    if not selector:
+        raise ServiceError(
+            f"service {service.name!r} has no kubernetes.label_selector in the target file"
+        )
+    labels = dict(part.split("=", 1) for part in selector.split(",") if "=" in part)
+    deployment = spec.get("deployment") or labels.get("app")
+    if not deployment:
+        raise ServiceError(
+            f"service {service.name!r}: set kubernetes.deployment in the target file"
+        )
+    return selector, spec.get("namespace", "default"), deployment
+
+
+def _k8s(service: Service, what: str, call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except Exception as exc:  # kubernetes and chaosk8s raise many types; name the cause
+        raise ServiceError(
+            f"kubernetes: could not {what} for service {service.name!r}: {exc}"
+        ) from None
+
+
+def _k8s_running_pods(selector: str, ns: str, secrets: Secrets) -> list[str]:
+    from chaosk8s import create_k8s_api_client
+    from kubernetes import client
+
+    pods = client.CoreV1Api(create_k8s_api_client(secrets)).list_namespaced_pod(
+        ns, label_selector=selector)
+    return [p.metadata.name for p in pods.items if p.status.phase == "Running"]
+
+
+def _k8s_replicas(deployment: str, ns: str, secrets: Secrets) -> int:
+    from chaosk8s import create_k8s_api_client
+    from kubernetes import client
+
+    api = client.AppsV1Api(create_k8s_api_client(secrets))
+    return int(api.read_namespaced_deployment(deployment, ns).spec.replicas or 0)
+
+
+def _k8s_status(service: Service, secrets: Secrets) -> dict[str, Any]:
+    selector, ns, deployment = _k8s_spec(service)
+    pods = _k8s(service, "list pods", lambda: _k8s_running_pods(selector, ns, secrets))
+    return {"service": service.name, "program": deployment, "platform": "kubernetes",
+            "state": "RUNNING" if pods else "STOPPED", "running": bool(pods),
+            "pid": None, "uptime": None, "pods": pods}
+
+
+def _k8s_kill(service: Service, target: Target, secrets: Secrets) -> dict:
+    from chaosk8s.pod import actions as pod_actions
+
+    selector, ns, _ = _k8s_spec(service)
+    if not _k8s_status(service, secrets)["running"]:
+        raise ServiceError(
+            f"cannot kill service {service.name!r}: no running pod matches {selector!r} in "
+            f"namespace {ns!r}"
+        )
+    entry_id = ledger_for(target).record(
+        "service", service.name, {"action": "start", "platform": "kubernetes"},
+        note=f"terminated pods {selector} in {ns} with no grace period",
+    )
+    began = time.monotonic()
+    deleted = _k8s(service, "terminate pods", lambda: pod_actions.terminate_pods(
+        label_selector=selector, ns=ns, all=True, grace_period=0, secrets=secrets))
+    return {"service": service.name, "platform": "kubernetes", "pods_terminated": deleted,
+            "seconds": round(time.monotonic() - began, 3), "ledger_id": entry_id}
+
+
+def _k8s_stop(service: Service, target: Target, timeout_s: float, secrets: Secrets) -> dict:
+    from chaosk8s.deployment import actions as deployment_actions
+
+    selector, ns, deployment = _k8s_spec(service)
+    replicas = _k8s(service, "read the deployment", lambda: _k8s_replicas(deployment, ns, secrets))
+    if replicas == 0:
+        return {"service": service.name, "platform": "kubernetes", "changed": False,
+                "note": f"deployment {deployment} already has 0 replicas"}
+    entry_id = ledger_for(target).record(
+        "service", service.name,
+        {"action": "start", "platform": "kubernetes", "replicas": replicas},
+        note=f"scaled deployment {deployment} in {ns} from {replicas} to 0",
+    )
+    began = time.monotonic()
+    _k8s(service, "scale to 0", lambda: deployment_actions.scale_deployment(
+        name=deployment, replicas=0, ns=ns, secrets=secrets))
+    _k8s_wait(service, selector, ns, secrets, False, timeout_s)
+    return {"service": service.name, "platform": "kubernetes", "changed": True,
+            "deployment": deployment, "replicas_before": replicas,
+            "seconds": round(time.monotonic() - began, 3), "ledger_id": entry_id}
+
+
+def _k8s_start(service: Service, target: Target, timeout_s: float, secrets: Secrets) -> dict:
+    from chaosk8s.deployment import actions as deployment_actions
+
+    selector, ns, deployment = _k8s_spec(service)
+    recorded = [e["revert"].get("replicas") for e in ledger_for(target).entries()
+                if e["kind"] == "service" and e["subject"] == service.name]
+    wanted = max((r for r in recorded if r), default=0)
+    if not wanted:
+        current = _k8s(service, "read the deployment",
+                       lambda: _k8s_replicas(deployment, ns, secrets))
+        wanted = 0 if current else int(service.kubernetes.get("replicas", 1))
+    began = time.monotonic()
+    if wanted:
+        _k8s(service, f"scale to {wanted}", lambda: deployment_actions.scale_deployment(
+            name=deployment, replicas=wanted, ns=ns, secrets=secrets))
+    pods = _k8s_wait(service, selector, ns, secrets, True, timeout_s)
+    return {"service": service.name, "platform": "kubernetes", "changed": bool(wanted),
+            "deployment": deployment, "replicas": wanted or None, "pods": pods,
+            "seconds": round(time.monotonic() - began, 3)}
+
+
+def _k8s_wait(service: Service, selector: str, ns: str, secrets: Secrets,
+              running: bool, timeout_s: float) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pods = _k8s(service, "list pods", lambda: _k8s_running_pods(selector, ns, secrets))
+        if bool(pods) == running:
+            return pods
+        if time.monotonic() >= deadline:
+            state = "run" if running else "stop"
+            raise ServiceError(
+                f"service {service.name!r}: pods {selector!r} in {ns!r} did not {state} "
+                f"within {timeout_s:g} s"
+            )
+        time.sleep(POLL_S * 10)
