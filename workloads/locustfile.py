@@ -1,0 +1,170 @@
+"""The café's customers, as the target contract describes them, plus a dashboard viewer.
+
+Which classes run, and their weights, come from ``COFFEE_USER_CLASSES``
+(``"CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"`` by default), so
+one file serves every experiment. An unknown name stops Locust before any load.
+
+    COFFEE_USER_CLASSES=CappuccinoLover=1 locust -f workloads/locustfile.py \\
+        --headless -u 5 -r 5 -t 10s --host http://127.0.0.1:8005
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import instrumentation
+from locust import between, task
+from locust.contrib.fasthttp import FastHttpUser
+
+CLASSES_ENV = "COFFEE_USER_CLASSES"
+DEFAULT_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
+ORDER_PATH = "/api/v1/order"
+DASHBOARD_PATH = "/api/dashboard"
+PRICES = {"cappuccino": (4.50, 6.50), "americano": (3.00, 4.50), "latte": (4.00, 6.00)}
+STORES = ("uptown", "downtown", "central", "southend")
+
+
+def make_order(drink: str | None = None, store: str | None = None) -> dict[str, Any]:
+    """An order as a customer places it: priced within the drink's range, stamped now (UTC)."""
+    drink = drink or random.choice(list(PRICES))
+    low, high = PRICES[drink]
+    return {
+        "drink": drink,
+        "store": store or random.choice(STORES),
+        "price": round(random.uniform(low, high), 2),
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+
+
+class Customer(FastHttpUser):
+    """Places orders; anything but a 200 carrying an ``id`` is a failure."""
+
+    abstract = True
+
+    def order(self, drink: str | None = None, store: str | None = None) -> None:
+        with self.client.post(
+            ORDER_PATH, json=make_order(drink, store), name=ORDER_PATH, catch_response=True
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}")
+                return
+            try:
+                body = response.json()
+            except ValueError:
+                response.failure("200 without a JSON body")
+                return
+            if not isinstance(body, dict) or "id" not in body:
+                response.failure("200 without an order id")
+                return
+            instrumentation.recorder.acknowledge(body)
+
+
+class CoffeeConsumer(Customer):
+    """Any drink at any store, with a preference for cappuccino."""
+
+    wait_time = between(1, 5)
+
+    @task(10)
+    def any_drink(self) -> None:
+        self.order()
+
+    @task(3)
+    def cappuccino(self) -> None:
+        self.order("cappuccino")
+
+    @task(2)
+    def latte(self) -> None:
+        self.order("latte")
+
+    @task(1)
+    def americano(self) -> None:
+        self.order("americano")
+
+
+class DowntownRegular(Customer):
+    """Any drink, always at downtown."""
+
+    wait_time = between(2, 8)
+
+    @task
+    def downtown(self) -> None:
+        self.order(store="downtown")
+
+
+class CappuccinoLover(Customer):
+    """Cappuccino at any store."""
+
+    wait_time = between(3, 10)
+
+    @task
+    def cappuccino(self) -> None:
+        self.order("cappuccino")
+
+
+class RushHourCustomer(Customer):
+    """Any drink at any store, in a hurry."""
+
+    wait_time = between(0.5, 2)
+
+    @task
+    def any_drink(self) -> None:
+        self.order()
+
+
+class DashboardViewer(FastHttpUser):
+    """Watches the dashboard; anything but a 200 is a failure."""
+
+    wait_time = between(1, 3)
+
+    @task
+    def dashboard(self) -> None:
+        with self.client.get(DASHBOARD_PATH, name=DASHBOARD_PATH, catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}")
+
+
+PROFILES = {
+    cls.__name__: cls
+    for cls in (CoffeeConsumer, DowntownRegular, CappuccinoLover, RushHourCustomer, DashboardViewer)
+}
+
+
+def parse_user_classes(spec: str) -> dict[str, int]:
+    """``"A=10,B=5"`` -> ``{"A": 10, "B": 5}``; raises ValueError naming the bad part."""
+    chosen: dict[str, int] = {}
+    for part in filter(None, (item.strip() for item in spec.split(","))):
+        name, _, weight = part.partition("=")
+        name = name.strip()
+        if name not in PROFILES:
+            raise ValueError(
+                f"unknown user class {name!r} in {CLASSES_ENV}={spec!r}: "
+                f"choose among {', '.join(PROFILES)}"
+            )
+        try:
+            chosen[name] = int(weight.strip() or "1")
+        except ValueError:
+            raise ValueError(f"weight of {name!r} in {CLASSES_ENV} is not an integer") from None
+        if chosen[name] < 1:
+            raise ValueError(f"weight of {name!r} in {CLASSES_ENV} must be at least 1")
+    if not chosen:
+        raise ValueError(f"{CLASSES_ENV} names no user class: e.g. {DEFAULT_CLASSES!r}")
+    return chosen
+
+
+def _select(spec: str) -> None:
+    """Leave only the chosen classes runnable, with their weights."""
+    try:
+        chosen = parse_user_classes(spec)
+    except ValueError as exc:
+        sys.stderr.write(f"coffee-chaos locustfile: {exc}\n")
+        sys.exit(2)
+    for name, cls in PROFILES.items():
+        cls.abstract = name not in chosen
+        cls.weight = chosen.get(name, cls.weight)
+
+
+_select(os.environ.get(CLASSES_ENV, DEFAULT_CLASSES))
