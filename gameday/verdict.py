@@ -1,0 +1,126 @@
+"""The verdict of one experiment, read from its Chaos Toolkit journal."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+FAULT_FUNCS = {
+    "kill_service",
+    "stop_service",
+    "kill_aggregator_mid_pass",
+    "add_latency",
+    "add_timeout",
+    "reset_connections",
+}
+REVERT_FUNCS = {"start_service", "restart_service", "remove_network_faults"}
+
+
+@dataclass
+class Verdict:
+    """What a person and a CI job need to know about one run."""
+
+    experiment: str
+    title: str
+    status: str
+    deviated: bool
+    exit_code: int
+    run_dir: Path
+    duration_s: float | None = None
+    recovery_s: float | None = None
+    unmet: list[dict[str, Any]] = field(default_factory=list)
+    failed_actions: list[dict[str, Any]] = field(default_factory=list)
+    refused: str | None = None
+    fault_window: tuple[float, float] | None = None
+
+    @property
+    def outcome(self) -> str:
+        if self.refused:
+            return "refused"
+        if self.status == "completed":
+            return "deviated" if self.deviated else "passed"
+        return self.status
+
+    @property
+    def journal(self) -> Path:
+        return self.run_dir / "journal.json"
+
+    @property
+    def locust_report(self) -> Path:
+        return self.run_dir / "locust" / "report.html"
+
+    def summary(self) -> str:
+        parts = [f"{self.outcome.upper()}: {self.title}"]
+        if self.recovery_s is not None:
+            parts.append(f"recovered in {self.recovery_s:.1f} s")
+        for item in self.unmet:
+            parts.append(f"unmet: {item['name']}: {item['reason']}")
+        for item in self.failed_actions:
+            parts.append(f"action failed: {item['name']}: {item['reason']}")
+        if self.refused:
+            parts.append(self.refused)
+        return "; ".join(parts)
+
+
+def read_verdict(run_dir: Path, experiment: Path, exit_code: int) -> Verdict:
+    """Build the verdict from ``run_dir/journal.json`` (absent: the run crashed)."""
+    try:
+        journal = json.loads((run_dir / "journal.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return Verdict(str(experiment), experiment.stem, "crashed", False, exit_code, run_dir)
+    facts = journal.get("coffee_chaos", {})
+    return Verdict(
+        experiment=str(experiment),
+        title=journal.get("experiment", {}).get("title", experiment.stem),
+        status=journal.get("status", "unknown"),
+        deviated=bool(journal.get("deviated")),
+        exit_code=exit_code,
+        run_dir=run_dir,
+        duration_s=journal.get("duration"),
+        recovery_s=_recovery_seconds(journal),
+        unmet=facts.get("unmet_expectations", []),
+        failed_actions=facts.get("failed_actions", []),
+        refused=facts.get("refused"),
+        fault_window=fault_window(journal),
+    )
+
+
+def _recovery_seconds(journal: dict[str, Any]) -> float | None:
+    for run in journal.get("run", []):
+        if _func(run) == "time_to_recover" and run.get("status") == "succeeded":
+            output = run.get("output")
+            if isinstance(output, dict):
+                output = output.get("seconds")
+            if isinstance(output, int | float):
+                return float(output)
+    return None
+
+
+def fault_window(journal: dict[str, Any]) -> tuple[float, float] | None:
+    """Unix start of the first fault and end of the first revert in the method."""
+    start = end = None
+    for run in journal.get("run", []):
+        func = _func(run)
+        if func in FAULT_FUNCS and start is None:
+            start = _timestamp(run.get("start"))
+        elif func in REVERT_FUNCS and start is not None and end is None:
+            end = _timestamp(run.get("end"))
+    if start is None:
+        return None
+    return (start, end if end is not None else _timestamp(journal.get("end")) or start)
+
+
+def _func(run: dict[str, Any]) -> str | None:
+    return run.get("activity", {}).get("provider", {}).get("func")
+
+
+def _timestamp(value: str | None) -> float | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
