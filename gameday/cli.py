@@ -81,7 +81,9 @@ def _kill_switch(args: argparse.Namespace) -> int:
     if args.state == "on":
         target.kill_switch.parent.mkdir(parents=True, exist_ok=True)
         target.kill_switch.write_text("set by gameday kill-switch on\n")
-        print(f"Kill switch set ({target.kill_switch}): running experiments stop, new runs are refused.")
+        print(
+            f"Kill switch set ({target.kill_switch}): running experiments stop, new runs are refused."
+        )
     else:
         target.kill_switch.unlink(missing_ok=True)
         print("Kill switch off: experiments may run.")
@@ -93,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--target", help="target file (default: $COFFEE_CHAOS_TARGET or the lab's)")
     commands = parser.add_subparsers(required=True, metavar="command")
 
-    run_cmd = commands.add_parser("run", help="run experiments in turn and report them as one session")
+    run_cmd = commands.add_parser(
+        "run", help="run experiments in turn and report them as one session"
+    )
     run_cmd.add_argument("experiments", nargs="+", help="experiment files, run in this order")
     run_cmd.add_argument("--profile", help="a profile in experiments/vars/ (e.g. quick)")
     run_cmd.add_argument("--var", action="append", help="configuration override key=value")

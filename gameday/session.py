@@ -34,16 +34,13 @@ class Session:
     interrupted: bool = False
 
 
-def plan(
-    experiments: list[str], profile: str | None, variables: list[str], root: Path
-) -> Session:
+def plan(experiments: list[str], profile: str | None, variables: list[str], root: Path) -> Session:
     """Check every input before anything runs; name the session's directory."""
     paths = [Path(e) for e in experiments]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise SessionError(
-            f"no such experiment: {', '.join(missing)}; "
-            "list them with `ls experiments/*.json`"
+            f"no such experiment: {', '.join(missing)}; list them with `ls experiments/*.json`"
         )
     for path in paths:
         try:
@@ -70,7 +67,9 @@ def run(session: Session, out: Any = sys.stdout) -> Session:
     for index, experiment in enumerate(session.experiments, start=1):
         run_dir = session.directory / f"{index:02d}-{experiment.stem}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        print(f"[{index}/{len(session.experiments)}] {experiment} -> {run_dir}", file=out, flush=True)
+        print(
+            f"[{index}/{len(session.experiments)}] {experiment} -> {run_dir}", file=out, flush=True
+        )
         code = _chaos_run(experiment, run_dir, session)
         verdict = read_verdict(run_dir, experiment, code)
         session.verdicts.append(verdict)
@@ -114,6 +113,4 @@ def _forward_signals(child: subprocess.Popen, session: Session) -> dict[int, Any
         if child.poll() is None:
             child.send_signal(signal.SIGTERM if signum == signal.SIGTERM else signal.SIGINT)
 
-    return {
-        signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
+    return {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
