@@ -1,0 +1,128 @@
+"""Chaos Toolkit actions: kill, stop, start and restart the target's services.
+
+Each fault is recorded in the fault ledger before it is made; ``start_service``
+(and ``gameday recover``) revert it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from gameday import services
+from gameday.errors import GamedayError
+from gameday.target import Target, TargetError, load_target
+
+__all__ = [
+    "kill_aggregator_mid_pass",
+    "kill_service",
+    "restart_service",
+    "start_service",
+    "stop_service",
+]
+logger = logging.getLogger("chaostoolkit")
+
+PASS_GAUGE = "aggregator_pass_in_progress"
+_GAUGE_LINE = re.compile(rf"^{PASS_GAUGE}(?:\{{[^}}]*\}})?\s+(\S+)", re.MULTILINE)
+
+
+def kill_service(service: str, timeout_s: float = 10.0, configuration: Configuration = None,
+                 secrets: Secrets = None) -> dict[str, Any]:
+    """Kill ``service`` abruptly: SIGKILL to its process group (pods: no grace period)."""
+    return _run(f"kill service {service!r}", services.kill, service, configuration,
+                timeout_s=timeout_s, secrets=secrets)
+
+
+def stop_service(service: str, timeout_s: float = 60.0, configuration: Configuration = None,
+                 secrets: Secrets = None) -> dict[str, Any]:
+    """Stop ``service`` gracefully (pods: scale its deployment to 0)."""
+    return _run(f"stop service {service!r}", services.stop, service, configuration,
+                timeout_s=timeout_s, secrets=secrets)
+
+
+def start_service(service: str, timeout_s: float = 60.0, configuration: Configuration = None,
+                  secrets: Secrets = None) -> dict[str, Any]:
+    """Start ``service`` and wait until it runs; a running service is left as it is."""
+    return _run(f"start service {service!r}", services.start, service, configuration,
+                timeout_s=timeout_s, secrets=secrets)
+
+
+def restart_service(service: str, timeout_s: float = 60.0, configuration: Configuration = None,
+                    secrets: Secrets = None) -> dict[str, Any]:
+    """Stop then start ``service``."""
+    return _run(f"restart service {service!r}", services.restart, service, configuration,
+                timeout_s=timeout_s, secrets=secrets)
+
+
+def kill_aggregator_mid_pass(metrics_url: str = "http://127.0.0.1:8006/metrics",
+                             wait_s: float = 30.0, configuration: Configuration = None,
+                             secrets: Secrets = None) -> dict[str, Any]:
+    """Kill the ``aggregator`` while it computes a pass.
+
+    Relies on the reference café's OPTIONAL gauge ``aggregator_pass_in_progress``
+    (not part of the target contract): waits up to ``wait_s`` for it to read 1,
+    then kills. When the aggregator exposes no such gauge, falls back to a plain
+    kill and says so in the result's ``note``.
+    """
+    try:
+        _target(configuration).service("aggregator")
+    except TargetError as exc:
+        raise ActivityFailed(f"could not kill the aggregator mid-pass: {exc}") from None
+    began = time.monotonic()
+    note = ""
+    while True:
+        value, problem = _gauge(metrics_url)
+        if value is None:
+            note = f"plain kill: {problem}, so the kill may fall between passes"
+            break
+        if value >= 1:
+            break
+        if time.monotonic() - began >= wait_s:
+            raise ActivityFailed(
+                f"aggregator: no pass started within {wait_s:g} s ({PASS_GAUGE} stayed 0 at "
+                f"{metrics_url}); is the aggregator running its passes?"
+            )
+        time.sleep(0.05)
+    waited = round(time.monotonic() - began, 3)
+    result = _run("kill service 'aggregator'", services.kill, "aggregator", configuration,
+                  secrets=secrets)
+    result.update({"mid_pass": not note, "waited_s": waited, "note": note})
+    logger.info("aggregator killed after %.1f s%s", waited, f" ({note})" if note else " mid-pass")
+    return result
+
+
+def _gauge(metrics_url: str) -> tuple[float | None, str]:
+    try:
+        response = requests.get(metrics_url, timeout=2.0)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        return None, f"{metrics_url} did not answer ({exc.__class__.__name__})"
+    match = _GAUGE_LINE.search(response.text)
+    if not match:
+        return None, f"{metrics_url} exposes no {PASS_GAUGE} gauge"
+    return float(match.group(1)), ""
+
+
+def _target(configuration: Configuration) -> Target:
+    try:
+        return load_target(configuration)
+    except TargetError as exc:
+        raise ActivityFailed(str(exc)) from None
+
+
+def _run(what: str, call: Callable[..., dict], service: str, configuration: Configuration,
+         **kwargs: Any) -> dict[str, Any]:
+    target = _target(configuration)
+    try:
+        result = call(service, target, **kwargs)
+    except (TargetError, GamedayError) as exc:
+        raise ActivityFailed(f"could not {what}: {exc}") from None
+    logger.info("%s: %s", what, {k: result.get(k) for k in ("state", "pid", "seconds")})
+    return result

@@ -1,0 +1,253 @@
+"""Network faults between the API and a dependency: latency, timeouts, resets.
+
+Two backends behind one interface. ``proxy`` drives the Toxiproxy-compatible fault
+proxy (``target.faultproxy_url``) that carries the API's traffic to the dependency;
+``netem`` adds a ``tc ... netem`` root qdisc on a host interface (real hosts, root,
+a kernel with netem). ``auto`` picks the proxy when the target routes the
+dependency through it. Every injection is recorded in the ledger before it is made.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any
+
+import requests
+
+from gameday.errors import NetFaultError
+from gameday.ledger import ledger_for
+from gameday.target import Target
+
+__all__ = ["BACKENDS", "KINDS", "active", "inject", "remove", "revert"]
+
+KINDS = {"latency": "latency", "timeout": "timeout", "reset": "reset_peer"}
+BACKENDS = ("auto", "proxy", "netem")
+TOXIC_PREFIX = "coffee-chaos-"
+HTTP_TIMEOUT_S = 5.0
+TC_TIMEOUT_S = 10.0
+NO_NETEM_MARKS = ("unknown qdisc", "qdisc kind is unknown", "no such file")
+
+
+def inject(
+    target: Target,
+    dependency: str,
+    kind: str = "latency",
+    latency_ms: int = 0,
+    jitter_ms: int = 0,
+    timeout_ms: int = 0,
+    backend: str = "auto",
+    interface: str | None = None,
+) -> dict[str, Any]:
+    """Inject one fault towards ``dependency``; return what was injected and its ledger id.
+
+    ``latency`` delays the dependency's replies by latency_ms ± jitter_ms;
+    ``timeout`` holds the traffic (the proxy closes after timeout_ms, 0 = never;
+    netem drops every packet); ``reset`` resets connections after timeout_ms (proxy only).
+    """
+    _check(kind, latency_ms, jitter_ms, timeout_ms, backend)
+    chosen = _choose(target, dependency, backend)
+    if chosen == "proxy":
+        return _inject_toxic(target, dependency, kind, latency_ms, jitter_ms, timeout_ms)
+    return _inject_qdisc(target, dependency, kind, latency_ms, jitter_ms, interface)
+
+
+def remove(target: Target, dependency: str) -> dict[str, Any]:
+    """Remove every coffee-chaos fault towards ``dependency`` and resolve its entries."""
+    removed: list[dict[str, Any]] = []
+    if dependency in target.proxies:
+        proxy = target.proxy(dependency)
+        for toxic in _toxics(target.faultproxy_url, proxy):
+            if toxic["name"].startswith(TOXIC_PREFIX):
+                _delete_toxic(target.faultproxy_url, proxy, toxic["name"])
+                removed.append({"backend": "proxy", "proxy": proxy, "toxic": toxic["name"]})
+    ledger = ledger_for(target)
+    for entry in ledger.entries():
+        if entry["kind"] in ("toxic", "qdisc") and entry["subject"] == dependency:
+            result = revert(entry, target)
+            ledger.resolve(entry["id"])
+            if entry["kind"] == "qdisc" and result["removed"]:
+                removed.append(result)
+    return {"dependency": dependency, "removed": removed}
+
+
+def active(target: Target) -> list[dict[str, Any]]:
+    """The network faults in force: toxics on the target's proxies, recorded qdiscs."""
+    faults = []
+    for dependency, proxy in sorted(target.proxies.items()):
+        for toxic in _toxics(target.faultproxy_url, proxy):
+            faults.append({"dependency": dependency, "backend": "proxy", "proxy": proxy,
+                           "toxic": toxic["name"], "type": toxic.get("type"),
+                           "attributes": toxic.get("attributes", {}),
+                           "ours": toxic["name"].startswith(TOXIC_PREFIX)})
+    for entry in ledger_for(target).entries():
+        if entry["kind"] == "qdisc":
+            faults.append({"dependency": entry["subject"], "backend": "netem",
+                           "interface": entry["revert"]["interface"], "note": entry["note"]})
+    return faults
+
+
+def revert(entry: dict, target: Target) -> dict[str, Any]:
+    """Undo a "toxic" or "qdisc" ledger entry; undoing what is already gone is a no-op."""
+    spec = entry.get("revert", {})
+    if entry.get("kind") == "toxic":
+        url = spec.get("faultproxy_url") or target.faultproxy_url
+        gone = _delete_toxic(url, spec["proxy"], spec["toxic"])
+        return {"backend": "proxy", "proxy": spec["proxy"], "toxic": spec["toxic"],
+                "removed": gone}
+    if entry.get("kind") == "qdisc":
+        return _delete_qdisc(spec["interface"])
+    raise NetFaultError(
+        f"ledger entry {entry.get('id')} has kind {entry.get('kind')!r}, not toxic or qdisc"
+    )
+
+
+# --- checks ---------------------------------------------------------------------------------
+
+
+def _check(kind: str, latency_ms: int, jitter_ms: int, timeout_ms: int, backend: str) -> None:
+    if kind not in KINDS:
+        raise NetFaultError(f"unknown network fault {kind!r}: use one of {', '.join(KINDS)}")
+    if backend not in BACKENDS:
+        raise NetFaultError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    for name, value in (("latency_ms", latency_ms), ("jitter_ms", jitter_ms),
+                        ("timeout_ms", timeout_ms)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise NetFaultError(f"{name} must be a whole number of milliseconds >= 0, "
+                                f"not {value!r}")
+    if kind == "latency" and latency_ms == 0:
+        raise NetFaultError("a latency fault needs latency_ms > 0")
+    if jitter_ms > latency_ms and kind == "latency":
+        raise NetFaultError(f"jitter_ms ({jitter_ms}) must not exceed latency_ms ({latency_ms})")
+
+
+def _choose(target: Target, dependency: str, backend: str) -> str:
+    if backend == "proxy":
+        target.proxy(dependency)  # raises TargetError naming the proxied dependencies
+        return "proxy"
+    if backend == "auto" and dependency in target.proxies:
+        return "proxy"
+    target.service(dependency)  # netem: the dependency must at least be declared
+    return "netem"
+
+
+# --- proxy backend (Toxiproxy API) ----------------------------------------------------------
+
+
+def _http(method: str, url: str, **kwargs: Any) -> requests.Response:
+    try:
+        return requests.request(method, url, timeout=HTTP_TIMEOUT_S, **kwargs)
+    except requests.RequestException as exc:
+        raise NetFaultError(
+            f"cannot reach the fault proxy at {url} ({exc.__class__.__name__}): is the "
+            "`faultproxy` program running (`supervisorctl start faultproxy`)?"
+        ) from None
+
+
+def _toxics(base_url: str, proxy: str) -> list[dict[str, Any]]:
+    response = _http("GET", f"{base_url}/proxies/{proxy}/toxics")
+    if response.status_code == 404:
+        raise NetFaultError(f"the fault proxy at {base_url} has no proxy {proxy!r}: "
+                            "check `proxies` in the target file and the proxy's config")
+    if not response.ok:
+        raise NetFaultError(f"the fault proxy at {base_url} refused to list toxics of "
+                            f"{proxy!r}: HTTP {response.status_code} {response.text[:200]}")
+    return response.json()
+
+
+def _inject_toxic(target: Target, dependency: str, kind: str, latency_ms: int,
+                  jitter_ms: int, timeout_ms: int) -> dict[str, Any]:
+    proxy = target.proxy(dependency)
+    base_url = target.faultproxy_url
+    _toxics(base_url, proxy)  # the proxy answers and knows this proxy, before anything changes
+    name = f"{TOXIC_PREFIX}{kind}"
+    attributes = ({"latency": latency_ms, "jitter": jitter_ms} if kind == "latency"
+                  else {"timeout": timeout_ms})
+    body = {"name": name, "type": KINDS[kind], "stream": "downstream", "toxicity": 1,
+            "attributes": attributes}
+    ledger = ledger_for(target)
+    entry_id = ledger.record(
+        "toxic", dependency, {"proxy": proxy, "toxic": name, "faultproxy_url": base_url},
+        note=f"{KINDS[kind]} toxic {attributes} on proxy {proxy}",
+    )
+    response = _http("POST", f"{base_url}/proxies/{proxy}/toxics", json=body)
+    if not response.ok:
+        ledger.resolve(entry_id)  # the proxy refused: nothing was injected
+        if response.status_code == 409:
+            raise NetFaultError(
+                f"proxy {proxy!r} already has a toxic {name!r}: remove it first "
+                f"(remove_network_faults dependency={dependency!r})"
+            )
+        raise NetFaultError(f"the fault proxy refused toxic {name!r} on {proxy!r}: "
+                            f"HTTP {response.status_code} {response.text[:200]}")
+    return {"dependency": dependency, "backend": "proxy", "proxy": proxy, "toxic": name,
+            "type": KINDS[kind], "attributes": attributes, "ledger_id": entry_id}
+
+
+def _delete_toxic(base_url: str, proxy: str, toxic: str) -> bool:
+    response = _http("DELETE", f"{base_url}/proxies/{proxy}/toxics/{toxic}")
+    if response.status_code == 404:
+        return False
+    if not response.ok:
+        raise NetFaultError(f"the fault proxy at {base_url} refused to delete toxic "
+                            f"{toxic!r} of {proxy!r}: HTTP {response.status_code}")
+    return True
+
+
+# --- netem backend --------------------------------------------------------------------------
+
+
+def _tc(*args: str) -> subprocess.CompletedProcess:
+    tc = shutil.which("tc")
+    if not tc:
+        raise NetFaultError("`tc` (iproute2) is not installed here: install it, or use "
+                            "backend 'proxy'")
+    try:
+        return subprocess.run([tc, *args], capture_output=True, text=True,
+                              timeout=TC_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise NetFaultError(f"`tc {' '.join(args)}` did not finish within "
+                            f"{TC_TIMEOUT_S:g} s") from None
+
+
+def _inject_qdisc(target: Target, dependency: str, kind: str, latency_ms: int,
+                  jitter_ms: int, interface: str | None) -> dict[str, Any]:
+    if kind == "reset":
+        raise NetFaultError("netem cannot reset connections: use backend 'proxy' for 'reset'")
+    if not interface:
+        raise NetFaultError(
+            f"the netem backend needs the interface towards {dependency!r}: set "
+            "`netem_interface` in the experiment's configuration"
+        )
+    rule = (["delay", f"{latency_ms}ms", f"{jitter_ms}ms"] if kind == "latency"
+            else ["loss", "100%"])
+    ledger = ledger_for(target)
+    entry_id = ledger.record("qdisc", dependency, {"interface": interface},
+                             note=f"tc qdisc add dev {interface} root netem {' '.join(rule)}")
+    try:
+        done = _tc("qdisc", "add", "dev", interface, "root", "netem", *rule)
+    except NetFaultError:
+        ledger.resolve(entry_id)
+        raise
+    if done.returncode != 0:
+        ledger.resolve(entry_id)  # tc refused: nothing was changed
+        error = done.stderr.strip()
+        if any(mark in error.lower() for mark in NO_NETEM_MARKS):
+            raise NetFaultError(
+                f"this kernel has no netem (tc: {error}): use backend 'proxy' to inject "
+                f"{kind} towards {dependency!r}"
+            )
+        raise NetFaultError(f"tc could not add netem on {interface!r}: {error}")
+    return {"dependency": dependency, "backend": "netem", "interface": interface,
+            "rule": " ".join(rule), "ledger_id": entry_id}
+
+
+def _delete_qdisc(interface: str) -> dict[str, Any]:
+    shown = _tc("qdisc", "show", "dev", interface)
+    if shown.returncode != 0 or "qdisc netem" not in shown.stdout:
+        return {"backend": "netem", "interface": interface, "removed": False}
+    done = _tc("qdisc", "del", "dev", interface, "root")
+    if done.returncode != 0:
+        raise NetFaultError(f"tc could not remove netem on {interface!r}: "
+                            f"{done.stderr.strip()}")
+    return {"backend": "netem", "interface": interface, "removed": True}

@@ -1,0 +1,46 @@
+"""Chaos Toolkit probes: the state of the target's services."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from gameday import services
+from gameday.errors import GamedayError
+from gameday.target import TargetError, load_target
+
+__all__ = ["service_is_running", "service_status"]
+logger = logging.getLogger("chaostoolkit")
+
+
+def service_status(service: str, configuration: Configuration = None,
+                   secrets: Secrets = None) -> dict[str, Any]:
+    """{service, program, platform, state, running, pid, uptime} of ``service``."""
+    try:
+        return services.status(service, load_target(configuration), secrets=secrets)
+    except (TargetError, GamedayError) as exc:
+        raise ActivityFailed(f"could not read the status of service {service!r}: {exc}") from None
+
+
+def service_is_running(service: str, raise_on_unavailable: bool = True,
+                       configuration: Configuration = None, secrets: Secrets = None) -> bool:
+    """True while ``service`` runs; for tolerances. An unknown service always raises.
+
+    With ``raise_on_unavailable=False``, an unreachable process manager reads as
+    "not running" (and is logged) instead of failing the probe.
+    """
+    try:
+        target = load_target(configuration)
+        target.service(service)
+    except TargetError as exc:
+        raise ActivityFailed(f"could not check service {service!r}: {exc}") from None
+    try:
+        return bool(services.status(service, target, secrets=secrets)["running"])
+    except GamedayError as exc:
+        if raise_on_unavailable:
+            raise ActivityFailed(f"could not check service {service!r}: {exc}") from None
+        logger.warning("service %r reads as not running: %s", service, exc)
+        return False
