@@ -15,7 +15,6 @@ Files of a run, under ``<run_dir>/locust/``: ``locust.log``, ``live.jsonl``,
 from __future__ import annotations
 
 import csv
-import ipaddress
 import json
 import os
 import signal
@@ -25,12 +24,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import psutil
 
 from gameday import ledger
 from gameday.errors import GamedayError
+from gameday.httpcheck import require_loopback
 from gameday.target import Target
 
 __all__ = [
@@ -282,24 +281,7 @@ def _check_inputs(
             f"run time must be a whole number of seconds from 1 to {MAX_RUN_TIME_S}, "
             f"got {run_time_s!r}"
         )
-    parts = urlsplit(str(host))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise LoadError(f"target URL {host!r} is not an http(s) URL: fix api_url")
-    if not allow_remote_target and not _is_loopback(parts.hostname):
-        raise LoadError(
-            f"refusing to send load to {parts.hostname}: only loopback targets are allowed; "
-            "set `allow_remote_target: true` in the experiment's configuration if this "
-            "system is yours to load"
-        )
-
-
-def _is_loopback(hostname: str) -> bool:
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
+    require_loopback(host, allow_remote_target)
 
 
 def _check_user_classes(chosen: dict[str, int]) -> dict[str, int]:

@@ -1,0 +1,89 @@
+"""Bounded HTTP calls to the target's API, for probes (loopback unless allowed).
+
+Every call has a timeout; a target whose host is not loopback is refused
+unless the experiment's configuration sets ``allow_remote_target: true``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from gameday.errors import GamedayError
+from gameday.target import load_target
+
+__all__ = ["Answer", "HttpCheckError", "InvalidCall", "api_url", "call", "require_loopback"]
+
+MAX_TIMEOUT_S = 60.0
+
+
+class HttpCheckError(GamedayError):
+    """The target refused the connection, timed out, or may not be contacted."""
+
+
+class InvalidCall(GamedayError):
+    """The call itself is malformed (path, timeout); nothing was sent."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer: status, decoded body (JSON when possible) and elapsed time."""
+
+    status: int
+    body: Any
+    elapsed_ms: float
+
+
+def require_loopback(url: str, allow_remote: bool = False) -> None:
+    """Refuse a non-http(s) URL, or a host that is not loopback unless ``allow_remote``."""
+    parts = urlsplit(str(url))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HttpCheckError(f"target URL {url!r} is not an http(s) URL: fix api_url")
+    if allow_remote or parts.hostname == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise HttpCheckError(
+            f"refusing to send traffic to {parts.hostname}: only loopback targets are allowed; "
+            "set `allow_remote_target: true` in the experiment's configuration if this "
+            "system is yours to test"
+        )
+
+
+def api_url(configuration: dict[str, Any] | None = None) -> str:
+    """The target's API URL, checked against the loopback rule."""
+    url = load_target(configuration).api_url
+    require_loopback(url, bool((configuration or {}).get("allow_remote_target", False)))
+    return url
+
+
+def call(
+    base_url: str, method: str, path: str, timeout_s: float, json_body: Any = None
+) -> Answer:
+    """One bounded request; HttpCheckError names the URL and cause if no HTTP answer came."""
+    if not path.startswith("/"):
+        raise InvalidCall(f"path {path!r} must start with '/'")
+    if not 0 < timeout_s <= MAX_TIMEOUT_S:
+        raise InvalidCall(f"timeout must be in (0, {MAX_TIMEOUT_S:.0f}] s, got {timeout_s!r}")
+    url = f"{base_url}{path}"
+    started = time.perf_counter()
+    try:
+        response = requests.request(method, url, json=json_body, timeout=timeout_s)
+    except requests.Timeout:
+        raise HttpCheckError(f"{method} {url} timed out after {timeout_s} s") from None
+    except requests.RequestException as exc:
+        raise HttpCheckError(f"{method} {url} got no answer: {type(exc).__name__}") from None
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text[:500]
+    return Answer(response.status_code, body, elapsed_ms)
