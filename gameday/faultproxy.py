@@ -785,14 +785,14 @@ async def serve_api(
 
 
 def load_config(path: Path) -> Any:
-    """The populate-format config file, or SystemExit naming the file and the problem."""
+    """The populate-format config file, or a ValueError naming the file and the problem."""
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise SystemExit(f"faultproxy: config file {path} does not exist; create it (a JSON "
-                         "list of {name, listen, upstream, enabled}) or omit --config") from None
+        raise ValueError(f"config file {path} does not exist; create it (a JSON list of "
+                         "{name, listen, upstream, enabled}) or omit --config") from None
     except (OSError, ValueError) as exc:
-        raise SystemExit(f"faultproxy: cannot read config file {path}: {exc}") from None
+        raise ValueError(f"cannot read config file {path}: {exc}") from None
 
 
 async def run(listen: str, config: Any, allow_remote_upstream: bool) -> None:
@@ -828,11 +828,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s faultproxy %(levelname)s %(message)s")
-    config = load_config(args.config) if args.config else None
     try:
+        config = load_config(args.config) if args.config else None
         asyncio.run(run(args.listen, config, args.allow_remote_upstream))
-    except ApiError as exc:
-        print(f"faultproxy: {exc.message}", file=sys.stderr)
+    except (ApiError, ValueError) as exc:
+        print(f"faultproxy: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"faultproxy: cannot listen on {args.listen}: {exc.strerror}", file=sys.stderr)
