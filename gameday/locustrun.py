@@ -39,6 +39,7 @@ __all__ = [
     "LoadError",
     "NotRunning",
     "current",
+    "latest",
     "format_user_classes",
     "parse_user_classes",
     "resolve_run_dir",
@@ -109,6 +110,21 @@ def current(target: Target) -> dict[str, Any]:
         raise LoadError(f"{path} is unreadable ({exc}): stop Locust by hand and delete it") from None
 
 
+def latest(target: Target) -> dict[str, Any]:
+    """The current run, else the last one stopped; NotRunning if there was none."""
+    try:
+        return current(target)
+    except NotRunning:
+        pass
+    try:
+        return json.loads(_last_file(target).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        raise NotRunning(
+            f"no load run is recorded in {_current_file(target).parent}: "
+            "start one with actions.load.start_load, or name the run directory"
+        ) from None
+
+
 def start(
     run_dir: Path | str,
     host: str,
@@ -173,7 +189,7 @@ def stop(target: Target) -> dict[str, Any]:
     run = current(target)
     outcome = _terminate(run["pid"])
     ledger.ledger_for(target).resolve(run.get("ledger_id", ""))
-    _current_file(target).unlink(missing_ok=True)
+    os.replace(_current_file(target), _last_file(target))
     files = _files(Path(run["run_dir"]))
     return {
         "run_dir": run["run_dir"],
@@ -191,7 +207,7 @@ def revert(entry: dict, target: Target) -> dict[str, Any]:
     path = _current_file(target)
     try:
         if json.loads(path.read_text()).get("pid") == pid:
-            path.unlink()
+            os.replace(path, _last_file(target))
     except (FileNotFoundError, json.JSONDecodeError):
         pass
     return {"pid": pid, **outcome}
@@ -352,6 +368,10 @@ def _totals(files: dict[str, Path]) -> dict[str, Any]:
 
 def _current_file(target: Target) -> Path:
     return target.state_dir / "load" / "current.json"
+
+
+def _last_file(target: Target) -> Path:
+    return target.state_dir / "load" / "last.json"
 
 
 def _write_current(target: Target, run: dict[str, Any]) -> None:

@@ -1,0 +1,54 @@
+"""Chaos Toolkit probe: time-to-live of the dashboard cache keys in Redis (optional).
+
+The contract names the keys the aggregator writes (``metrics:hourly:{hour}``
+for the current UTC hour, ``metrics:top5``, ``orders:recent``); this probe
+reads them with the ``redis_url`` credential. It needs direct access to the
+target's Redis, which a user's own deployment may not give: hence optional.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from gameday.target import TargetError, load_secrets, load_target
+
+__all__ = ["cache_ttls", "contract_keys"]
+logger = logging.getLogger("chaostoolkit")
+
+
+def contract_keys(now: datetime | None = None) -> list[str]:
+    """The aggregator's keys named by the contract, for the current UTC hour."""
+    hour = (now or datetime.now(UTC)).astimezone(UTC).hour
+    return [f"metrics:hourly:{hour}", "metrics:top5", "orders:recent"]
+
+
+def cache_ttls(
+    keys: list[str] | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Seconds each key has left: ``None`` never expires, ``"missing"`` does not exist."""
+    try:
+        url = load_secrets(load_target(configuration), secrets).get("redis_url")
+    except TargetError as exc:
+        raise ActivityFailed(str(exc)) from None
+    if not url:
+        raise ActivityFailed("cannot read cache TTLs: no redis_url credential")
+    chosen = keys or contract_keys()
+    client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        ttls = [client.ttl(key) for key in chosen]
+    except redis.RedisError as exc:
+        raise ActivityFailed(f"cannot read cache TTLs from Redis: {type(exc).__name__}") from None
+    finally:
+        client.close()
+    return {
+        key: "missing" if ttl == -2 else None if ttl == -1 else int(ttl)
+        for key, ttl in zip(chosen, ttls, strict=True)
+    }

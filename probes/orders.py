@@ -1,0 +1,127 @@
+"""Chaos Toolkit probes: were the orders the target acknowledged really stored?
+
+Locust appends every acknowledged order (200 with an ``id``) to
+``<run_dir>/locust/acked.jsonl``; these probes look each id up in the
+contract's table ``<schema>.orders`` (schema from configuration
+``postgres_schema``, default ``coffee_rt``) with the ``postgres_dsn`` credential.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+from psycopg import sql
+
+from gameday import locustrun
+from gameday.errors import GamedayError
+from gameday.target import TargetError, load_secrets, load_target
+
+__all__ = ["all_orders_stored", "no_lost_orders"]
+logger = logging.getLogger("chaostoolkit")
+
+BATCH = 5000
+SHOWN_MISSING = 20
+
+
+def no_lost_orders(
+    run_dir: str | None = None, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Every acknowledged order of the run (current/last, or ``run_dir``) is in PostgreSQL.
+
+    Returns ``{"acknowledged", "found", "missing", "missing_count", "acked_file"}``;
+    raises ActivityFailed naming the first missing ids if any order was lost.
+    """
+    facts = _check(run_dir, configuration, secrets)
+    if facts["missing_count"]:
+        raise ActivityFailed(
+            f"{facts['missing_count']} of {facts['acknowledged']} acknowledged orders are not "
+            f"in the database (first ids: {facts['missing']}); see {facts['acked_file']}"
+        )
+    return facts
+
+
+def all_orders_stored(
+    run_dir: str | None = None, configuration: Configuration = None, secrets: Secrets = None
+) -> bool:
+    """Tolerance-friendly form of ``no_lost_orders``: True when none is missing."""
+    return _check(run_dir, configuration, secrets)["missing_count"] == 0
+
+
+def _check(
+    run_dir: str | None, configuration: Configuration, secrets: Secrets
+) -> dict[str, Any]:
+    try:
+        target = load_target(configuration)
+        chosen = Path(run_dir) if run_dir else Path(locustrun.latest(target)["run_dir"])
+        dsn = load_secrets(target, secrets).get("postgres_dsn")
+    except (GamedayError, TargetError) as exc:
+        raise ActivityFailed(f"cannot check acknowledged orders: {exc}") from None
+    if not dsn:
+        raise ActivityFailed("cannot check acknowledged orders: no postgres_dsn credential")
+    acked_file = chosen / "locust" / "acked.jsonl"
+    ids = _acknowledged_ids(acked_file)
+    schema = (configuration or {}).get("postgres_schema", "coffee_rt")
+    found = _stored(dsn, schema, ids)
+    missing = [order_id for order_id in ids if order_id not in found]
+    logger.info(f"{len(ids)} acknowledged orders, {len(missing)} missing from {schema}.orders")
+    return {
+        "acknowledged": len(ids),
+        "found": len(ids) - len(missing),
+        "missing": missing[:SHOWN_MISSING],
+        "missing_count": len(missing),
+        "acked_file": str(acked_file),
+    }
+
+
+def _acknowledged_ids(acked_file: Path) -> list[int]:
+    """Distinct ids in file order; a line still being written is skipped."""
+    try:
+        lines = acked_file.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ActivityFailed(
+            f"{acked_file} does not exist: was the load started with actions.load.start_load?"
+        ) from None
+    ids: dict[int, None] = {}
+    for line in lines:
+        try:
+            ids[int(json.loads(line)["id"])] = None
+        except (ValueError, KeyError, TypeError):
+            continue
+    return list(ids)
+
+
+def _stored(dsn: str, schema: str, ids: list[int]) -> set[int]:
+    query = sql.SQL("SELECT id FROM {}.orders WHERE id = ANY(%s)").format(sql.Identifier(schema))
+    found: set[int] = set()
+    try:
+        with psycopg.connect(dsn, connect_timeout=5) as conn:
+            conn.read_only = True
+            conn.execute("SET statement_timeout = 30000")
+            for start in range(0, len(ids), BATCH):
+                rows = conn.execute(query, (ids[start : start + BATCH],)).fetchall()
+                found.update(row[0] for row in rows)
+    except psycopg.Error as exc:
+        raise ActivityFailed(
+            f"cannot read {schema}.orders from PostgreSQL: {_sanitise(str(exc), dsn)}"
+        ) from None
+    return found
+
+
+def _sanitise(message: str, dsn: str) -> str:
+    """The message without the DSN or its password (psycopg errors may quote them)."""
+    secrets = [dsn]
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
+    except psycopg.Error:
+        password = None
+    if password:
+        secrets.append(str(password))
+    for secret in secrets:
+        message = message.replace(secret, "***")
+    return message.strip()

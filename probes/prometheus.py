@@ -1,0 +1,67 @@
+"""Chaos Toolkit probes over the target's Prometheus metrics (the contract's histogram).
+
+Queries go through chaostoolkit-prometheus to the target's ``prometheus_url``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+from chaosprometheus.probes import query
+
+from gameday.httpcheck import HttpCheckError, require_loopback
+from gameday.target import TargetError, load_target
+
+__all__ = ["api_p99_ms", "p99_query"]
+logger = logging.getLogger("chaostoolkit")
+
+_DURATION = re.compile(r"^[0-9]+(ms|s|m|h)$")
+_ENDPOINT = re.compile(r"^/[A-Za-z0-9_./{}-]*$")
+
+
+def p99_query(window: str = "1m", endpoint: str | None = None) -> str:
+    """The PromQL of the API's 99th percentile latency (seconds) over ``window``."""
+    if not _DURATION.match(window):
+        raise ActivityFailed(f"window {window!r} is not a Prometheus duration such as '1m'")
+    selector = ""
+    if endpoint is not None:
+        if not _ENDPOINT.match(endpoint):
+            raise ActivityFailed(f"endpoint {endpoint!r} is not a path such as '/api/v1/order'")
+        selector = f'{{endpoint="{endpoint}"}}'
+    return (
+        "histogram_quantile(0.99, sum by (le) "
+        f"(rate(http_request_duration_seconds_bucket{selector}[{window}])))"
+    )
+
+
+def api_p99_ms(
+    window: str = "1m",
+    endpoint: str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> float:
+    """The API's p99 latency (ms) over ``window`` by Prometheus; fails without traffic."""
+    promql = p99_query(window, endpoint)
+    try:
+        url = load_target(configuration).prometheus_url
+        require_loopback(url, bool((configuration or {}).get("allow_remote_target", False)))
+    except (TargetError, HttpCheckError) as exc:
+        raise ActivityFailed(str(exc)) from None
+    try:
+        answer = query(promql, timeout=10, configuration={"prometheus_base_url": url})
+    except ActivityFailed:
+        raise
+    except Exception as exc:  # requests' connection errors, JSON decoding
+        raise ActivityFailed(f"Prometheus at {url} did not answer: {type(exc).__name__}") from None
+    results = answer.get("data", {}).get("result", [])
+    value = float(results[0]["value"][1]) if results else math.nan
+    if math.isnan(value):
+        raise ActivityFailed(
+            f"Prometheus at {url} has no request durations for {endpoint or 'the API'} "
+            f"over {window}: no traffic, or it does not scrape the API"
+        )
+    return round(value * 1000, 3)
