@@ -1,0 +1,62 @@
+"""The FastAPI application: routers, middlewares, error handlers and the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from .broadcaster import Broadcaster
+from .cache import Cache
+from .dashboard_view import read_dashboard
+from .db import Database
+from .errors import DependencyUnavailable, dependency_unavailable_handler
+from .middleware import BodySizeLimit, RequestMetrics
+from .routers import dashboard, health, metrics, orders, websocket
+from .settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the café; dependencies are reached lazily, so it starts even when they are down."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings)
+        cache = Cache(settings)
+        await db.open()
+        broadcaster = Broadcaster(lambda: read_dashboard(cache), settings.dashboard_update_interval)
+        app.state.db = db
+        app.state.cache = cache
+        app.state.broadcaster = broadcaster
+        app.state.insert_order = orders.insert_statement(settings.postgres_schema)
+        task = asyncio.create_task(broadcaster.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await cache.close()
+            await db.close()
+
+    app = FastAPI(
+        title="Coffee Chaos reference café",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    for router in (
+        orders.router,
+        dashboard.router,
+        websocket.router,
+        health.router,
+        metrics.router,
+    ):
+        app.include_router(router)
+    app.add_exception_handler(DependencyUnavailable, dependency_unavailable_handler)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)
+    return app

@@ -1,0 +1,66 @@
+"""Redis through redis.asyncio, with socket timeouts and no hidden retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from .errors import DependencyUnavailable
+from .settings import Settings
+from .telemetry import REDIS_STATUS
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SUCCESS = REDIS_STATUS.labels(status="success")
+_FAILURE = REDIS_STATUS.labels(status="failure")
+
+
+class Cache:
+    """The API's Redis client: each call answers within DEPENDENCY_TIMEOUT or raises a 503."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._timeout = settings.dependency_timeout
+        self.client = Redis(
+            host=settings.redis_host,
+            port=settings.redis_port,
+            socket_timeout=settings.dependency_timeout,
+            socket_connect_timeout=settings.dependency_timeout,
+            # One immediate retry on a dropped connection (a stale socket after a Redis
+            # restart); timeouts are never retried, and asyncio.timeout bounds the whole call.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            health_check_interval=0,
+        )
+
+    async def mget(self, *keys: str) -> list[bytes | None]:
+        return await self._call(self.client.mget(keys))
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._call(self.client.get(key))
+
+    async def ping(self) -> None:
+        await self._call(self.client.ping())
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def _call(self, operation: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self._timeout):
+                result = await operation
+        except (RedisError, TimeoutError, OSError) as exc:
+            _FAILURE.inc()
+            reason = str(exc) or type(exc).__name__
+            logger.warning("redis unavailable: %s", reason)
+            raise DependencyUnavailable("redis", reason) from exc
+        _SUCCESS.inc()
+        return result

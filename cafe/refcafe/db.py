@@ -1,0 +1,81 @@
+"""PostgreSQL through a psycopg 3 async pool, with bounded waits and 503-ready errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from .errors import DependencyUnavailable
+from .settings import Settings
+from .telemetry import DB_STATUS
+
+logger = logging.getLogger(__name__)
+
+# Seconds a failing connection attempt keeps retrying before the pool gives it up. Kept short
+# so that, once PostgreSQL is back, the next request triggers a fresh attempt at once instead
+# of waiting out the pool's exponential backoff.
+RECONNECT_TIMEOUT = 2.0
+
+_SUCCESS = DB_STATUS.labels(status="success")
+_FAILURE = DB_STATUS.labels(status="failure")
+
+
+class Database:
+    """The API's connection pool; it opens even while PostgreSQL is down and heals itself."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.schema = settings.postgres_schema
+        self._op_timeout = settings.dependency_timeout
+        self.pool = AsyncConnectionPool(
+            settings.postgres_conninfo("refcafe-api"),
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            timeout=settings.db_pool_timeout,
+            reconnect_timeout=RECONNECT_TIMEOUT,
+            reconnect_failed=_log_reconnect_failed,
+            kwargs={"autocommit": True},
+            name="refcafe",
+            open=False,
+        )
+        self._purge: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close(timeout=2.0)
+
+    async def fetchone(self, query: Any, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+        """Run one statement (committed on return: autocommit) and return its first row."""
+        try:
+            async with self.pool.connection() as conn:
+                async with asyncio.timeout(self._op_timeout):
+                    cursor = await conn.execute(query, params)
+                    row = await cursor.fetchone()
+        except (psycopg.Error, TimeoutError, OSError) as exc:
+            _FAILURE.inc()
+            reason = str(exc) or type(exc).__name__
+            logger.warning("postgresql unavailable: %s", reason)
+            if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, PoolTimeout):
+                self._purge_stale_connections()
+            raise DependencyUnavailable("postgresql", reason) from exc
+        _SUCCESS.inc()
+        if row is None:
+            raise DependencyUnavailable("postgresql", "statement returned no row")
+        return row
+
+    def _purge_stale_connections(self) -> None:
+        """A connection broke: test the idle ones in the background and replace the dead."""
+        if self._purge is None or self._purge.done():
+            self._purge = asyncio.create_task(self.pool.check())
+
+    def stats(self) -> dict[str, int]:
+        return self.pool.get_stats()
+
+
+def _log_reconnect_failed(pool: AsyncConnectionPool) -> None:
+    logger.warning("pool %s could not reconnect to postgresql; retrying on demand", pool.name)

@@ -1,0 +1,41 @@
+"""/livez (the process runs) and /readyz (PostgreSQL and Redis really answer)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from ..errors import DependencyUnavailable
+
+router = APIRouter()
+
+
+@router.get("/livez")
+async def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """SELECT 1 through the pool and PING Redis, concurrently, each bounded in time."""
+    state = request.app.state
+    postgresql, redis = await asyncio.gather(
+        _check(state.db.fetchone("SELECT 1")), _check(state.cache.ping())
+    )
+    checks = {"postgresql": postgresql, "redis": redis}
+    ready = all(result == "ok" for result in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+async def _check(probe: Awaitable[object]) -> str:
+    try:
+        await probe
+    except DependencyUnavailable as exc:
+        return f"error: {exc.reason}"
+    return "ok"

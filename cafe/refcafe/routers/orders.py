@@ -1,0 +1,52 @@
+"""POST /api/v1/order: validate, commit to PostgreSQL, then answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from psycopg import sql
+from pydantic import ValidationError
+from starlette.responses import JSONResponse
+
+from ..cache_keys import iso_utc
+from ..models import OrderIn
+from ..telemetry import ORDER_VALUE, ORDERS_CREATED
+
+router = APIRouter()
+API_VERSION = "v1"
+
+INSERT = "INSERT INTO {schema}.orders (drink, store, price, timestamp) VALUES (%s, %s, %s, %s) RETURNING id"
+
+
+def insert_statement(schema: str) -> sql.Composed:
+    return sql.SQL(INSERT).format(schema=sql.Identifier(schema))
+
+
+@router.post("/api/v1/order")
+async def create_order(request: Request) -> JSONResponse:
+    """Store one order; 200 with the row only once it is committed."""
+    body = await request.body()
+    try:
+        order = OrderIn.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        for error in errors:
+            error["loc"] = ("body", *error["loc"])
+        raise RequestValidationError(errors) from None
+    price = order.price_cents()
+    timestamp = order.timestamp_utc()
+    state = request.app.state
+    (order_id,) = await state.db.fetchone(
+        state.insert_order, (order.drink, order.store, price, timestamp)
+    )
+    ORDERS_CREATED.labels(order.drink, order.store, API_VERSION).inc()
+    ORDER_VALUE.labels(order.store).inc(float(price))
+    return JSONResponse(
+        {
+            "id": order_id,
+            "drink": order.drink,
+            "store": order.store,
+            "price": float(price),
+            "timestamp": iso_utc(timestamp),
+        }
+    )
