@@ -1,7 +1,7 @@
 """Service control: status, kill, stop, start and restart of a target's services.
 
 Two platforms: supervisor (XML-RPC over its unix socket; a kill is SIGKILL to the
-program's whole process group) and Kubernetes (through chaostoolkit-kubernetes:
+program's process group and all its descendants) and Kubernetes (through chaostoolkit-kubernetes:
 a kill terminates the pods with no grace period, a stop scales the deployment to 0).
 Every fault-making call records a ledger entry BEFORE acting; ``start`` resolves
 the service's open entries, so ``revert`` (used by ``ledger.recover``) is ``start``.
@@ -17,6 +17,7 @@ import xmlrpc.client
 from collections.abc import Callable
 from typing import Any
 
+import psutil
 from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from gameday.errors import ServiceError
@@ -39,7 +40,7 @@ def status(name: str, target: Target, secrets: Secrets = None) -> dict[str, Any]
 
 
 def kill(name: str, target: Target, timeout_s: float = 10.0, secrets: Secrets = None) -> dict:
-    """Kill ``name`` abruptly (SIGKILL to its process group, or pods with no grace)."""
+    """Kill ``name`` abruptly (SIGKILL to its process tree, or pods with no grace)."""
     service = target.service(name)
     if target.platform == "kubernetes":
         return _k8s_kill(service, target, secrets)
@@ -53,23 +54,16 @@ def kill(name: str, target: Target, timeout_s: float = 10.0, secrets: Secrets = 
     pgid = _process_group(target, service, pid)
     entry_id = ledger_for(target).record(
         "service", name, {"action": "start", "platform": "supervisor"},
-        note=f"SIGKILL to process group {pgid} of program {service.program}",
+        note=f"SIGKILL to process group {pgid} and descendants of program {service.program}",
     )
     began = time.monotonic()
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # it died meanwhile; the wait below confirms supervisor saw it go
-    except PermissionError:
-        raise ServiceError(
-            f"not allowed to kill process group {pgid} of service {name!r}: run as root "
-            "(or as the user that runs the program)"
-        ) from None
+    killed = _kill_tree(service, pid, pgid)
     after = _wait(target, service, lambda i: i["statename"] != "RUNNING" or i["pid"] != pid,
                   timeout_s, "stop running after SIGKILL")
+    _wait_gone(service, killed, began + timeout_s)
     return {**_facts(service, after), "killed_pid": pid, "process_group": pgid,
-            "signal": "SIGKILL", "seconds": round(time.monotonic() - began, 3),
-            "ledger_id": entry_id}
+            "killed_pids": [p.pid for p in killed], "signal": "SIGKILL",
+            "seconds": round(time.monotonic() - began, 3), "ledger_id": entry_id}
 
 
 def stop(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets = None) -> dict:
@@ -211,6 +205,55 @@ def _process_group(target: Target, service: Service, pid: int) -> int:
             "or this runner; refusing to kill the group"
         )
     return pgid
+
+
+def _kill_tree(service: Service, pid: int, pgid: int) -> list[psutil.Process]:
+    """SIGKILL the program's process group and every descendant.
+
+    Some programs (PostgreSQL) put their children in groups of their own, so the
+    group alone is not enough. The group is stopped first so nothing forks meanwhile.
+    """
+    try:
+        os.killpg(pgid, signal.SIGSTOP)
+        try:
+            tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            tree = []
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        tree = []  # it died meanwhile; the wait confirms supervisor saw it go
+    except PermissionError:
+        raise ServiceError(
+            f"not allowed to kill process group {pgid} of service {service.name!r}: run as "
+            "root (or as the user that runs the program)"
+        ) from None
+    for process in tree:
+        try:
+            process.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.AccessDenied:
+            raise ServiceError(
+                f"not allowed to kill pid {process.pid} of service {service.name!r}: run as root"
+            ) from None
+    return tree
+
+
+def _wait_gone(service: Service, processes: list[psutil.Process], deadline: float) -> None:
+    """Wait until every killed process is gone (or a zombie nobody reaped yet)."""
+    while True:
+        alive = []
+        for process in processes:
+            try:
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(process.pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive:
+            return
+        if time.monotonic() >= deadline:
+            raise ServiceError(f"service {service.name!r}: pids {alive} survived SIGKILL")
+        time.sleep(POLL_S / 2)
 
 
 def _wait(target: Target, service: Service, done: Callable[[dict], bool],
