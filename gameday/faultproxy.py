@@ -52,8 +52,14 @@ HTTP_IDLE_TIMEOUT = 60.0
 HTTP_MAX_HEADER = 64 * 1024
 HTTP_MAX_BODY = 1024 * 1024
 HTTP_REASONS = {
-    200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
     500: "Internal Server Error",
 }
 
@@ -165,8 +171,7 @@ def _check_attributes(kind: str, raw: Any, base: dict[str, int]) -> dict[str, in
         if key not in allowed:
             raise ApiError(
                 400,
-                f"unknown attribute {key!r} for toxic type {kind!r}: "
-                f"it takes {', '.join(allowed)}",
+                f"unknown attribute {key!r} for toxic type {kind!r}: it takes {', '.join(allowed)}",
             )
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ApiError(
@@ -179,8 +184,9 @@ def _check_attributes(kind: str, raw: Any, base: dict[str, int]) -> dict[str, in
 def parse_toxic(body: Any) -> Toxic:
     """A new toxic from a Toxiproxy-shaped request body, or a 400 naming the bad field."""
     if not isinstance(body, dict):
-        raise ApiError(400, "the toxic must be a JSON object {name, type, stream, toxicity, "
-                            "attributes}")
+        raise ApiError(
+            400, "the toxic must be a JSON object {name, type, stream, toxicity, attributes}"
+        )
     kind = body.get("type")
     if not kind:
         raise ApiError(400, "missing required field: type")
@@ -190,9 +196,7 @@ def parse_toxic(body: Any) -> Toxic:
         )
     stream = body.get("stream") or "downstream"
     if stream not in STREAMS:
-        raise ApiError(
-            400, f"stream was invalid: {stream!r}, can be either upstream or downstream"
-        )
+        raise ApiError(400, f"stream was invalid: {stream!r}, can be either upstream or downstream")
     name = body.get("name") or f"{kind}_{stream}"
     if not isinstance(name, str):
         raise ApiError(400, f"name must be a string, got {name!r}")
@@ -351,7 +355,7 @@ class _Direction:
                 self.next_send = max(self.next_send, loop.time()) + len(piece) / (min(rates) * 1000)
             self._count(piece)
             if len(piece) < len(data):
-                self.queue[0] = (arrival, jitter, data[len(piece):])
+                self.queue[0] = (arrival, jitter, data[len(piece) :])
             else:
                 self.queue.popleft()
             self.queued -= len(piece)
@@ -439,9 +443,7 @@ class Connection:
             self.timers[toxic.uid] = self.loop.call_later(toxic["timeout"] / 1000, self.close)
         elif toxic.type == "reset_peer":
             side = self.client if toxic.stream == "downstream" else self.server
-            self.timers[toxic.uid] = self.loop.call_later(
-                toxic["timeout"] / 1000, self.close, side
-            )
+            self.timers[toxic.uid] = self.loop.call_later(toxic["timeout"] / 1000, self.close, side)
 
     def close(self, reset: _Side | None = None) -> None:
         """Close both sockets; ``reset`` is closed with a TCP RST (SO_LINGER 0)."""
@@ -538,8 +540,9 @@ class FaultProxy:
 
     def _check_proxy(self, body: Any, where: str = "") -> tuple[str, str, str, bool]:
         if not isinstance(body, dict):
-            raise ApiError(400, f"proxy{where} must be a JSON object {{name, listen, upstream, "
-                                "enabled}}")
+            raise ApiError(
+                400, f"proxy{where} must be a JSON object {{name, listen, upstream, enabled}}"
+            )
         for key in ("name", "upstream"):
             if not body.get(key) or not isinstance(body[key], str):
                 raise ApiError(400, f"missing required field: {key}{where}")
@@ -558,8 +561,7 @@ class FaultProxy:
         proxy = Proxy(name, listen, upstream, enabled)
         await proxy.start()
         self.proxies[name] = proxy
-        logger.info("proxy %s created: %s -> %s, enabled=%s", name, proxy.listen, upstream,
-                    enabled)
+        logger.info("proxy %s created: %s -> %s, enabled=%s", name, proxy.listen, upstream, enabled)
         return proxy
 
     async def populate(self, body: Any) -> list[Proxy]:
@@ -567,8 +569,7 @@ class FaultProxy:
         if isinstance(body, dict) and "proxies" in body:
             body = body["proxies"]
         if not isinstance(body, list):
-            raise ApiError(400, "populate expects a JSON list of {name, listen, upstream, "
-                                "enabled}")
+            raise ApiError(400, "populate expects a JSON list of {name, listen, upstream, enabled}")
         specs = [self._check_proxy(p, f" at proxy {i + 1}") for i, p in enumerate(body)]
         result = []
         for name, listen, upstream, enabled in specs:
@@ -579,9 +580,11 @@ class FaultProxy:
             if existing:
                 await existing.stop()
                 del self.proxies[name]
-            result.append(await self.create(
-                {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
-            ))
+            result.append(
+                await self.create(
+                    {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
+                )
+            )
         return result
 
     async def update(self, name: str, body: Any) -> Proxy:
@@ -601,8 +604,13 @@ class FaultProxy:
             await proxy.stop()
         else:
             await proxy.start()
-        logger.info("proxy %s updated: %s -> %s, enabled=%s", name, proxy.listen,
-                    proxy.upstream, proxy.enabled)
+        logger.info(
+            "proxy %s updated: %s -> %s, enabled=%s",
+            name,
+            proxy.listen,
+            proxy.upstream,
+            proxy.enabled,
+        )
         return proxy
 
     async def delete(self, name: str) -> None:
@@ -624,9 +632,15 @@ class FaultProxy:
             raise ApiError(409, f"toxic already exists: {toxic.name!r} on proxy {name!r}")
         proxy.toxics[toxic.name] = toxic
         proxy.toxics_changed()
-        logger.info("proxy %s: toxic %s added: type=%s stream=%s toxicity=%s attributes=%s",
-                    name, toxic.name, toxic.type, toxic.stream, toxic.toxicity,
-                    json.dumps(toxic.attributes, sort_keys=True))
+        logger.info(
+            "proxy %s: toxic %s added: type=%s stream=%s toxicity=%s attributes=%s",
+            name,
+            toxic.name,
+            toxic.type,
+            toxic.stream,
+            toxic.toxicity,
+            json.dumps(toxic.attributes, sort_keys=True),
+        )
         return toxic
 
     def update_toxic(self, name: str, toxic_name: str, body: Any) -> Toxic:
@@ -636,15 +650,21 @@ class FaultProxy:
             raise ApiError(400, "the toxic update must be a JSON object {toxicity, attributes}")
         for key in ("type", "stream"):
             if key in body and body[key] != getattr(old, key):
-                raise ApiError(400, f"{key} of toxic {toxic_name!r} cannot change: delete it "
-                                    "and add a new one")
+                raise ApiError(
+                    400, f"{key} of toxic {toxic_name!r} cannot change: delete it and add a new one"
+                )
         toxicity = _check_toxicity(body.get("toxicity", old.toxicity))
         attributes = _check_attributes(old.type, body.get("attributes") or {}, old.attributes)
         toxic = Toxic(old.name, old.type, old.stream, toxicity, attributes)
         proxy.toxics[toxic_name] = toxic
         proxy.toxics_changed()
-        logger.info("proxy %s: toxic %s updated: toxicity=%s attributes=%s", name, toxic_name,
-                    toxicity, json.dumps(attributes, sort_keys=True))
+        logger.info(
+            "proxy %s: toxic %s updated: toxicity=%s attributes=%s",
+            name,
+            toxic_name,
+            toxicity,
+            json.dumps(attributes, sort_keys=True),
+        )
         return toxic
 
     def remove_toxic(self, name: str, toxic_name: str) -> None:
@@ -697,8 +717,16 @@ class FaultProxy:
             case ("DELETE", ["proxies", name, "toxics", toxic]):
                 self.remove_toxic(name, toxic)
                 return 204, None
-            case (_, ["version"] | ["reset"] | ["populate"] | ["proxies"] | ["proxies", _]
-                  | ["proxies", _, "toxics"] | ["proxies", _, "toxics", _]):
+            case (
+                _,
+                ["version"]
+                | ["reset"]
+                | ["populate"]
+                | ["proxies"]
+                | ["proxies", _]
+                | ["proxies", _, "toxics"]
+                | ["proxies", _, "toxics", _],
+            ):
                 raise ApiError(405, f"method {method} is not allowed on {path}")
         raise ApiError(404, f"no such endpoint: {method} {path}")
 
@@ -789,8 +817,10 @@ def load_config(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise ValueError(f"config file {path} does not exist; create it (a JSON list of "
-                         "{name, listen, upstream, enabled}) or omit --config") from None
+        raise ValueError(
+            f"config file {path} does not exist; create it (a JSON list of "
+            "{name, listen, upstream, enabled}) or omit --config"
+        ) from None
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read config file {path}: {exc}") from None
 
@@ -802,7 +832,10 @@ async def run(listen: str, config: Any, allow_remote_upstream: bool) -> None:
     if config is not None:
         await app.populate(config)
     server = await asyncio.start_server(
-        lambda r, w: serve_api(app, r, w), host, port, limit=HTTP_MAX_HEADER,
+        lambda r, w: serve_api(app, r, w),
+        host,
+        port,
+        limit=HTTP_MAX_HEADER,
         reuse_address=True,
     )
     bound = server.sockets[0].getsockname()
@@ -820,14 +853,23 @@ async def run(listen: str, config: Any, allow_remote_upstream: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--listen", default="127.0.0.1:8474",
-                        help="control API address, loopback only (default 127.0.0.1:8474)")
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:8474",
+        help="control API address, loopback only (default 127.0.0.1:8474)",
+    )
     parser.add_argument("--config", type=Path, help="proxies to create (populate format)")
-    parser.add_argument("--allow-remote-upstream", action="store_true",
-                        help="allow upstreams that are not loopback addresses")
+    parser.add_argument(
+        "--allow-remote-upstream",
+        action="store_true",
+        help="allow upstreams that are not loopback addresses",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format="%(asctime)s faultproxy %(levelname)s %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s faultproxy %(levelname)s %(message)s",
+    )
     try:
         config = load_config(args.config) if args.config else None
         asyncio.run(run(args.listen, config, args.allow_remote_upstream))

@@ -96,10 +96,14 @@ def echo() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def proxy(echo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     config = tmp_path_factory.mktemp("faultproxy") / "faultproxy.json"
-    config.write_text(json.dumps([
-        {"name": "redis", "listen": "127.0.0.1:0", "upstream": REDIS, "enabled": True},
-        {"name": "echo", "listen": "127.0.0.1:0", "upstream": echo, "enabled": True},
-    ]))
+    config.write_text(
+        json.dumps(
+            [
+                {"name": "redis", "listen": "127.0.0.1:0", "upstream": REDIS, "enabled": True},
+                {"name": "echo", "listen": "127.0.0.1:0", "upstream": echo, "enabled": True},
+            ]
+        )
+    )
     process, output = start_proxy("--listen", "127.0.0.1:0", "--config", str(config))
     found = re.search(r"control API listening on ([\d.]+:\d+)", output)
     assert found, f"the proxy did not start: {output}"
@@ -117,6 +121,17 @@ def _reset(request: pytest.FixtureRequest) -> Iterator[None]:
         assert proxy.call("POST", "/reset") == (204, None)
 
 
+@pytest.fixture
+def real_redis() -> None:
+    """The lab's Redis must answer directly, or the Redis tests say why they cannot run."""
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1).ping()
+    except redis.exceptions.ConnectionError as exc:
+        pytest.fail(
+            f"the lab's Redis at {REDIS} is not answering ({exc}): `supervisorctl start redis`"
+        )
+
+
 def connect(port: int, timeout: float = 2.0) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=timeout)
 
@@ -132,7 +147,10 @@ def recv_exactly(sock: socket.socket, size: int) -> bytes:
 
 def redis_client(port: int, timeout: float = 2.0) -> redis.Redis:
     return redis.Redis(
-        host="127.0.0.1", port=port, socket_timeout=timeout, single_connection_client=True,
+        host="127.0.0.1",
+        port=port,
+        socket_timeout=timeout,
+        single_connection_client=True,
         retry=Retry(NoBackoff(), 0),
     )
 
@@ -141,7 +159,7 @@ def redis_client(port: int, timeout: float = 2.0) -> redis.Redis:
 
 
 @pytest.mark.lab
-def test_redis_passes_through(proxy: Proxy) -> None:
+def test_redis_passes_through(proxy: Proxy, real_redis: None) -> None:
     client = redis_client(proxy.port("redis"))
     assert client.ping() is True
     value = bytes(range(256)) * 4096
@@ -151,7 +169,9 @@ def test_redis_passes_through(proxy: Proxy) -> None:
 
 
 @pytest.mark.lab
-def test_latency_hits_a_pooled_connection_and_removal_restores_it(proxy: Proxy) -> None:
+def test_latency_hits_a_pooled_connection_and_removal_restores_it(
+    proxy: Proxy, real_redis: None
+) -> None:
     client = redis_client(proxy.port("redis"))
     connection_id = client.client_id()
     proxy.toxic("redis", type="latency", attributes={"latency": 200, "jitter": 0})
@@ -166,7 +186,7 @@ def test_latency_hits_a_pooled_connection_and_removal_restores_it(proxy: Proxy) 
 
 
 @pytest.mark.lab
-def test_timeout_toxic_stalls_until_removed(proxy: Proxy) -> None:
+def test_timeout_toxic_stalls_until_removed(proxy: Proxy, real_redis: None) -> None:
     port = proxy.port("redis")
     proxy.toxic("redis", name="stall", type="timeout", attributes={"timeout": 0})
     with pytest.raises(redis.exceptions.TimeoutError, match="Timeout"):
@@ -181,7 +201,7 @@ def test_timeout_toxic_stalls_until_removed(proxy: Proxy) -> None:
 
 
 @pytest.mark.lab
-def test_reset_peer_resets_connections(proxy: Proxy) -> None:
+def test_reset_peer_resets_connections(proxy: Proxy, real_redis: None) -> None:
     port = proxy.port("redis")
     with connect(port) as existing:
         proxy.toxic("redis", type="reset_peer", attributes={"timeout": 0})
@@ -194,7 +214,9 @@ def test_reset_peer_resets_connections(proxy: Proxy) -> None:
 
 
 @pytest.mark.lab
-def test_disabled_proxy_closes_connections_and_refuses_new_ones(proxy: Proxy) -> None:
+def test_disabled_proxy_closes_connections_and_refuses_new_ones(
+    proxy: Proxy, real_redis: None
+) -> None:
     port = proxy.port("redis")
     with connect(port) as existing:
         status, body = proxy.call("POST", "/proxies/redis", {"enabled": False})
@@ -292,8 +314,9 @@ def test_api_errors_name_the_problem(proxy: Proxy) -> None:
     assert (status, body["status"]) == (400, 400) and "invalid toxic type" in body["error"]
     assert "'lag'" in body["error"]
     status, body = proxy.call(
-        "POST", "/proxies/echo/toxics", {"type": "latency", "name": "neg",
-                                         "attributes": {"latency": -5}}
+        "POST",
+        "/proxies/echo/toxics",
+        {"type": "latency", "name": "neg", "attributes": {"latency": -5}},
     )
     assert status == 400 and "'latency'" in body["error"] and ">= 0" in body["error"]
     status, body = proxy.call(
@@ -313,9 +336,7 @@ def test_api_errors_name_the_problem(proxy: Proxy) -> None:
 
 
 def test_bad_json_is_refused(proxy: Proxy) -> None:
-    request = urllib.request.Request(
-        proxy.api + "/proxies", data=b"{not json", method="POST"
-    )
+    request = urllib.request.Request(proxy.api + "/proxies", data=b"{not json", method="POST")
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(request, timeout=5)
     assert exc.value.code == 400
@@ -330,6 +351,37 @@ def test_non_loopback_listen_is_refused(proxy: Proxy) -> None:
     status, body = proxy.call("POST", "/proxies/echo", {"listen": "192.0.2.1:9999"})
     assert status == 400 and "192.0.2.1" in body["error"]
     assert "open" not in proxy.call("GET", "/proxies")[1]
+
+
+def test_populate_checks_every_proxy_before_changing_anything(proxy: Proxy, echo: str) -> None:
+    status, body = proxy.call(
+        "POST",
+        "/populate",
+        [
+            {"name": "fine", "listen": "127.0.0.1:0", "upstream": echo},
+            {"name": "public", "listen": "10.0.0.1:15432", "upstream": echo},
+        ],
+    )
+    assert status == 400 and "listen at proxy 2 '10.0.0.1:15432'" in body["error"]
+    assert "fine" not in proxy.call("GET", "/proxies")[1]
+    status, body = proxy.call("POST", "/proxies", ["not", "an", "object"])
+    assert status == 400
+    assert body["error"] == "proxy must be a JSON object {name, listen, upstream, enabled}"
+
+
+def test_unreachable_upstream_closes_the_client(proxy: Proxy) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    status, body = proxy.call(
+        "POST", "/proxies", {"name": "dead", "upstream": f"127.0.0.1:{closed_port}"}
+    )
+    assert status == 201, body
+    try:
+        with connect(proxy.port("dead")) as sock:
+            assert sock.recv(100) == b""
+    finally:
+        assert proxy.call("DELETE", "/proxies/dead") == (204, None)
 
 
 def test_reset_removes_toxics_and_enables_proxies(proxy: Proxy) -> None:
@@ -347,14 +399,20 @@ def test_reset_removes_toxics_and_enables_proxies(proxy: Proxy) -> None:
 def test_toxiproxy_client_calls_work(proxy: Proxy, echo: str) -> None:
     """The calls chaostoolkit-toxiproxy and Toxiproxy's docs make, with their shapes."""
     status, created = proxy.call(
-        "POST", "/proxies",
+        "POST",
+        "/proxies",
         {"name": "shop", "listen": "127.0.0.1:0", "upstream": echo, "enabled": True},
     )
     assert status == 201
     assert set(created) == {"name", "listen", "upstream", "enabled", "toxics"}
     assert created["upstream"] == echo and created["toxics"] == []
-    toxic = {"name": "lag", "type": "latency", "stream": "downstream", "toxicity": 1.0,
-             "attributes": {"latency": 150, "jitter": 0}}
+    toxic = {
+        "name": "lag",
+        "type": "latency",
+        "stream": "downstream",
+        "toxicity": 1.0,
+        "attributes": {"latency": 150, "jitter": 0},
+    }
     assert proxy.call("POST", "/proxies/shop/toxics", toxic) == (200, toxic)
     assert proxy.call("GET", "/proxies/shop/toxics") == (200, [toxic])
     assert proxy.call("GET", "/proxies/shop/toxics/lag") == (200, toxic)
@@ -372,9 +430,12 @@ def test_toxiproxy_client_calls_work(proxy: Proxy, echo: str) -> None:
     status, disabled = proxy.call("POST", "/proxies/shop", {"enabled": False})
     assert status == 200 and disabled["enabled"] is False
     status, populated = proxy.call(
-        "POST", "/populate",
-        [{"name": "shop", "listen": f"127.0.0.1:{port}", "upstream": echo, "enabled": True},
-         {"name": "shop2", "listen": "127.0.0.1:0", "upstream": echo}],
+        "POST",
+        "/populate",
+        [
+            {"name": "shop", "listen": f"127.0.0.1:{port}", "upstream": echo, "enabled": True},
+            {"name": "shop2", "listen": "127.0.0.1:0", "upstream": echo},
+        ],
     )
     assert status == 201 and [p["name"] for p in populated["proxies"]] == ["shop", "shop2"]
     assert proxy.call("GET", "/version")[1]["version"]
