@@ -47,7 +47,9 @@ def configure_control(
     event_registry: Any = None,
 ) -> None:
     """Admit or refuse the run, choose its directory, and register the handler."""
-    os.environ.setdefault(RUN_DIR_ENV, str(_run_dir(experiment or {})))
+    _journal_dir().mkdir(parents=True, exist_ok=True)  # `chaos run` does not create it
+    if not os.environ.get(RUN_DIR_ENV):
+        os.environ[RUN_DIR_ENV] = str(_run_dir(experiment or {}))
     _admission["refusal"] = _admit(configuration)
     if event_registry is not None:
         event_registry.register(SafetyHandler(configuration, secrets))

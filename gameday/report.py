@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
+from gameday import livestats
 from gameday.verdict import Verdict
 
 
@@ -59,32 +59,11 @@ def timeline(live: Path, verdict: Verdict, picture: Path) -> Path | None:
 
 def _per_second(live: Path) -> list[tuple[int, int, int, float]]:
     rows = []
-    for line in live.read_text().splitlines():
-        try:
-            second = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the last line may be half-written
-        hist: dict[float, int] = {}
-        count = failures = 0
-        for stats in second.get("by_name", {}).values():
-            count += stats.get("count", 0)
-            failures += stats.get("failures", 0)
-            for bucket, n in stats.get("hist", {}).items():
-                hist[float(bucket)] = hist.get(float(bucket), 0) + n
-        rows.append((second["t"], count - failures, failures, _quantile(hist, 0.99)))
+    for second in livestats.read_seconds(live):
+        merged = livestats.merge([second])
+        p99 = livestats.percentile(merged["hist"], 0.99) or 0.0
+        rows.append((second["t"], merged["count"] - merged["failures"], merged["failures"], p99))
     return rows
-
-
-def _quantile(hist: dict[float, int], q: float) -> float:
-    total = sum(hist.values())
-    if not total:
-        return 0.0
-    seen = 0
-    for bucket in sorted(hist):
-        seen += hist[bucket]
-        if seen >= q * total:
-            return bucket
-    return max(hist)
 
 
 def _rows(directory: Path, verdicts: list[Verdict]) -> list[list[str]]:
