@@ -1,0 +1,140 @@
+"""gameday.livestats: windows, merges and percentiles over synthetic live files."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gameday import livestats
+
+WORKLOADS = Path(__file__).resolve().parent.parent / "workloads"
+
+
+def _second(t: int, **by_name: dict) -> str:
+    return json.dumps({"t": t, "by_name": by_name})
+
+
+def _stats(count: int, failures: int, codes: dict, hist: dict) -> dict:
+    return {"count": count, "failures": failures, "codes": codes, "hist": hist}
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Path:
+    path = tmp_path / "live.jsonl"
+    lines = [
+        _second(100, **{"/api/v1/order": _stats(10, 0, {"200": 10}, {"10.0": 10})}),
+        _second(101, **{"/api/v1/order": _stats(10, 2, {"200": 8, "503": 2}, {"20.0": 10})}),
+        _second(102, **{
+            "/api/v1/order": _stats(10, 5, {"200": 5, "503": 5}, {"30.0": 10}),
+            "/api/dashboard": _stats(4, 0, {"200": 4}, {"1.0": 4}),
+        }),
+        _second(103),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_window_merges_the_newest_seconds(live):
+    facts = livestats.window(live, 2, "/api/v1/order")
+    assert (facts["from_t"], facts["to_t"]) == (102, 103)
+    assert facts["count"] == 10 and facts["failures"] == 5
+    assert facts["failure_ratio"] == 0.5
+    assert facts["rps"] == 5.0
+    assert facts["codes"] == {"200": 5, "503": 5}
+
+
+def test_window_over_all_names_and_more_seconds(live):
+    facts = livestats.window(live, 3)
+    assert facts["count"] == 24
+    assert facts["codes"] == {"200": 17, "503": 7}
+    assert facts["p50_ms"] == pytest.approx(20.05)
+    assert facts["p99_ms"] == pytest.approx(30.05)
+
+
+def test_window_longer_than_the_file_counts_only_the_seconds_there(live):
+    facts = livestats.window(live, 60, "/api/v1/order")
+    assert facts["count"] == 30
+    assert facts["rps"] == 7.5  # 30 requests over the 4 seconds recorded
+
+
+def test_an_empty_window_has_no_percentiles(live):
+    facts = livestats.window(live, 1)
+    assert facts["count"] == 0 and facts["p99_ms"] is None and facts["failure_ratio"] == 0.0
+
+
+def test_a_line_being_written_is_skipped(live):
+    with open(live, "a") as handle:
+        handle.write('{"t": 104, "by_name": {"/api/v1/ord')
+    facts = livestats.window(live, 1, "/api/v1/order")
+    assert facts["to_t"] == 103 and facts["count"] == 0
+
+
+def test_per_window_cuts_the_run_into_consecutive_windows(live):
+    series = livestats.per_window(live, 2, "/api/v1/order")
+    assert [(w["from_t"], w["to_t"], w["count"]) for w in series] == [(100, 101, 20),
+                                                                    (102, 103, 10)]
+    assert series[0]["failure_ratio"] == 0.1
+
+
+def test_percentile_uses_the_nearest_rank_and_the_bucket_middle():
+    hist = {"1.0": 98, "250.0": 1, "1230.0": 1}
+    assert livestats.percentile(hist, 0.98) == pytest.approx(1.005)
+    assert livestats.percentile(hist, 0.99) == pytest.approx(250.5)
+    assert livestats.percentile(hist, 1.0) == pytest.approx(1235.0)
+    assert livestats.percentile({}, 0.99) is None
+
+
+def test_reading_the_tail_of_a_long_file_gives_the_same_window(tmp_path):
+    path = tmp_path / "live.jsonl"
+    filler = {"/x": _stats(1, 0, {"200": 1}, {str(float(i)): 1 for i in range(1, 400)})}
+    path.write_text("\n".join(_second(t, **filler) for t in range(1000, 1600)) + "\n")
+    assert path.stat().st_size > 4 * 64 * 1024  # the tail is read block by block
+    facts = livestats.window(path, 5)
+    assert (facts["from_t"], facts["to_t"], facts["count"]) == (1595, 1599, 5)
+
+
+def test_bad_inputs_are_refused_with_a_clear_message(tmp_path, live):
+    with pytest.raises(livestats.LiveStatsError) as exc:
+        livestats.window(tmp_path / "nope.jsonl", 10)
+    assert "does not exist" in str(exc.value) and "load running" in str(exc.value)
+    with pytest.raises(livestats.LiveStatsError) as exc:
+        livestats.window(live, 0)
+    assert "whole number of seconds >= 1" in str(exc.value)
+    with pytest.raises(livestats.LiveStatsError) as exc:
+        livestats.percentile({"1.0": 1}, 1.5)
+    assert "(0, 1]" in str(exc.value)
+
+
+def test_p99_from_the_locust_side_histograms_is_within_one_percent(tmp_path):
+    """Latencies recorded by workloads/instrumentation.py, percentiles by livestats."""
+    rng = random.Random(7)
+    samples = [rng.lognormvariate(3.5, 0.8) for _ in range(20000)]
+    live = tmp_path / "live.jsonl"
+    code = f"""
+        import instrumentation, json, time
+        time.time = lambda: 5000.0  # a fixed clock, in this throw-away process only
+        r = instrumentation.LiveRecorder({str(live)!r}, None)
+        for value in json.loads(open({str(tmp_path / "samples.json")!r}).read()):
+            r.on_request("/api/v1/order", value, 200, False)
+        r.flush(final=True)
+    """
+    (tmp_path / "samples.json").write_text(json.dumps(samples))
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=WORKLOADS, env=dict(os.environ),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    facts = livestats.window(live, 1, "/api/v1/order")
+    assert facts["count"] == len(samples)
+    ordered = sorted(samples)
+    for key, fraction in (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+        exact = ordered[math.ceil(fraction * len(ordered)) - 1]
+        assert facts[key] == pytest.approx(exact, rel=0.01), key
