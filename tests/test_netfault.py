@@ -1,0 +1,228 @@
+"""Network faults through a real fault proxy in front of the lab's Redis, and netem here."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from chaoslib.exceptions import ActivityFailed
+
+from actions import network
+from gameday import ledger, netfault
+from gameday.errors import NetFaultError
+from gameday.target import TargetError, load_target
+
+REPO = Path(__file__).resolve().parent.parent
+FAULTPROXY = REPO / "gameday" / "faultproxy.py"
+LAB_TARGET = Path("/etc/coffee-chaos/target.json")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_target(tmp_path: Path, **changes) -> dict:
+    """A lab target file under tmp_path (ledger there too); returns its configuration."""
+    raw = json.loads(LAB_TARGET.read_text())
+    raw["state_dir"] = str(tmp_path / "state")
+    raw.update(changes)
+    path = tmp_path / "target.json"
+    path.write_text(json.dumps(raw))
+    return {"target_file": str(path)}
+
+
+@pytest.fixture(scope="module")
+def faultproxy(tmp_path_factory):
+    """Our own fault proxy on free ports: proxy "redis" in front of the lab's Redis."""
+    if not FAULTPROXY.is_file():
+        pytest.skip("gameday/faultproxy.py is not in the tree yet: no proxy to drive")
+    api_port, redis_port = free_port(), free_port()
+    config = tmp_path_factory.mktemp("faultproxy") / "proxies.json"
+    config.write_text(json.dumps([{"name": "redis", "listen": f"127.0.0.1:{redis_port}",
+                                   "upstream": "127.0.0.1:6379", "enabled": True}]))
+    process = subprocess.Popen(
+        [sys.executable, str(FAULTPROXY), "--listen", f"127.0.0.1:{api_port}",
+         "--config", str(config)], stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{api_port}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if requests.get(f"{url}/proxies", timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, "faultproxy did not start"
+        time.sleep(0.05)
+    yield {"url": url, "redis_port": redis_port}
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def proxied(tmp_path, faultproxy):
+    """A target whose "redis" goes through our proxy; no toxic is left afterwards."""
+    configuration = write_target(tmp_path, faultproxy_url=faultproxy["url"],
+                                 proxies={"redis": "redis"})
+    target = load_target(configuration)
+    yield target, configuration, faultproxy["redis_port"]
+    for toxic in requests.get(f"{faultproxy['url']}/proxies/redis/toxics", timeout=5).json():
+        requests.delete(f"{faultproxy['url']}/proxies/redis/toxics/{toxic['name']}", timeout=5)
+
+
+def ping(port: int, timeout: float = 3.0) -> tuple[bytes, float]:
+    """Redis PING through ``port``: the reply and the seconds it took."""
+    began = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(b"PING\r\n")
+        reply = sock.recv(64)
+    return reply, time.monotonic() - began
+
+
+@pytest.mark.lab
+def test_latency_through_the_proxy_delays_redis_and_remove_clears_it(proxied) -> None:
+    target, _, port = proxied
+    result = netfault.inject(target, "redis", "latency", latency_ms=300, jitter_ms=10)
+    assert result["backend"] == "proxy" and result["toxic"] == "coffee-chaos-latency"
+    assert result["attributes"] == {"latency": 300, "jitter": 10}
+    [entry] = ledger.ledger_for(target).entries()
+    assert entry["kind"] == "toxic" and entry["subject"] == "redis"
+    [fault] = netfault.active(target)
+    assert fault["ours"] and fault["type"] == "latency" and fault["dependency"] == "redis"
+    reply, seconds = ping(port)
+    assert reply == b"+PONG\r\n" and seconds >= 0.28
+
+    removed = netfault.remove(target, "redis")
+    assert removed["removed"] == [{"backend": "proxy", "proxy": "redis",
+                                   "toxic": "coffee-chaos-latency"}]
+    assert netfault.active(target) == [] and ledger.ledger_for(target).entries() == []
+    reply, seconds = ping(port)
+    assert reply == b"+PONG\r\n" and seconds < 0.2
+
+
+@pytest.mark.lab
+def test_recover_deletes_a_recorded_toxic_and_is_idempotent(proxied) -> None:
+    target, _, _ = proxied
+    netfault.inject(target, "redis", "timeout", timeout_ms=0)
+    [reverted] = ledger.recover(target)
+    assert reverted["result"]["removed"] is True
+    assert netfault.active(target) == []
+    assert ledger.recover(target) == []
+
+
+@pytest.mark.lab
+def test_timeout_stalls_and_reset_resets_connections(proxied) -> None:
+    target, _, port = proxied
+    netfault.inject(target, "redis", "timeout", timeout_ms=0)
+    with pytest.raises(TimeoutError):
+        ping(port, timeout=0.5)
+    netfault.remove(target, "redis")
+    netfault.inject(target, "redis", "reset", timeout_ms=0)
+    with pytest.raises(ConnectionResetError):
+        ping(port)
+    assert netfault.active(target)[0]["type"] == "reset_peer"
+
+
+@pytest.mark.lab
+def test_a_second_identical_toxic_is_refused_and_not_recorded(proxied) -> None:
+    target, _, _ = proxied
+    first = netfault.inject(target, "redis", "latency", latency_ms=50)
+    with pytest.raises(NetFaultError) as exc:
+        netfault.inject(target, "redis", "latency", latency_ms=80)
+    assert "already has a toxic 'coffee-chaos-latency'" in str(exc.value)
+    assert "remove_network_faults" in str(exc.value)
+    assert [e["id"] for e in ledger.ledger_for(target).entries()] == [first["ledger_id"]]
+
+
+@pytest.mark.lab
+def test_network_actions_inject_and_remove_everything(proxied) -> None:
+    target, configuration, port = proxied
+    injected = network.add_latency("redis", latency_ms=200, configuration=configuration)
+    assert json.loads(json.dumps(injected)) == injected
+    assert ping(port)[1] >= 0.18
+    removed = network.remove_network_faults(configuration=configuration)
+    assert removed[0]["removed"][0]["toxic"] == "coffee-chaos-latency"
+    assert netfault.active(target) == [] and ledger.ledger_for(target).entries() == []
+
+
+def test_an_unreachable_proxy_is_named_and_nothing_is_recorded(tmp_path) -> None:
+    target = load_target(write_target(tmp_path, faultproxy_url=f"http://127.0.0.1:{free_port()}"))
+    with pytest.raises(NetFaultError) as exc:
+        netfault.inject(target, "redis", "latency", latency_ms=100)
+    assert "cannot reach the fault proxy" in str(exc.value) and "faultproxy" in str(exc.value)
+    assert ledger.ledger_for(target).entries() == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"kind": "packet-loss"}, "unknown network fault 'packet-loss'"),
+        ({"kind": "latency", "latency_ms": 0}, "latency_ms > 0"),
+        ({"kind": "latency", "latency_ms": -5}, "latency_ms must be a whole number"),
+        ({"kind": "latency", "latency_ms": 10, "jitter_ms": 20}, "must not exceed"),
+        ({"kind": "timeout", "timeout_ms": 1.5}, "timeout_ms must be a whole number"),
+        ({"kind": "latency", "latency_ms": 10, "backend": "iptables"}, "unknown backend"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_recorded(tmp_path, kwargs, expected):
+    target = load_target(write_target(tmp_path))
+    with pytest.raises(NetFaultError) as exc:
+        netfault.inject(target, "redis", **kwargs)
+    assert expected in str(exc.value)
+    assert ledger.ledger_for(target).entries() == []
+
+
+def test_the_proxy_backend_needs_a_proxied_dependency(tmp_path) -> None:
+    target = load_target(write_target(tmp_path))
+    with pytest.raises(TargetError) as exc:
+        netfault.inject(target, "api", "latency", latency_ms=10, backend="proxy")
+    assert "'api'" in str(exc.value) and "postgresql, redis" in str(exc.value)
+
+
+def test_netem_needs_an_interface(tmp_path) -> None:
+    target = load_target(write_target(tmp_path, proxies={}))
+    with pytest.raises(NetFaultError) as exc:
+        netfault.inject(target, "redis", "latency", latency_ms=10)  # auto: no proxy -> netem
+    assert "netem_interface" in str(exc.value)
+    assert ledger.ledger_for(target).entries() == []
+
+
+def test_netem_cannot_reset(tmp_path) -> None:
+    target = load_target(write_target(tmp_path))
+    with pytest.raises(NetFaultError) as exc:
+        netfault.inject(target, "redis", "reset", backend="netem", interface="lo")
+    assert "use backend 'proxy'" in str(exc.value)
+
+
+def test_netem_without_kernel_support_says_to_use_the_proxy(tmp_path) -> None:
+    target = load_target(write_target(tmp_path))
+    try:
+        result = netfault.inject(target, "redis", "latency", latency_ms=1, backend="netem",
+                                 interface="lo")
+    except NetFaultError as exc:  # this lab's kernel has no netem
+        assert "no netem" in str(exc) and "use backend 'proxy'" in str(exc)
+        assert ledger.ledger_for(target).entries() == []
+    else:  # a kernel with netem: the rule was added and recorded; take it away again
+        assert result["rule"] == "delay 1ms 0ms"
+        assert netfault.remove(target, "redis")["removed"][0]["removed"] is True
+        assert ledger.ledger_for(target).entries() == []
+
+
+def test_network_actions_turn_errors_into_activity_failed(tmp_path) -> None:
+    configuration = write_target(tmp_path)
+    with pytest.raises(ActivityFailed) as exc:
+        network.add_latency("memcached", latency_ms=10, configuration=configuration)
+    assert "memcached" in str(exc.value) and "aggregator, api, postgresql, redis" in str(exc.value)
+    with pytest.raises(ActivityFailed) as exc:
+        network.add_latency("redis", latency_ms=10, backend="netem", configuration=configuration)
+    assert "netem_interface" in str(exc.value) and "'redis'" in str(exc.value)
+    with pytest.raises(ActivityFailed) as exc:
+        network.remove_network_faults("memcached", configuration=configuration)
+    assert "memcached" in str(exc.value)
