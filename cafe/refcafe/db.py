@@ -71,7 +71,13 @@ class Database:
     def _purge_stale_connections(self) -> None:
         """A connection broke: test the idle ones in the background and replace the dead."""
         if self._purge is None or self._purge.done():
-            self._purge = asyncio.create_task(self.pool.check())
+            self._purge = asyncio.create_task(self._check_pool())
+
+    async def _check_pool(self) -> None:
+        try:
+            await self.pool.check()
+        except Exception as exc:  # a background check only logs
+            logger.warning("pool check failed: %s", exc)
 
     def stats(self) -> dict[str, int]:
         return self.pool.get_stats()

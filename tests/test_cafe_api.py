@@ -1,0 +1,222 @@
+"""The reference café's API against the running lab (real PostgreSQL, Redis, supervisor)."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+import websocket
+from cafe_helpers import API_URL, WS_URL, connect_db, wait_ready, wait_until
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _lab_ready() -> None:
+    wait_ready()
+
+
+CONTRACT_METRICS = (
+    "http_requests_total",
+    "http_request_duration_seconds_bucket",
+    "orders_created_total",
+    "order_value_total",
+    "websocket_connections_total",
+    "db_connection_status_total",
+    "redis_connection_status_total",
+    "db_pool_size",
+    "db_pool_in_use",
+    "db_pool_waiting",
+    "aggregator_last_success_timestamp_seconds",
+    "websocket_connections_open",
+)
+
+
+def unique_price() -> float:
+    """A price in a range no load generator uses, so its row can be found (or not)."""
+    return round(random.uniform(7000, 9000), 2)
+
+
+def unique_timestamp() -> str:
+    moment = datetime(2001, 1, 1, tzinfo=UTC) + timedelta(microseconds=random.randrange(10**12))
+    return moment.isoformat()
+
+
+def rows_matching(price: float, timestamp: str | None = None) -> int:
+    stamp = datetime.fromisoformat(timestamp).replace(tzinfo=None) if timestamp else None
+    with connect_db() as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM coffee_rt.orders WHERE price = %s OR timestamp = %s",
+            (price, stamp),
+        ).fetchone()
+    return count
+
+
+def valid_order(**changes: object) -> dict[str, object]:
+    order = {
+        "drink": "latte",
+        "store": "uptown",
+        "price": unique_price(),
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+    order.update(changes)
+    return order
+
+
+def test_livez_answers_ok() -> None:
+    response = requests.get(f"{API_URL}/livez", timeout=5)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_reports_both_dependencies() -> None:
+    response = requests.get(f"{API_URL}/readyz", timeout=5)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"postgresql": "ok", "redis": "ok"},
+    }
+
+
+def test_order_is_committed_to_postgresql() -> None:
+    order = valid_order(drink="americano", store="southend", timestamp="2024-05-01T13:14:15+02:00")
+    response = requests.post(f"{API_URL}/api/v1/order", json=order, timeout=5)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"id", "drink", "store", "price", "timestamp"}
+    assert body["drink"] == "americano" and body["store"] == "southend"
+    assert body["price"] == order["price"]
+    assert body["timestamp"] == "2024-05-01T11:14:15+00:00"
+    with connect_db() as conn:
+        row = conn.execute(
+            "SELECT drink, store, price, timestamp FROM coffee_rt.orders WHERE id = %s",
+            (body["id"],),
+        ).fetchone()
+    assert row is not None, f"order {body['id']} was acknowledged but is not in PostgreSQL"
+    drink, store, price, timestamp = row
+    assert (drink, store, float(price)) == ("americano", "southend", order["price"])
+    assert timestamp == datetime(2024, 5, 1, 11, 14, 15)
+
+
+INVALID = [
+    ("drink", {"drink": "mocha"}),
+    ("store", {"store": "airport"}),
+    ("drink", {"drink": 3}),
+    ("price", {"price": -1}),
+    ("price", {"price": "4.50"}),
+    ("price", {"price": True}),
+    ("price", {"price": [4.5]}),
+    ("price", {"price": 1e12}),
+    ("timestamp", {"timestamp": "yesterday"}),
+    ("timestamp", {"timestamp": 1700000000}),
+    ("timestamp", {"timestamp": "2024-13-45T99:00:00"}),
+]
+
+
+@pytest.mark.parametrize(("field", "change"), INVALID, ids=[f"{f}={c}" for f, c in INVALID])
+def test_invalid_field_is_refused_with_422_naming_it(field: str, change: dict) -> None:
+    order = valid_order(timestamp=unique_timestamp())
+    order.update(change)
+    marker_price = order["price"] if field != "price" else unique_price()
+    marker_time = order["timestamp"] if field != "timestamp" else unique_timestamp()
+    response = requests.post(f"{API_URL}/api/v1/order", json=order, timeout=5)
+    assert response.status_code == 422, response.text
+    assert ["body", field] in [error["loc"] for error in response.json()["detail"]]
+    assert rows_matching(marker_price, marker_time) == 0
+
+
+@pytest.mark.parametrize("missing", ["drink", "store", "price", "timestamp"])
+def test_missing_field_is_refused_with_422_naming_it(missing: str) -> None:
+    order = valid_order(timestamp=unique_timestamp())
+    del order[missing]
+    response = requests.post(f"{API_URL}/api/v1/order", json=order, timeout=5)
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert any(e["loc"] == ["body", missing] and e["type"] == "missing" for e in errors)
+    assert rows_matching(order.get("price", -1), order.get("timestamp")) == 0
+
+
+@pytest.mark.parametrize("body", [b"{bad json", b"[1, 2]", b"", b"null"])
+def test_malformed_body_is_refused_with_422(body: bytes) -> None:
+    response = requests.post(
+        f"{API_URL}/api/v1/order",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_body_over_64_kib_is_refused_with_413_by_length() -> None:
+    order = valid_order(note="x" * 70_000)
+    response = requests.post(f"{API_URL}/api/v1/order", json=order, timeout=5)
+    assert response.status_code == 413
+    assert "65536" in response.json()["detail"]
+    assert rows_matching(order["price"]) == 0
+
+
+def test_body_over_64_kib_is_refused_with_413_when_streamed() -> None:
+    order = valid_order(note="x" * 70_000)
+    payload = json.dumps(order).encode()
+    chunks = (payload[i : i + 8192] for i in range(0, len(payload), 8192))
+    response = requests.post(
+        f"{API_URL}/api/v1/order",
+        data=chunks,  # a generator: chunked transfer, no Content-Length
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert response.status_code == 413
+    assert rows_matching(order["price"]) == 0
+
+
+def test_dashboard_shows_a_new_order_after_an_aggregator_pass() -> None:
+    order = valid_order(drink="cappuccino", store="central")
+    created = requests.post(f"{API_URL}/api/v1/order", json=order, timeout=5).json()
+
+    def includes_order() -> dict | None:
+        body = requests.get(f"{API_URL}/api/dashboard", timeout=5).json()
+        return body if any(o["id"] == created["id"] for o in body["recent_orders"]) else None
+
+    body = wait_until(includes_order, timeout=15, interval=0.5)
+    assert set(body) == {"current_hour", "top5_drinks", "recent_orders", "server_timestamp"}
+    hour = body["current_hour"]
+    assert (
+        hour["hour"] == datetime.now(UTC).hour or hour["hour"] == (datetime.now(UTC).hour - 1) % 24
+    )
+    assert isinstance(hour["top_drinks"], list) and "cappuccino" in hour["top_drinks"]
+    assert hour["revenue"] >= order["price"] and hour["order_count"] >= 1
+    assert "cappuccino" in body["top5_drinks"] and len(body["top5_drinks"]) <= 5
+    assert len(body["recent_orders"]) <= 50
+    assert set(body["recent_orders"][0]) == {"id", "drink", "store", "price", "timestamp"}
+    datetime.fromisoformat(body["server_timestamp"])
+
+
+def test_websocket_pushes_on_connect_and_after_the_interval() -> None:
+    ws = websocket.create_connection(WS_URL, timeout=15)
+    try:
+        first = json.loads(ws.recv())
+        assert set(first) == {"current_hour", "top5_drinks", "recent_orders", "server_timestamp"}
+        second = json.loads(ws.recv())
+        assert second["server_timestamp"] > first["server_timestamp"]
+    finally:
+        ws.close()
+
+
+def test_metrics_expose_every_contract_metric_with_route_templates() -> None:
+    requests.get(f"{API_URL}/livez", timeout=5)
+    junk = uuid.uuid4().hex
+    assert requests.get(f"{API_URL}/no/such/{junk}", timeout=5).status_code == 404
+    response = requests.get(f"{API_URL}/metrics", timeout=5)
+    assert response.status_code == 200
+    text = response.text
+    missing = [name for name in CONTRACT_METRICS if f"\n{name}" not in text]
+    assert not missing, f"metrics missing from /metrics: {missing}"
+    assert 'http_requests_total{endpoint="/livez",method="GET",status_code="200"}' in text
+    assert 'endpoint="unmatched"' in text
+    assert junk not in text, "a raw request path leaked into a metric label"
+    assert 'http_request_duration_seconds_bucket{endpoint="/livez",le="0.005",method="GET"}' in text
