@@ -1,0 +1,131 @@
+"""Helpers to build small experiments and run them with the real `chaos` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+CHAOS = str(Path(sys.executable).parent / "chaos")
+SAFETY_CONTROL = {
+    "name": "coffee-chaos-safety",
+    "provider": {"type": "python", "module": "gameday.controls"},
+}
+
+
+def py(module: str, func: str, **arguments: Any) -> dict[str, Any]:
+    provider: dict[str, Any] = {"type": "python", "module": module, "func": func}
+    if arguments:
+        provider["arguments"] = arguments
+    return provider
+
+
+def act(name: str, module: str, func: str, pause_after: float = 0, **arguments: Any) -> dict:
+    activity = {"type": "action", "name": name, "provider": py(module, func, **arguments)}
+    if pause_after:
+        activity["pauses"] = {"after": pause_after}
+    return activity
+
+
+def kill(service: str, pause_after: float = 0) -> dict:
+    return act(f"kill-{service}", "actions.services", "kill_service", pause_after, service=service)
+
+
+def start(service: str) -> dict:
+    return act(f"start-{service}", "actions.services", "start_service", service=service)
+
+
+READY = {
+    "type": "probe",
+    "name": "readyz-200",
+    "tolerance": 200,
+    "provider": py("probes.http", "readyz_status"),
+}
+
+
+def experiment(
+    method: list[dict],
+    rollbacks: list[dict],
+    probes: list[dict] | None = None,
+    safeguards: list[dict] | None = None,
+) -> dict[str, Any]:
+    controls = [SAFETY_CONTROL]
+    if safeguards:
+        controls.append(
+            {
+                "name": "safeguards",
+                "provider": {
+                    "type": "python",
+                    "module": "chaosaddons.controls.safeguards",
+                    "arguments": {"probes": safeguards},
+                },
+            }
+        )
+    return {
+        "version": "1.0.0",
+        "title": "safety test",
+        "description": "A small experiment built by the safety tests.",
+        "controls": controls,
+        "steady-state-hypothesis": {"title": "ready", "probes": probes or [READY]},
+        "method": method,
+        "rollbacks": rollbacks,
+    }
+
+
+def launch(body: dict[str, Any], workdir: Path, *args: str) -> subprocess.Popen:
+    """Start `chaos run` on ``body`` in the background (its own session)."""
+    path = workdir / "experiment.json"
+    path.write_text(json.dumps(body))
+    env = {**os.environ, "COFFEE_CHAOS_RUN_DIR": str(workdir / "run")}
+    log = open(workdir / "chaos.out", "w")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [
+            CHAOS,
+            "--log-file",
+            str(workdir / "chaostoolkit.log"),
+            "run",
+            *args,
+            "--journal-path",
+            str(workdir / "journal.json"),
+            str(path),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def run(body: dict[str, Any], workdir: Path, *args: str, timeout: float = 180) -> tuple[int, dict]:
+    """Run ``body`` to the end; return the exit code and the journal."""
+    process = launch(body, workdir, *args)
+    code = process.wait(timeout=timeout)
+    return code, journal(workdir)
+
+
+def journal(workdir: Path) -> dict[str, Any]:
+    return json.loads((workdir / "journal.json").read_text())
+
+
+def wait_for(predicate, timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def signal_and_wait(process: subprocess.Popen, signum: int, timeout: float = 120) -> int:
+    os.kill(process.pid, signum)
+    return process.wait(timeout=timeout)
+
+
+def activity_names(journal_body: dict, section: str = "run") -> list[str]:
+    return [run["activity"]["name"] for run in journal_body.get(section) or []]

@@ -1,0 +1,64 @@
+"""Shared fixtures: the real lab, and a check that a test left it clean."""
+
+from __future__ import annotations
+
+import subprocess
+
+import psutil
+import pytest
+import requests
+
+from gameday import ledger, services
+from gameday.target import Target, load_target
+
+LAB_SERVICES = ("postgresql", "redis", "api", "aggregator")
+
+
+def lab_state(target: Target) -> dict:
+    """What must hold between experiments: services up, nothing injected, no load."""
+    state = {
+        "not_running": [
+            name for name in LAB_SERVICES if services.status(name, target).get("state") != "RUNNING"
+        ],
+        "ledger": [f"{e['kind']} {e['subject']}" for e in ledger.ledger_for(target).entries()],
+        "locust": [
+            p.pid
+            for p in psutil.process_iter(["cmdline"])
+            if any("locust" in part for part in (p.info["cmdline"] or [])[:3])
+        ],
+        "toxics": [],
+        "qdiscs": [],
+    }
+    try:
+        proxies = requests.get(f"{target.faultproxy_url}/proxies", timeout=2).json()
+        state["toxics"] = [
+            f"{name}:{toxic['name']}"
+            for name, proxy in proxies.items()
+            for toxic in proxy["toxics"]
+        ]
+    except requests.RequestException:
+        pass
+    qdiscs = subprocess.run(["tc", "qdisc", "show"], capture_output=True, text=True).stdout
+    state["qdiscs"] = [line for line in qdiscs.splitlines() if "netem" in line]
+    return state
+
+
+def _restore(target: Target) -> None:
+    ledger.recover(target)
+    for name in LAB_SERVICES:
+        services.start(name, target)
+
+
+@pytest.fixture
+def lab() -> Target:
+    """The provisioned lab; the test must leave it exactly as clean as it found it."""
+    target = load_target()
+    before = lab_state(target)
+    assert before == {"not_running": [], "ledger": [], "locust": [], "toxics": [], "qdiscs": []}, (
+        f"the lab was not clean before the test: {before}"
+    )
+    yield target
+    after = lab_state(target)
+    if any(after.values()):
+        _restore(target)
+    assert not any(after.values()), f"the test left the lab dirty: {after}"
