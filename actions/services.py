@@ -69,27 +69,16 @@ def kill_aggregator_mid_pass(metrics_url: str = "http://127.0.0.1:8006/metrics",
     Relies on the reference café's OPTIONAL gauge ``aggregator_pass_in_progress``
     (not part of the target contract): waits up to ``wait_s`` for it to read 1,
     then kills. When the aggregator exposes no such gauge, falls back to a plain
-    kill and says so in the result's ``note``.
+    kill and says so in the result's ``note``. Passes of the reference café take
+    milliseconds; its ``AGGREGATOR_HOLD_SECONDS`` widens the window to hit.
     """
     try:
         _target(configuration).service("aggregator")
     except TargetError as exc:
         raise ActivityFailed(f"could not kill the aggregator mid-pass: {exc}") from None
     began = time.monotonic()
-    note = ""
-    while True:
-        value, problem = _gauge(metrics_url)
-        if value is None:
-            note = f"plain kill: {problem}, so the kill may fall between passes"
-            break
-        if value >= 1:
-            break
-        if time.monotonic() - began >= wait_s:
-            raise ActivityFailed(
-                f"aggregator: no pass started within {wait_s:g} s ({PASS_GAUGE} stayed 0 at "
-                f"{metrics_url}); is the aggregator running its passes?"
-            )
-        time.sleep(0.05)
+    with requests.Session() as session:
+        note = _await_pass(session, metrics_url, wait_s, began)
     waited = round(time.monotonic() - began, 3)
     result = _run("kill service 'aggregator'", services.kill, "aggregator", configuration,
                   secrets=secrets)
@@ -98,9 +87,26 @@ def kill_aggregator_mid_pass(metrics_url: str = "http://127.0.0.1:8006/metrics",
     return result
 
 
-def _gauge(metrics_url: str) -> tuple[float | None, str]:
+def _await_pass(session: requests.Session, metrics_url: str, wait_s: float,
+                began: float) -> str:
+    """Wait until a pass is in progress; the note of a plain kill when that cannot be seen."""
+    while True:
+        value, problem = _gauge(session, metrics_url)
+        if value is None:
+            return f"plain kill: {problem}, so the kill may fall between passes"
+        if value >= 1:
+            return ""
+        if time.monotonic() - began >= wait_s:
+            raise ActivityFailed(
+                f"aggregator: no pass started within {wait_s:g} s ({PASS_GAUGE} stayed 0 at "
+                f"{metrics_url}); is the aggregator running its passes?"
+            )
+        time.sleep(0.01)
+
+
+def _gauge(session: requests.Session, metrics_url: str) -> tuple[float | None, str]:
     try:
-        response = requests.get(metrics_url, timeout=2.0)
+        response = session.get(metrics_url, timeout=2.0)
         response.raise_for_status()
     except requests.RequestException as exc:
         return None, f"{metrics_url} did not answer ({exc.__class__.__name__})"
