@@ -1,0 +1,120 @@
+"""Every experiment validates, and runs end to end against the lab in the quick profile."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.chaosrun import CHAOS, REPO
+
+EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
+QUICK = REPO / "experiments" / "vars" / "quick.yaml"
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_experiment_validates(path):
+    result = subprocess.run(
+        [CHAOS, "validate", str(path)], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    body = json.loads(path.read_text())
+    controls = [c["provider"]["module"] for c in body["controls"]]
+    assert controls[0] == "gameday.controls", "the safety control must come first"
+    assert "chaosaddons.controls.safeguards" in controls
+    assert body["rollbacks"], "every experiment undoes its fault"
+
+
+def chaos_quick(name: str, workdir: Path, *extra: str) -> tuple[int, dict]:
+    env = {**os.environ, "COFFEE_CHAOS_RUN_DIR": str(workdir / "run")}
+    result = subprocess.run(
+        [
+            CHAOS,
+            "--log-file",
+            str(workdir / "chaostoolkit.log"),
+            "run",
+            "--var-file",
+            str(QUICK),
+            *extra,
+            "--journal-path",
+            str(workdir / "journal.json"),
+            f"experiments/{name}.json",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    (workdir / "chaos.out").write_text(result.stdout + result.stderr)
+    return result.returncode, json.loads((workdir / "journal.json").read_text())
+
+
+def outputs(journal: dict) -> dict[str, dict]:
+    return {run["activity"]["name"]: run for run in journal["run"]}
+
+
+def passed(code: int, journal: dict, workdir: Path) -> dict[str, dict]:
+    facts = journal.get("coffee_chaos", {})
+    assert code == 0 and journal["status"] == "completed" and not journal["deviated"], (
+        f"exit {code}, status {journal['status']}, deviated {journal['deviated']}, "
+        f"unmet {facts.get('unmet_expectations')}, failed {facts.get('failed_actions')}; "
+        f"see {workdir}/chaostoolkit.log"
+    )
+    runs = outputs(journal)
+    assert all(run["status"] == "succeeded" for run in runs.values())
+    assert (Path(facts["run_dir"]) / "locust" / "report.html").exists()
+    assert journal["rollbacks"], "rollbacks ran"
+    return runs
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_kill_redis(lab, tmp_path):
+    runs = passed(*chaos_quick("kill-redis", tmp_path), tmp_path)
+    assert runs["readyz-names-redis"]["output"]["status"] == 503
+    assert runs["dashboard-answers-503-with-a-reason"]["output"]["status"] == 503
+    assert runs["orders-are-still-accepted"]["output"]["id"] is not None
+    assert 0 < runs["time-to-recover"]["output"] <= 10
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_kill_postgres(lab, tmp_path):
+    runs = passed(*chaos_quick("kill-postgres", tmp_path), tmp_path)
+    assert runs["orders-fail-fast-with-503"]["output"]["elapsed_ms"] <= 2000
+    assert runs["readyz-names-the-database"]["output"]["status"] == 503
+    lost = runs["no-acknowledged-order-lost"]["output"]
+    assert lost["acknowledged"] > 0 and not lost["missing"]
+    assert runs["api-recovered-without-a-restart"]["status"] == "succeeded"
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["kill-aggregator", "aggregator-crash"])
+def test_aggregator_faults_serve_the_stale_cache(lab, tmp_path, name):
+    runs = passed(*chaos_quick(name, tmp_path), tmp_path)
+    stale = runs["dashboard-goes-stale-but-answers-200"]["output"]
+    assert stale["newest_recent_order_age_s"] >= 15
+    assert runs["freshness-returns"]["output"]["newest_recent_order_age_s"] <= 25
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["redis-latency", "postgres-latency"])
+def test_latency_is_handled(lab, tmp_path, name):
+    runs = passed(*chaos_quick(name, tmp_path), tmp_path)
+    assert runs["answers-stay-bounded"]["output"]["p99_ms"] <= 2500
+    assert runs["stalled-dependency-answers-stay-bounded"]["output"]["p99_ms"] <= 2500
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_a_threshold_the_system_misses_fails_the_run(lab, tmp_path):
+    code, journal = chaos_quick("kill-redis", tmp_path, "--var", "p99_threshold_ms:float=0.01")
+    assert code != 0
+    assert journal["status"] == "failed"
+    assert not any(run["activity"]["name"] == "kill-redis" for run in journal["run"])
