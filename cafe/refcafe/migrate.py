@@ -1,8 +1,9 @@
 """Create the schema idempotently: ``python -m refcafe.migrate``.
 
-Indexes: ``orders_timestamp_idx`` (timestamp), the contract's, serves the hourly figures and
-the 50 newest orders; ``orders_timestamp_drink_idx`` (timestamp) INCLUDE (drink) lets the
-30-day top five run as an index-only scan instead of reading whole rows.
+One index, the contract's ``orders_timestamp_idx`` (timestamp): it serves the hourly figures
+and the 50 newest orders. The 30-day top five is a parallel scan that takes ~0.12 s over
+1,000,000 orders (benchmarks/aggregator_pass.py), so no covering index is worth its cost
+on every insert.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ STATEMENTS = (
         timestamp timestamp NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS orders_timestamp_idx ON {schema}.orders (timestamp)",
-    "CREATE INDEX IF NOT EXISTS orders_timestamp_drink_idx"
-    " ON {schema}.orders (timestamp) INCLUDE (drink)",
 )
 
 
