@@ -29,7 +29,7 @@ import psutil
 
 from gameday import ledger
 from gameday.errors import GamedayError
-from gameday.httpcheck import require_loopback
+from gameday.httpcheck import HttpCheckError, require_loopback
 from gameday.target import Target
 
 __all__ = [
@@ -107,7 +107,9 @@ def current(target: Target) -> dict[str, Any]:
             f"no load run is recorded in {path}: start one with actions.load.start_load"
         ) from None
     except json.JSONDecodeError as exc:
-        raise LoadError(f"{path} is unreadable ({exc}): stop Locust by hand and delete it") from None
+        raise LoadError(
+            f"{path} is unreadable ({exc}): stop Locust by hand and delete it"
+        ) from None
 
 
 def latest(target: Target) -> dict[str, Any]:
@@ -297,7 +299,10 @@ def _check_inputs(
             f"run time must be a whole number of seconds from 1 to {MAX_RUN_TIME_S}, "
             f"got {run_time_s!r}"
         )
-    require_loopback(host, allow_remote_target)
+    try:
+        require_loopback(host, allow_remote_target)
+    except HttpCheckError as exc:
+        raise LoadError(str(exc)) from None
 
 
 def _check_user_classes(chosen: dict[str, int]) -> dict[str, int]:

@@ -1,0 +1,58 @@
+"""probes.prometheus: the p99 query, and its errors against a closed port."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import requests
+from chaoslib.exceptions import ActivityFailed
+
+from probes import http, prometheus
+
+LAB_PROMETHEUS = "http://127.0.0.1:9090"
+
+
+def test_p99_query_follows_the_contract_histogram():
+    assert prometheus.p99_query() == (
+        "histogram_quantile(0.99, sum by (le) "
+        "(rate(http_request_duration_seconds_bucket[1m])))"
+    )
+    assert 'bucket{endpoint="/api/v1/order"}[30s]' in prometheus.p99_query(
+        "30s", "/api/v1/order"
+    )
+
+
+@pytest.mark.parametrize(
+    ("window", "endpoint", "message"),
+    [("1 minute", None, "not a Prometheus duration"), ("1m", 'x"}', "is not a path")],
+)
+def test_bad_inputs_are_refused(window, endpoint, message):
+    with pytest.raises(ActivityFailed) as exc:
+        prometheus.api_p99_ms(window, endpoint)
+    assert message in str(exc.value)
+
+
+def test_an_unreachable_prometheus_is_named():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ActivityFailed) as exc:
+        prometheus.api_p99_ms(configuration={"prometheus_url": f"http://127.0.0.1:{port}"})
+    assert f"127.0.0.1:{port} did not answer" in str(exc.value)
+
+
+@pytest.mark.lab
+def test_p99_from_the_lab_prometheus():
+    try:
+        requests.get(f"{LAB_PROMETHEUS}/-/ready", timeout=2).raise_for_status()
+    except requests.RequestException:
+        pytest.skip("Prometheus is not running in this lab (program `prometheus`)")
+    for _ in range(20):
+        http.readyz_status(raise_on_unavailable=False)
+    try:
+        value = prometheus.api_p99_ms("5m")
+    except ActivityFailed as exc:  # no scrape yet: the message must say so
+        assert "no request durations" in str(exc)
+    else:
+        assert 0 < value <= 10_000
