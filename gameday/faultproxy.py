@@ -30,6 +30,7 @@ import signal
 import socket
 import struct
 import sys
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -686,7 +687,7 @@ class FaultProxy:
 
     async def route(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         """Dispatch one API request to ``(status, json body or None)``."""
-        parts = [p for p in path.split("?", 1)[0].split("/") if p]
+        parts = [urllib.parse.unquote(p) for p in path.split("?", 1)[0].split("/") if p]
         match (method, parts):
             case ("GET", ["version"]):
                 return 200, {"version": VERSION}

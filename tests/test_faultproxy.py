@@ -208,8 +208,8 @@ def test_reset_peer_resets_connections(proxy: Proxy, real_redis: None) -> None:
         with pytest.raises(ConnectionResetError):
             existing.sendall(b"PING\r\n")
             existing.recv(100)
-    with connect(port) as fresh:
-        with pytest.raises(ConnectionResetError):
+    with pytest.raises(ConnectionResetError):  # the RST may even beat connect() returning
+        with connect(port) as fresh:
             fresh.recv(100)
 
 
@@ -308,6 +308,7 @@ def test_api_errors_name_the_problem(proxy: Proxy) -> None:
     status, body = proxy.call("POST", "/proxies", {"name": "echo", "upstream": REDIS})
     assert (status, body["status"]) == (409, 409) and "already exists" in body["error"]
     proxy.toxic("echo", type="latency")
+    assert proxy.call("GET", "/proxies/echo/toxics/latency%5Fdownstream")[0] == 200
     status, body = proxy.call("POST", "/proxies/echo/toxics", {"type": "latency"})
     assert status == 409 and "latency_downstream" in body["error"]
     status, body = proxy.call("POST", "/proxies/echo/toxics", {"type": "lag"})
@@ -350,7 +351,10 @@ def test_non_loopback_listen_is_refused(proxy: Proxy) -> None:
     assert status == 400 and "not a loopback address" in body["error"]
     status, body = proxy.call("POST", "/proxies/echo", {"listen": "192.0.2.1:9999"})
     assert status == 400 and "192.0.2.1" in body["error"]
-    assert "open" not in proxy.call("GET", "/proxies")[1]
+    status, body = proxy.call("POST", "/proxies", {"name": "far", "upstream": "192.0.2.1:5432"})
+    assert status == 400 and "--allow-remote-upstream" in body["error"]
+    proxies = proxy.call("GET", "/proxies")[1]
+    assert "open" not in proxies and "far" not in proxies
 
 
 def test_populate_checks_every_proxy_before_changing_anything(proxy: Proxy, echo: str) -> None:
