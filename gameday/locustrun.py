@@ -14,8 +14,8 @@ Files of a run, under ``<run_dir>/locust/``: ``locust.log``, ``live.jsonl``,
 
 from __future__ import annotations
 
-import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -347,28 +347,47 @@ def _files(run_dir: Path) -> dict[str, Path]:
 
 
 def _totals(files: dict[str, Path]) -> dict[str, Any]:
-    """Locust's aggregated row, plus the number of acknowledged orders."""
+    """Final totals from Locust's stats.json, plus the number of acknowledged orders.
+
+    stats.json is written at shutdown; locust_stats.csv may miss the last second.
+    """
     totals: dict[str, Any] = {}
     try:
-        with open(files["stats_csv"], newline="") as handle:
-            for row in csv.DictReader(handle):
-                if row.get("Name") == "Aggregated":
-                    totals = {
-                        "requests": int(row["Request Count"]),
-                        "failures": int(row["Failure Count"]),
-                        "rps": float(row["Requests/s"]),
-                        "p50_ms": float(row["50%"]),
-                        "p95_ms": float(row["95%"]),
-                        "p99_ms": float(row["99%"]),
-                    }
-    except FileNotFoundError:
-        totals["error"] = f"{files['stats_csv']} was not written: see {files['log']}"
+        entries = json.loads(files["json"].read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        entries = None
+        totals["error"] = f"{files['json']} was not written: see {files['log']}"
+    if entries is not None:
+        times: dict[int, int] = {}
+        for entry in entries:
+            for ms, n in entry["response_times"].items():
+                times[int(ms)] = times.get(int(ms), 0) + n
+        requests = sum(entry["num_requests"] for entry in entries)
+        span = (max((e["last_request_timestamp"] or 0) for e in entries)
+                - min(e["start_time"] for e in entries)) if entries else 0
+        totals = {
+            "requests": requests,
+            "failures": sum(entry["num_failures"] for entry in entries),
+            "rps": round(requests / span, 3) if span > 0 else 0.0,
+            **{f"p{round(q * 100)}_ms": _rank(times, q) for q in (0.50, 0.95, 0.99)},
+        }
     try:
         with open(files["acked"], "rb") as handle:
             totals["acknowledged_orders"] = sum(1 for _ in handle)
     except FileNotFoundError:
         totals["acknowledged_orders"] = 0
     return totals
+
+
+def _rank(times: dict[int, int], fraction: float) -> int | None:
+    """Nearest-rank percentile of Locust's rounded response times (ms)."""
+    target_rank = math.ceil(fraction * sum(times.values()))
+    seen = 0
+    for ms in sorted(times):
+        seen += times[ms]
+        if seen >= target_rank:
+            return ms
+    return None
 
 
 def _current_file(target: Target) -> Path:

@@ -26,7 +26,7 @@ from gameday.target import load_target
 from probes import http, orders
 from probes import load as load_probes
 
-LAB_TARGET = Path("/etc/coffee-chaos/target.json")
+LAB_TARGET = Path(os.environ.get("COFFEE_CHAOS_TARGET", "/etc/coffee-chaos/target.json"))
 
 
 @pytest.fixture
@@ -153,7 +153,9 @@ def test_start_and_stop_a_short_run_against_the_cafe(cafe, tmp_path, target, con
     assert result["stopped"] == "gracefully"
     for name in ("stats_csv", "history_csv", "html", "json", "live", "acked", "log"):
         assert Path(result["files"][name]).stat().st_size > 0, name
-    assert result["totals"]["requests"] > 0
+    lines = [json.loads(line) for line in live.read_text().splitlines()]
+    live_count = sum(s["count"] for b in lines for s in b["by_name"].values())
+    assert result["totals"]["requests"] == live_count > 0  # nothing missed at the end
     assert _locusts_of(run_dir) == []
     assert ledger.ledger_for(target).entries() == []
     with pytest.raises(locustrun.NotRunning):
@@ -204,8 +206,8 @@ def test_actions_start_and_stop_load(cafe, tmp_path, target, configuration):
                                   user_classes="DashboardViewer=1", configuration=configuration)
     assert run["run_dir"] == str(tmp_path / "run")
     assert run["user_classes"] == {"DashboardViewer": 1}
-    time.sleep(2.5)
-    assert load_probes.load_stats(2, "/api/dashboard", configuration=configuration)["count"] > 0
+    time.sleep(3)
+    assert load_probes.load_stats(5, "/api/dashboard", configuration=configuration)["count"] > 0
     result = load_actions.stop_load(configuration=configuration)
     assert Path(result["files"]["html"]).exists()
     with pytest.raises(ActivityFailed) as exc:
@@ -230,6 +232,10 @@ def test_an_orphan_killed_with_sigkill_is_reaped_too(tmp_path, target):
     run = locustrun.start(tmp_path / "run", target.api_url, 1, 1, 60, {"CappuccinoLover": 1},
                           target)
     os.killpg(run["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "SIGKILL did not kill Locust"
+        time.sleep(0.05)
     entry = ledger.ledger_for(target).entries()[0]
     assert locustrun.revert(entry, target)["stopped"] == "already gone"
     assert _locusts_of(tmp_path / "run") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from probes import http, orders
 
-LAB_TARGET = Path("/etc/coffee-chaos/target.json")
+LAB_TARGET = Path(os.environ.get("COFFEE_CHAOS_TARGET", "/etc/coffee-chaos/target.json"))
 NEVER_AN_ID = 2_000_000_000
 
 

@@ -114,6 +114,8 @@ def _on_request(
     )
 
 
-@events.quitting.add_listener
-def _on_quitting(**_: Any) -> None:
+@events.quit.add_listener
+def _on_quit(**_: Any) -> None:
+    # `quit` fires after the users have stopped (`quitting` fires before), so the
+    # requests and orders of the stop timeout are written too.
     recorder.flush(final=True)
