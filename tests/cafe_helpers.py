@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import psutil
 import psycopg
 import redis
 
@@ -45,8 +46,13 @@ def supervisorctl(*args: str) -> str:
     return done.stdout
 
 
-def program_pid(program: str) -> int:
-    return int(supervisorctl("pid", program).strip())
+def api_pid() -> int:
+    """The pid of the process listening on the API's port (one uvicorn worker)."""
+    port = int(API_URL.rsplit(":", 1)[1].split("/")[0])
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            return conn.pid
+    raise AssertionError(f"nothing listens on port {port}: is the API running?")
 
 
 def ensure_running(*programs: str) -> None:

@@ -69,6 +69,23 @@ def metrics_text() -> str:
     return requests.get(METRICS_URL, timeout=2).text
 
 
+def wait_for_metric(process: subprocess.Popen[bytes], sample: str, expected: float) -> None:
+    """Wait until the test's aggregator reports ``sample == expected``; fail on its exit."""
+
+    def reached() -> bool:
+        if process.poll() is not None:
+            error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RuntimeError(f"the aggregator exited with {process.returncode}: {error[-2000:]}")
+        return metric_value(metrics_text(), sample) == expected
+
+    try:
+        wait_until(reached, timeout=15)
+    except AssertionError:
+        if process.poll() is not None:
+            reached()
+        raise
+
+
 def place_order() -> None:
     order = {
         "drink": "americano",
@@ -109,7 +126,7 @@ def test_a_pass_writes_every_key_with_the_contract_ttls(
 def _hold_a_pass(aggregators: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
     process = start_aggregator(AGGREGATOR_METRICS_PORT=METRICS_PORT, AGGREGATOR_HOLD_SECONDS="30")
     aggregators.append(process)
-    wait_until(lambda: metric_value(metrics_text(), "aggregator_pass_in_progress") == 1, 15)
+    wait_for_metric(process, "aggregator_pass_in_progress", 1.0)
     return process
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
-from cafe_helpers import API_URL, ensure_running, program_pid, supervisorctl, wait_ready, wait_until
+from cafe_helpers import API_URL, api_pid, ensure_running, supervisorctl, wait_ready, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -57,7 +57,7 @@ def start_and_time_recovery(program: str) -> float:
 
 
 def test_redis_outage_fails_gracefully_and_recovers(stopped: list[str]) -> None:
-    api_pid = program_pid("api")
+    serving_pid = api_pid()
     stop("redis", stopped)
 
     ready = requests.get(f"{API_URL}/readyz", timeout=5)
@@ -75,7 +75,7 @@ def test_redis_outage_fails_gracefully_and_recovers(stopped: list[str]) -> None:
 
     start_and_time_recovery("redis")
     assert requests.get(f"{API_URL}/api/dashboard", timeout=5).status_code == 200
-    assert program_pid("api") == api_pid, "the API was restarted instead of recovering"
+    assert api_pid() == serving_pid, "the API was restarted instead of recovering"
 
 
 def test_postgresql_outage_refuses_orders_fast_and_recovers(stopped: list[str]) -> None:
@@ -84,7 +84,7 @@ def test_postgresql_outage_refuses_orders_fast_and_recovers(stopped: list[str]) 
         lambda: requests.get(f"{API_URL}/api/dashboard", timeout=5).json()["recent_orders"],
         timeout=15,
     )
-    api_pid = program_pid("api")
+    serving_pid = api_pid()
     stop("postgresql", stopped)
 
     for _ in range(3):  # stale pooled connections and an empty pool both answer 503
@@ -106,4 +106,4 @@ def test_postgresql_outage_refuses_orders_fast_and_recovers(stopped: list[str]) 
 
     start_and_time_recovery("postgresql")
     assert requests.post(f"{API_URL}/api/v1/order", json=order(), timeout=5).status_code == 200
-    assert program_pid("api") == api_pid, "the API was restarted instead of recovering"
+    assert api_pid() == serving_pid, "the API was restarted instead of recovering"
