@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 import websocket
-from cafe_helpers import API_URL, WS_URL, connect_db, wait_ready, wait_until
+from cafe_helpers import API_URL, CAFE_DIR, WS_URL, connect_db, wait_ready, wait_until
 
-pytestmark = pytest.mark.lab
+sys.path.insert(0, str(CAFE_DIR))
+
+from refcafe.settings import Settings, SettingsError  # noqa: E402
+
+_READY: list[bool] = []
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _lab_ready() -> None:
-    wait_ready()
+@pytest.fixture(autouse=True)
+def _lab_ready(request: pytest.FixtureRequest) -> None:
+    """Lab tests wait (once) for the API to be ready: another test may have a dependency down."""
+    if request.node.get_closest_marker("lab") and not _READY:
+        wait_ready()
+        _READY.append(True)
 
 
 CONTRACT_METRICS = (
@@ -67,12 +75,14 @@ def valid_order(**changes: object) -> dict[str, object]:
     return order
 
 
+@pytest.mark.lab
 def test_livez_answers_ok() -> None:
     response = requests.get(f"{API_URL}/livez", timeout=5)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
+@pytest.mark.lab
 def test_readyz_reports_both_dependencies() -> None:
     response = requests.get(f"{API_URL}/readyz", timeout=5)
     assert response.status_code == 200, response.text
@@ -82,6 +92,7 @@ def test_readyz_reports_both_dependencies() -> None:
     }
 
 
+@pytest.mark.lab
 def test_order_is_committed_to_postgresql() -> None:
     order = valid_order(drink="americano", store="southend", timestamp="2024-05-01T13:14:15+02:00")
     response = requests.post(f"{API_URL}/api/v1/order", json=order, timeout=5)
@@ -117,6 +128,7 @@ INVALID = [
 ]
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize(("field", "change"), INVALID, ids=[f"{f}={c}" for f, c in INVALID])
 def test_invalid_field_is_refused_with_422_naming_it(field: str, change: dict) -> None:
     order = valid_order(timestamp=unique_timestamp())
@@ -129,6 +141,7 @@ def test_invalid_field_is_refused_with_422_naming_it(field: str, change: dict) -
     assert rows_matching(marker_price, marker_time) == 0
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("missing", ["drink", "store", "price", "timestamp"])
 def test_missing_field_is_refused_with_422_naming_it(missing: str) -> None:
     order = valid_order(timestamp=unique_timestamp())
@@ -140,6 +153,7 @@ def test_missing_field_is_refused_with_422_naming_it(missing: str) -> None:
     assert rows_matching(order.get("price", -1), order.get("timestamp")) == 0
 
 
+@pytest.mark.lab
 @pytest.mark.parametrize("body", [b"{bad json", b"[1, 2]", b"", b"null"])
 def test_malformed_body_is_refused_with_422(body: bytes) -> None:
     response = requests.post(
@@ -152,6 +166,7 @@ def test_malformed_body_is_refused_with_422(body: bytes) -> None:
     assert response.json()["detail"][0]["loc"] == ["body"]
 
 
+@pytest.mark.lab
 def test_body_over_64_kib_is_refused_with_413_by_length() -> None:
     order = valid_order(note="x" * 70_000)
     response = requests.post(f"{API_URL}/api/v1/order", json=order, timeout=5)
@@ -160,6 +175,7 @@ def test_body_over_64_kib_is_refused_with_413_by_length() -> None:
     assert rows_matching(order["price"]) == 0
 
 
+@pytest.mark.lab
 def test_body_over_64_kib_is_refused_with_413_when_streamed() -> None:
     order = valid_order(note="x" * 70_000)
     payload = json.dumps(order).encode()
@@ -174,6 +190,7 @@ def test_body_over_64_kib_is_refused_with_413_when_streamed() -> None:
     assert rows_matching(order["price"]) == 0
 
 
+@pytest.mark.lab
 def test_dashboard_shows_a_new_order_after_an_aggregator_pass() -> None:
     order = valid_order(drink="cappuccino", store="central")
     created = requests.post(f"{API_URL}/api/v1/order", json=order, timeout=5).json()
@@ -196,6 +213,7 @@ def test_dashboard_shows_a_new_order_after_an_aggregator_pass() -> None:
     datetime.fromisoformat(body["server_timestamp"])
 
 
+@pytest.mark.lab
 def test_websocket_pushes_on_connect_and_after_the_interval() -> None:
     ws = websocket.create_connection(WS_URL, timeout=15)
     try:
@@ -207,6 +225,7 @@ def test_websocket_pushes_on_connect_and_after_the_interval() -> None:
         ws.close()
 
 
+@pytest.mark.lab
 def test_metrics_expose_every_contract_metric_with_route_templates() -> None:
     requests.get(f"{API_URL}/livez", timeout=5)
     junk = uuid.uuid4().hex
@@ -220,3 +239,27 @@ def test_metrics_expose_every_contract_metric_with_route_templates() -> None:
     assert 'endpoint="unmatched"' in text
     assert junk not in text, "a raw request path leaked into a metric label"
     assert 'http_request_duration_seconds_bucket{endpoint="/livez",le="0.005",method="GET"}' in text
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"POSTGRES_PORT": "fivefour"}, "POSTGRES_PORT='fivefour' is not an integer"),
+        ({"APP_PORT": "70000"}, "APP_PORT=70000 is not a TCP port"),
+        ({"DB_POOL_TIMEOUT": "-1"}, "DB_POOL_TIMEOUT='-1' is out of range"),
+        ({"POSTGRES_SCHEMA": "coffee; drop"}, "POSTGRES_SCHEMA='coffee; drop' is not a plain"),
+        ({"DB_POOL_MIN_SIZE": "30"}, "DB_POOL_MIN_SIZE (30) is larger than DB_POOL_MAX_SIZE (20)"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as exc:
+        Settings.from_env(env)
+    assert named in str(exc.value)
+
+
+def test_settings_defaults_follow_the_contract() -> None:
+    settings = Settings.from_env({"AGGREGATOR_HOLD_SECONDS": "0"})
+    assert (settings.app_port, settings.postgres_schema) == (8005, "coffee_rt")
+    assert (settings.db_pool_min_size, settings.db_pool_max_size) == (5, 20)
+    assert settings.dashboard_update_interval == 10 and settings.max_body_bytes == 65536
+    assert (settings.db_pool_timeout, settings.dependency_timeout) == (1.0, 1.0)
