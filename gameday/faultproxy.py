@@ -264,7 +264,7 @@ class _Direction:
 
     def feed(self, data: bytes) -> None:
         """Pass data on at once when nothing applies; queue it otherwise."""
-        if not self.toxics and not self.queue:
+        if not self.toxics and not self.queue and self.dst.transport is not None:
             self.dst.transport.write(data)  # type: ignore[union-attr]
             return
         self.queue.append((self.conn.loop.time(), random.uniform(-1.0, 1.0), data))
@@ -274,7 +274,7 @@ class _Direction:
         self.kick()
 
     def feed_eof(self) -> None:
-        if not self.toxics and not self.queue:
+        if not self.toxics and not self.queue and self.dst.transport is not None:
             self.finish()
             return
         self.queue.append((self.conn.loop.time(), 0.0, None))
@@ -326,6 +326,9 @@ class _Direction:
         loop = self.conn.loop
         while self.queue and not self.conn.closed:
             arrival, jitter, data = self.queue[0]
+            if self.dst.transport is None:  # the upstream connection is still being made
+                await self._wait(None)
+                continue
             if any(t.type == "timeout" for t in self.toxics):
                 await self._wait(None)
                 continue
@@ -400,7 +403,6 @@ class Connection:
         self.connector: asyncio.Task[None] | None = None
 
     def client_connected(self, transport: asyncio.Transport) -> None:
-        transport.pause_reading()
         self.proxy.connections.add(self)
         self.refresh()
         self.connector = self.loop.create_task(self._connect_upstream())
@@ -418,7 +420,7 @@ class Connection:
         if self.closed:
             self.server.transport.close()  # type: ignore[union-attr]
             return
-        self.client.transport.resume_reading()  # type: ignore[union-attr]
+        self.outgoing["client"].kick()
 
     def refresh(self) -> None:
         """Apply the proxy's current toxics (each rolls its toxicity once per connection)."""

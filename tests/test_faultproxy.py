@@ -24,6 +24,8 @@ from redis.retry import Retry
 from gameday.faultproxy import ApiError, check_listen, parse_toxic
 
 SCRIPT = Path(__file__).resolve().parents[1] / "gameday" / "faultproxy.py"
+# The lab runs the proxy with Debian's Python (3.11.2), whose asyncio differs in small ways.
+PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 REDIS = "127.0.0.1:6379"
 
 
@@ -68,9 +70,7 @@ class Proxy:
 
 def start_proxy(*args: str) -> tuple[subprocess.Popen[str], str]:
     """Start the proxy; return the process and its first stderr line (or all of it if it died)."""
-    process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), *args], stderr=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen([PYTHON, str(SCRIPT), *args], stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     lines = []
     deadline = time.monotonic() + 10
