@@ -25,6 +25,7 @@ import ipaddress
 import itertools
 import json
 import logging
+import os
 import random
 import signal
 import socket
@@ -414,9 +415,12 @@ class Connection:
                 self.loop.create_connection(lambda: self.server, host, port),
                 UPSTREAM_CONNECT_TIMEOUT,
             )
-        except (OSError, TimeoutError):
+        except (OSError, TimeoutError) as exc:
+            reason = os.strerror(exc.errno) if getattr(exc, "errno", None) else "timed out"
+            self.proxy.upstream_reachable(False, reason)
             self.close()
             return
+        self.proxy.upstream_reachable(True)
         if self.closed:
             self.server.transport.close()  # type: ignore[union-attr]
             return
@@ -484,6 +488,7 @@ class Proxy:
         self.toxics: dict[str, Toxic] = {}
         self.connections: set[Connection] = set()
         self.server: asyncio.Server | None = None
+        self.reachable = True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -519,6 +524,20 @@ class Proxy:
             self.server = None
         for conn in list(self.connections):
             conn.close()
+
+    def upstream_reachable(self, reachable: bool, reason: str = "") -> None:
+        """Log once when the upstream stops answering, and once when it is back."""
+        if reachable != self.reachable:
+            self.reachable = reachable
+            if reachable:
+                logger.info("proxy %s: upstream %s reachable again", self.name, self.upstream)
+            else:
+                logger.warning(
+                    "proxy %s: upstream %s unreachable (%s); clients are disconnected",
+                    self.name,
+                    self.upstream,
+                    reason,
+                )
 
     def toxics_changed(self) -> None:
         for conn in list(self.connections):

@@ -41,11 +41,26 @@ class _EchoServer(socketserver.ThreadingTCPServer):
 
 
 class Proxy:
-    """The proxy process and a small client for its control API."""
+    """The proxy process, its log, and a small client for its control API."""
 
     def __init__(self, process: subprocess.Popen[str], api: str) -> None:
         self.process = process
         self.api = api
+        self.log: list[str] = []
+        threading.Thread(target=self._collect_log, daemon=True).start()
+
+    def _collect_log(self) -> None:
+        for line in self.process.stderr:  # type: ignore[union-attr]
+            self.log.append(line)
+
+    def wait_for_log(self, text: str, timeout: float = 2.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [line for line in self.log if text in line]
+            if found:
+                return found[0]
+            time.sleep(0.01)
+        raise AssertionError(f"{text!r} not logged; log: {''.join(self.log)}")
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
@@ -107,7 +122,6 @@ def proxy(echo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy
     process, output = start_proxy("--listen", "127.0.0.1:0", "--config", str(config))
     found = re.search(r"control API listening on ([\d.]+:\d+)", output)
     assert found, f"the proxy did not start: {output}"
-    threading.Thread(target=process.stderr.read, daemon=True).start()  # type: ignore[union-attr]
     yield Proxy(process, f"http://{found.group(1)}")
     process.terminate()
     assert process.wait(timeout=5) == 0
@@ -384,6 +398,8 @@ def test_unreachable_upstream_closes_the_client(proxy: Proxy) -> None:
     try:
         with connect(proxy.port("dead")) as sock:
             assert sock.recv(100) == b""
+        line = proxy.wait_for_log("proxy dead: upstream")
+        assert f"127.0.0.1:{closed_port} unreachable" in line and "refused" in line
     finally:
         assert proxy.call("DELETE", "/proxies/dead") == (204, None)
 
