@@ -226,7 +226,7 @@ class _Side(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport.set_write_buffer_limits(high=QUEUE_HIGH)
         if self.role == "client":
-            self.conn.client_connected(transport)
+            self.conn.client_connected()
 
     def data_received(self, data: bytes) -> None:
         self.conn.outgoing[self.role].feed(data)
@@ -403,7 +403,7 @@ class Connection:
         self.closed = False
         self.connector: asyncio.Task[None] | None = None
 
-    def client_connected(self, transport: asyncio.Transport) -> None:
+    def client_connected(self) -> None:
         self.proxy.connections.add(self)
         self.refresh()
         self.connector = self.loop.create_task(self._connect_upstream())
