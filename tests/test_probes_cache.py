@@ -37,9 +37,12 @@ def test_ttls_of_present_missing_and_persistent_keys():
     assert ttls["test:cache:absent"] == "missing"
 
 
-def test_an_unreachable_redis_is_named():
+def test_an_unreachable_redis_is_named(tmp_path):
+    target_file = tmp_path / "target.json"
+    target_file.write_text(json.dumps({"api_url": "http://127.0.0.1:8005", "services": {}}))
     with pytest.raises(ActivityFailed) as exc:
         cache.cache_ttls(
+            configuration={"target_file": str(target_file)},
             secrets={"coffee": {"postgres_dsn": "x", "redis_url": "redis://127.0.0.1:1/0"}}
         )
     assert "cannot read cache TTLs from Redis: ConnectionError" in str(exc.value)

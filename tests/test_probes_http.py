@@ -26,6 +26,14 @@ def _closed_port() -> int:
 DOWN = {"api_url": f"http://127.0.0.1:{_closed_port()}"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _minimal_target(tmp_path_factory) -> None:
+    """Tests of unreachable or refused targets need no lab: give them their own target file."""
+    path = tmp_path_factory.mktemp("target") / "target.json"
+    path.write_text(json.dumps({"api_url": "http://127.0.0.1:8005", "services": {}}))
+    DOWN["target_file"] = str(path)
+
+
 @pytest.fixture
 def cafe() -> None:
     """Wait (bounded) for the café to be ready: other lab tests stop and restart it."""
@@ -110,7 +118,7 @@ def test_an_unreachable_api_raises_or_reports_status_zero():
 
 
 def test_a_remote_target_is_refused_unless_allowed():
-    remote = {"api_url": "http://192.0.2.10:8005"}
+    remote = {**DOWN, "api_url": "http://192.0.2.10:8005"}
     with pytest.raises(ActivityFailed) as exc:
         http.readyz(configuration=remote)
     assert "only loopback targets" in str(exc.value)
@@ -125,8 +133,8 @@ def test_a_remote_target_is_refused_unless_allowed():
         (lambda: http.place_order(price=-1, configuration=DOWN), "price must be a positive"),
         (lambda: http.endpoint_latency(method="POST"), "use place_order"),
         (lambda: http.endpoint_latency(samples=0), "samples must be a whole number"),
-        (lambda: http.endpoint_latency(path="livez"), "must start with '/'"),
-        (lambda: http.readyz(timeout_s=0), "timeout must be in"),
+        (lambda: http.endpoint_latency(path="livez", configuration=DOWN), "must start with '/'"),
+        (lambda: http.readyz(timeout_s=0, configuration=DOWN), "timeout must be in"),
         (lambda: http.time_to_recover(deadline_s=0), "deadline_s must be in"),
         (lambda: http.time_to_recover(timeout_s=-1, configuration=DOWN), "timeout must be in"),
     ],

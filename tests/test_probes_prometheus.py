@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -33,12 +34,16 @@ def test_bad_inputs_are_refused(window, endpoint, message):
     assert message in str(exc.value)
 
 
-def test_an_unreachable_prometheus_is_named():
+def test_an_unreachable_prometheus_is_named(tmp_path):
+    target_file = tmp_path / "target.json"
+    target_file.write_text(json.dumps({"api_url": "http://127.0.0.1:8005", "services": {}}))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(ActivityFailed) as exc:
-        prometheus.api_p99_ms(configuration={"prometheus_url": f"http://127.0.0.1:{port}"})
+        prometheus.api_p99_ms(configuration={
+            "target_file": str(target_file), "prometheus_url": f"http://127.0.0.1:{port}",
+        })
     assert f"127.0.0.1:{port} did not answer" in str(exc.value)
 
 
