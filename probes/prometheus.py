@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
@@ -16,11 +17,12 @@ from chaosprometheus.probes import query
 from gameday.httpcheck import HttpCheckError, require_loopback
 from gameday.target import TargetError, load_target
 
-__all__ = ["api_p99_ms", "p99_query"]
+__all__ = ["api_p99_ms", "p99_query", "prometheus_memory", "series_count"]
 logger = logging.getLogger("chaostoolkit")
 
 _DURATION = re.compile(r"^[0-9]+(ms|s|m|h)$")
 _ENDPOINT = re.compile(r"^/[A-Za-z0-9_./{}-]*$")
+_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
 def p99_query(window: str = "1m", endpoint: str | None = None) -> str:
@@ -65,3 +67,66 @@ def api_p99_ms(
             f"over {window}: no traffic, or it does not scrape the API"
         )
     return round(value * 1000, 3)
+
+
+def series_count(
+    metric: str = "orders_created_total",
+    labels: list[str] | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """How many series ``metric`` has in Prometheus now, and how many distinct values
+    each of ``labels`` takes: ``{"metric", "series", "distinct": {label: n}}``."""
+    for name in [metric, *(labels or [])]:
+        if not _NAME.match(str(name)):
+            raise ActivityFailed(f"{name!r} is not a Prometheus metric or label name")
+    url = _prometheus_url(configuration)
+    series = _scalar(url, f"count({metric})")
+    distinct = {
+        label: int(_scalar(url, f"count(count by ({label}) ({metric}))")) for label in labels or []
+    }
+    return {"metric": metric, "series": int(series), "distinct": distinct}
+
+
+def prometheus_memory(
+    job: str = "prometheus", configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Prometheus's own resident memory (bytes) and head series, as it scrapes itself
+    (job ``job``); fails when Prometheus does not scrape itself."""
+    if not _NAME.match(job):
+        raise ActivityFailed(f"job {job!r} is not a plain Prometheus job name")
+    url = _prometheus_url(configuration)
+    resident = _scalar(url, f'sum(process_resident_memory_bytes{{job="{job}"}})')
+    if math.isnan(resident):
+        raise ActivityFailed(
+            f"Prometheus at {url} has no process_resident_memory_bytes for job {job!r}: "
+            "add a scrape job for Prometheus itself"
+        )
+    head = _scalar(url, f'sum(prometheus_tsdb_head_series{{job="{job}"}})')
+    return {
+        "resident_bytes": int(resident),
+        "head_series": None if math.isnan(head) else int(head),
+    }
+
+
+def _prometheus_url(configuration: Configuration) -> str:
+    try:
+        url = load_target(configuration).prometheus_url
+        require_loopback(url, bool((configuration or {}).get("allow_remote_target", False)))
+    except (TargetError, HttpCheckError) as exc:
+        raise ActivityFailed(str(exc)) from None
+    return url
+
+
+def _scalar(url: str, promql: str) -> float:
+    """The single value of an instant query; 0 for count() of nothing, NaN when empty."""
+    try:
+        answer = query(promql, timeout=10, configuration={"prometheus_base_url": url})
+    except ActivityFailed:
+        raise
+    except Exception as exc:  # requests' connection errors, JSON decoding
+        raise ActivityFailed(f"Prometheus at {url} did not answer: {type(exc).__name__}") from None
+    results = answer.get("data", {}).get("result", [])
+    if not results:
+        return 0.0 if promql.startswith("count(") else math.nan
+    return float(results[0]["value"][1])

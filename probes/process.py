@@ -1,0 +1,122 @@
+"""Chaos Toolkit probes of a service's processes: RSS, open files, threads (psutil).
+
+The service is named as in the target file; its pid comes from the process
+manager (``gameday.services.status``), and its children count too (PostgreSQL's
+backends, a server's workers). Supervisor platform only: on Kubernetes use
+the cluster's metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import psutil
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from gameday import services
+from gameday.errors import GamedayError
+from gameday.target import TargetError, load_target
+
+__all__ = ["process_usage", "process_usage_over"]
+logger = logging.getLogger("chaostoolkit")
+
+MAX_WINDOW_S = 3600
+MIN_INTERVAL_S = 0.05
+
+
+def process_usage(
+    service: str, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """RSS (bytes), open files, file descriptors and threads of ``service`` and its children."""
+    return _usage(service, _root(service, configuration, secrets))
+
+
+def process_usage_over(
+    service: str,
+    duration_s: float,
+    interval_s: float = 0.25,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Sample ``process_usage`` for ``duration_s``: first, last and peak RSS, growth, peak threads."""
+    if not 0 < duration_s <= MAX_WINDOW_S or not MIN_INTERVAL_S <= interval_s <= duration_s:
+        raise ActivityFailed(
+            f"duration_s must be in (0, {MAX_WINDOW_S}] and interval_s in "
+            f"[{MIN_INTERVAL_S}, duration_s], got {duration_s!r} and {interval_s!r}"
+        )
+    root = _root(service, configuration, secrets)
+    samples = []
+    deadline = time.monotonic() + duration_s
+    while True:
+        samples.append(_usage(service, root))
+        if time.monotonic() + interval_s > deadline:
+            break
+        time.sleep(interval_s)
+    first, last = samples[0], samples[-1]
+    return {
+        "service": service,
+        "samples": len(samples),
+        "duration_s": duration_s,
+        "first_rss_bytes": first["rss_bytes"],
+        "last_rss_bytes": last["rss_bytes"],
+        "peak_rss_bytes": max(s["rss_bytes"] for s in samples),
+        "rss_growth_bytes": last["rss_bytes"] - first["rss_bytes"],
+        "peak_threads": max(s["threads"] for s in samples),
+        "peak_fds": max(s["fds"] for s in samples),
+    }
+
+
+def _root(service: str, configuration: Configuration, secrets: Secrets) -> psutil.Process:
+    try:
+        status = services.status(service, load_target(configuration), secrets=secrets)
+    except (GamedayError, TargetError) as exc:
+        raise ActivityFailed(f"cannot find the process of service {service!r}: {exc}") from None
+    if status.get("platform") != "supervisor":
+        raise ActivityFailed(
+            f"service {service!r} runs on {status.get('platform')}: process figures need the "
+            "supervisor platform (use the cluster's metrics)"
+        )
+    if not status.get("pid"):
+        raise ActivityFailed(f"service {service!r} is {status.get('state')}: no process to measure")
+    try:
+        return psutil.Process(status["pid"])
+    except psutil.NoSuchProcess:
+        raise ActivityFailed(
+            f"service {service!r}: pid {status['pid']} is gone (restarted meanwhile?)"
+        ) from None
+
+
+def _usage(service: str, root: psutil.Process) -> dict[str, Any]:
+    try:
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        raise ActivityFailed(f"service {service!r}: pid {root.pid} exited while measured") from None
+    except psutil.AccessDenied:
+        raise ActivityFailed(f"not allowed to inspect service {service!r}: run as root") from None
+    rss = files = fds = threads = processes = 0
+    for process in tree:
+        try:
+            with process.oneshot():
+                rss += process.memory_info().rss
+                threads += process.num_threads()
+                fds += process.num_fds()
+                files += len(process.open_files())
+        except psutil.NoSuchProcess:
+            continue  # a child that ended meanwhile
+        except psutil.AccessDenied:
+            raise ActivityFailed(
+                f"not allowed to inspect pid {process.pid} of service {service!r}: run as root"
+            ) from None
+        processes += 1
+    return {
+        "service": service,
+        "pid": root.pid,
+        "processes": processes,
+        "rss_bytes": rss,
+        "open_files": files,
+        "fds": fds,
+        "threads": threads,
+    }
