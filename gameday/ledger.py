@@ -26,6 +26,8 @@ REVERTERS = {
     "toxic": "gameday.netfault:revert",
     "qdisc": "gameday.netfault:revert",
     "locust": "gameday.locustrun:revert",
+    "seed": "gameday.seed:revert",
+    "override": "actions.config:revert",
 }
 SUFFIX = ".json"
 
