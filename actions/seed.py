@@ -1,0 +1,69 @@
+"""Chaos Toolkit actions: seed the orders table with historical orders, and remove them.
+
+    {"type": "action", "name": "seed-orders", "provider": {"type": "python",
+     "module": "actions.seed", "func": "seed_orders", "arguments": {"rows": 1000000}}}
+
+Seeding is recorded in the fault ledger (kind ``seed``), so the safety control
+and ``gameday recover`` remove the rows if the run ends without its rollback.
+The schema comes from configuration ``postgres_schema`` (default ``coffee_rt``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from gameday import seed
+from gameday.errors import GamedayError
+from gameday.target import TargetError, load_target
+
+__all__ = ["remove_seeded_orders", "seed_orders"]
+logger = logging.getLogger("chaostoolkit")
+
+
+def seed_orders(
+    rows: int = 1_000_000,
+    name: str = "default",
+    days: int = 30,
+    analyze: bool = True,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """COPY ``rows`` orders spread over the last ``days`` days into the orders table;
+    a rerun with the same ``name`` changes nothing. Returns the id range and timings."""
+    try:
+        result = seed.seed(
+            load_target(configuration),
+            rows=rows,
+            name=name,
+            days=days,
+            schema=(configuration or {}).get("postgres_schema", "coffee_rt"),
+            analyze=analyze,
+            secrets=secrets,
+        )
+    except (GamedayError, TargetError) as exc:
+        raise ActivityFailed(f"cannot seed orders: {exc}") from None
+    logger.info(
+        "seed %r: %s",
+        name,
+        f"{rows} rows in {result['copy_s']} s" if result["changed"] else result["note"],
+    )
+    return result
+
+
+def remove_seeded_orders(
+    name: str = "default",
+    vacuum: bool = True,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Delete exactly the rows of seed ``name`` (then VACUUM the table); nothing to do is fine."""
+    try:
+        result = seed.remove(load_target(configuration), name, vacuum=vacuum, secrets=secrets)
+    except (GamedayError, TargetError) as exc:
+        raise ActivityFailed(f"cannot remove seeded orders {name!r}: {exc}") from None
+    logger.info("seed %r: %d rows removed", name, result["removed"])
+    return result
