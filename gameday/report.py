@@ -37,7 +37,6 @@ def timeline(live: Path, verdict: Verdict, picture: Path) -> Path | None:
     rate.plot(xs, [ok for _, ok, _, _ in seconds], label="answered/s", color="tab:green")
     rate.plot(xs, [bad for _, _, bad, _ in seconds], label="failed/s", color="tab:red")
     rate.set_ylabel("requests/s")
-    rate.legend(loc="upper right")
     latency.plot(xs, [p99 for _, _, _, p99 in seconds], label="P99", color="tab:blue")
     latency.set_ylabel("P99 (ms)")
     latency.set_xlabel("seconds since load start")
@@ -50,6 +49,7 @@ def timeline(live: Path, verdict: Verdict, picture: Path) -> Path | None:
                 alpha=0.2,
                 label="fault",
             )
+    rate.legend(loc="upper right")
     fig.suptitle(f"{verdict.title}: {verdict.outcome}")
     fig.tight_layout()
     fig.savefig(picture, dpi=90)
