@@ -191,7 +191,10 @@ def stop(target: Target) -> dict[str, Any]:
     run = current(target)
     outcome = _terminate(run["pid"])
     ledger.ledger_for(target).resolve(run.get("ledger_id", ""))
-    os.replace(_current_file(target), _last_file(target))
+    try:
+        os.replace(_current_file(target), _last_file(target))
+    except FileNotFoundError:
+        pass  # a concurrent `gameday recover` moved it first
     files = _files(Path(run["run_dir"]))
     return {
         "run_dir": run["run_dir"],
