@@ -53,10 +53,15 @@ def start_load(
 
 
 def stop_load(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
-    """Stop the current load gracefully; return the files written and summary totals."""
+    """Stop the current load gracefully; return the files written and summary totals.
+
+    Idempotent, so that it serves as a rollback: with no load running it says so.
+    """
     try:
         target = load_target(configuration)
         result = locustrun.stop(target)
+    except locustrun.NotRunning:
+        return {"stopped": False, "note": "no load was running"}
     except (GamedayError, TargetError) as exc:
         raise ActivityFailed(f"cannot stop load: {exc}") from None
     logger.info(f"Load stopped ({result['stopped']}); files in {result['run_dir']}")
