@@ -21,6 +21,7 @@ import fcntl
 import logging
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -53,6 +54,18 @@ def configure_control(
     _admission["refusal"] = _admit(configuration)
     if event_registry is not None:
         event_registry.register(SafetyHandler(configuration, secrets))
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+
+
+def _interrupt_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM interrupts the run like Ctrl-C, whatever activity is running.
+
+    chaostoolkit's own handler raises an Exception, which the activity it lands
+    in swallows as a failure, so the method goes on; a SystemExit is not
+    swallowed, and the runner answers it by playing the rollbacks.
+    """
+    logger.warning("SIGTERM received: interrupting the experiment, then rolling back")
+    raise SystemExit(20)
 
 
 def before_experiment_control(
@@ -157,6 +170,7 @@ class SafetyHandler(RunEventHandler):
             logger.error(f"Could not revert every fault: {exc}")
             facts["cleanup_error"] = str(exc)
             journal["status"] = "failed"
+        _judge_precheck(journal, facts)
         _judge_method(journal, facts)
 
 
@@ -168,6 +182,18 @@ def _stop_load(target: Any) -> dict[str, Any] | None:
     except Exception as exc:  # the ledger revert below is the backstop
         logger.error(f"Could not stop the load cleanly: {exc}")
         return {"error": str(exc)}
+
+
+def _judge_precheck(journal: Journal, facts: dict[str, Any]) -> None:
+    """A steady state not met before the method fails the run (chaostoolkit calls it completed)."""
+    before = (journal.get("steady_states") or {}).get("before") or {}
+    if before.get("steady_state_met") is False:
+        facts["steady_state_before"] = [
+            {"name": p["activity"]["name"], "output": p.get("output")}
+            for p in before.get("probes", [])
+            if not p.get("tolerance_met", True) or p.get("status") != "succeeded"
+        ]
+        journal["status"] = "failed"
 
 
 def _judge_method(journal: Journal, facts: dict[str, Any]) -> None:
