@@ -3,7 +3,8 @@
 OPTIONAL: they read the reference café's own aggregator metrics (not part of
 the target contract) at ``metrics_url`` (default ``http://127.0.0.1:8006/metrics``):
 ``aggregator_last_success_timestamp_seconds``, the histogram
-``aggregator_pass_duration_seconds`` and the counter ``aggregator_passes_total``.
+``aggregator_pass_duration_seconds``, the counter ``aggregator_passes_total`` and
+the gauge ``aggregator_pass_in_progress`` (if present).
 A target without them makes these probes fail saying so.
 """
 
@@ -27,6 +28,7 @@ METRICS_URL = "http://127.0.0.1:8006/metrics"
 LAST_SUCCESS = "aggregator_last_success_timestamp_seconds"
 DURATION = "aggregator_pass_duration_seconds"
 PASSES = "aggregator_passes"
+IN_PROGRESS = "aggregator_pass_in_progress"
 MAX_WAIT_S = 600
 
 
@@ -53,24 +55,18 @@ def aggregator_next_pass(
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
-    """Wait up to ``timeout_s`` for the next successful pass and return its duration.
+    """Wait up to ``timeout_s`` for the next pass that STARTS from now to succeed, and
+    return its duration (a pass already in progress is let finish first).
 
     With ``max_duration_s``, raise when that pass took longer (an expectation).
     """
     if not 0 < timeout_s <= MAX_WAIT_S:
         raise ActivityFailed(f"timeout_s must be in (0, {MAX_WAIT_S}], got {timeout_s!r}")
-    before = _read(metrics_url, configuration)
     began = time.monotonic()
-    while True:
-        time.sleep(0.1)
-        now = _read(metrics_url, configuration)
-        if now["count"] > before["count"]:
-            break
-        if time.monotonic() - began > timeout_s:
-            raise ActivityFailed(
-                f"aggregator: no pass succeeded within {timeout_s:g} s (passes so far: "
-                f"{now['passes']}); is it running, and can it reach PostgreSQL and Redis?"
-            )
+    before = _read(metrics_url, configuration)
+    if before["in_progress"]:
+        before = _await(metrics_url, configuration, before, began, timeout_s)
+    now = _await(metrics_url, configuration, before, began, timeout_s)
     passes = now["count"] - before["count"]
     duration = (now["sum"] - before["sum"]) / passes
     result = {
@@ -88,6 +84,22 @@ def aggregator_next_pass(
     return result
 
 
+def _await(
+    metrics_url: str, configuration: Configuration, before: dict, began: float, timeout_s: float
+) -> dict[str, Any]:
+    """The metrics once a pass more than in ``before`` has succeeded."""
+    while True:
+        time.sleep(0.1)
+        now = _read(metrics_url, configuration)
+        if now["count"] > before["count"]:
+            return now
+        if time.monotonic() - began > timeout_s:
+            raise ActivityFailed(
+                f"aggregator: no pass succeeded within {timeout_s:g} s (passes so far: "
+                f"{now['passes']}); is it running, and can it reach PostgreSQL and Redis?"
+            )
+
+
 def _read(metrics_url: str, configuration: Configuration) -> dict[str, Any]:
     try:
         require_loopback(metrics_url, bool((configuration or {}).get("allow_remote_target")))
@@ -100,7 +112,13 @@ def _read(metrics_url: str, configuration: Configuration) -> dict[str, Any]:
             f"aggregator metrics at {metrics_url} did not answer ({type(exc).__name__}): "
             "these probes need the reference café's aggregator metrics (optional)"
         ) from None
-    facts: dict[str, Any] = {"last_success": None, "sum": None, "count": None, "passes": {}}
+    facts: dict[str, Any] = {
+        "last_success": None,
+        "sum": None,
+        "count": None,
+        "passes": {},
+        "in_progress": False,
+    }
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:
             if sample.name == LAST_SUCCESS:
@@ -109,6 +127,8 @@ def _read(metrics_url: str, configuration: Configuration) -> dict[str, Any]:
                 facts["sum"] = sample.value
             elif sample.name == f"{DURATION}_count":
                 facts["count"] = int(sample.value)
+            elif sample.name == IN_PROGRESS:
+                facts["in_progress"] = sample.value >= 1
             elif sample.name == f"{PASSES}_total":
                 facts["passes"][sample.labels.get("result", "")] = int(sample.value)
     if facts["count"] is None or facts["sum"] is None:

@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
@@ -22,9 +23,11 @@ from psycopg import sql
 from gameday.errors import GamedayError
 from gameday.postgres import DatabaseError, connect, dsn_for
 from gameday.target import TargetError, load_target
+from probes.http import dashboard_staleness
 
 __all__ = [
     "connections",
+    "dashboard_staleness_stays_under",
     "inserts_per_second",
     "lock_waits",
     "lock_waits_stay_under",
@@ -189,6 +192,64 @@ def table_size(
         "total_bytes": total_bytes,
         "indexes": indexes or {},
     }
+
+
+def dashboard_staleness_stays_under(
+    duration_s: float,
+    aggregator_interval_s: float = 10,
+    margin_s: float = 5,
+    interval_s: float = 1,
+    table: str = "orders",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Sample for ``duration_s`` how stale the dashboard is against PostgreSQL; raise when it
+    was ever staler than ``aggregator_interval_s + margin_s``.
+
+    Staleness: how long the oldest order committed in PostgreSQL but newer than the
+    dashboard's newest order has existed (0 when the dashboard shows the newest order);
+    only orders of the last hour count (the contract's ``recent_orders`` window).
+    """
+    _check_window(duration_s, interval_s)
+    bound = aggregator_interval_s + margin_s
+    missing = sql.SQL(
+        "SELECT extract(epoch FROM (clock_timestamp() AT TIME ZONE 'UTC') - min(timestamp)), "
+        "count(*) FROM {} WHERE timestamp > greatest(%s, "
+        "(clock_timestamp() AT TIME ZONE 'UTC') - interval '1 hour')"
+    ).format(_relation(configuration, table))
+    worst, most_behind, samples = 0.0, 0, 0
+    deadline = time.monotonic() + duration_s
+    with _database(configuration, secrets, f"compare the dashboard with {table}") as conn:
+        while True:
+            shown = dashboard_staleness(configuration=configuration)[
+                "newest_recent_order_timestamp"
+            ]
+            newest = (
+                datetime.fromisoformat(shown).astimezone(UTC).replace(tzinfo=None)
+                if shown
+                else None
+            )
+            age, behind = conn.execute(missing, (newest,)).fetchone()
+            samples += 1
+            worst = max(worst, float(age or 0))
+            most_behind = max(most_behind, behind)
+            if time.monotonic() + interval_s > deadline:
+                break
+            time.sleep(interval_s)
+    result = {
+        "samples": samples,
+        "duration_s": duration_s,
+        "max_staleness_s": round(worst, 3),
+        "max_orders_behind": most_behind,
+        "bound_s": bound,
+    }
+    if worst > bound:
+        raise ActivityFailed(
+            f"expected the dashboard to lag PostgreSQL by at most {bound} s (aggregator interval "
+            f"{aggregator_interval_s} s + {margin_s} s), an order waited {worst:.1f} s to appear "
+            f"({most_behind} orders behind at worst)"
+        )
+    return result
 
 
 def _waits(conn: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
@@ -17,7 +18,7 @@ from chaosprometheus.probes import query
 from gameday.httpcheck import HttpCheckError, require_loopback
 from gameday.target import TargetError, load_target
 
-__all__ = ["api_p99_ms", "p99_query", "prometheus_memory", "series_count"]
+__all__ = ["api_p99_ms", "p99_query", "prometheus_memory", "series_count", "series_count_at_most"]
 logger = logging.getLogger("chaostoolkit")
 
 _DURATION = re.compile(r"^[0-9]+(ms|s|m|h)$")
@@ -88,14 +89,57 @@ def series_count(
     return {"metric": metric, "series": int(series), "distinct": distinct}
 
 
+def series_count_at_most(
+    max_series: int,
+    metric: str = "orders_created_total",
+    labels: list[str] | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """``series_count``, raising when ``metric`` has more than ``max_series`` series."""
+    facts = series_count(metric, labels, configuration=configuration)
+    if facts["series"] > max_series:
+        raise ActivityFailed(
+            f"expected {metric} to have at most {max_series} series in Prometheus, it has "
+            f"{facts['series']} (distinct label values: {facts['distinct']}): a label takes "
+            "unbounded values"
+        )
+    return facts
+
+
 def prometheus_memory(
-    job: str = "prometheus", configuration: Configuration = None, secrets: Secrets = None
+    job: str = "prometheus",
+    over_s: float = 0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Prometheus's own resident memory (bytes) and head series, as it scrapes itself
-    (job ``job``); fails when Prometheus does not scrape itself."""
+    (job ``job``); with ``over_s``, also their growth over the next ``over_s`` seconds.
+    Fails when Prometheus does not scrape itself."""
     if not _NAME.match(job):
         raise ActivityFailed(f"job {job!r} is not a plain Prometheus job name")
+    if not 0 <= over_s <= 3600:
+        raise ActivityFailed(f"over_s must be in [0, 3600], got {over_s!r}")
     url = _prometheus_url(configuration)
+    first = _memory(url, job)
+    if not over_s:
+        return first
+    time.sleep(over_s)
+    last = _memory(url, job)
+    return {
+        **last,
+        "over_s": over_s,
+        "first_resident_bytes": first["resident_bytes"],
+        "growth_bytes": last["resident_bytes"] - first["resident_bytes"],
+        "head_series_growth": (
+            last["head_series"] - first["head_series"]
+            if None not in (first["head_series"], last["head_series"])
+            else None
+        ),
+    }
+
+
+def _memory(url: str, job: str) -> dict[str, Any]:
     resident = _scalar(url, f'sum(process_resident_memory_bytes{{job="{job}"}})')
     if math.isnan(resident):
         raise ActivityFailed(
