@@ -1,0 +1,130 @@
+"""The `gameday` CLI: bad input is refused before anything runs; verdicts and reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gameday import cli
+from gameday.report import write_report
+from gameday.verdict import read_verdict
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _repo_root(monkeypatch):
+    monkeypatch.chdir(REPO)
+
+
+def test_missing_experiment_is_refused_naming_it(tmp_path, capsys):
+    code = cli.main(["run", "--runs-dir", str(tmp_path), "experiments/kil-redis.json"])
+    assert code == 2
+    assert "experiments/kil-redis.json" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir()), "nothing may be created for a refused session"
+
+
+def test_unknown_profile_lists_the_known_ones(tmp_path, capsys):
+    code = cli.main(
+        ["run", "--runs-dir", str(tmp_path), "--profile", "quik", "experiments/kill-redis.json"]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "quik" in err and "quick" in err
+
+
+def test_malformed_var_is_refused(tmp_path, capsys):
+    code = cli.main(
+        ["run", "--runs-dir", str(tmp_path), "--var", "users", "experiments/kill-redis.json"]
+    )
+    assert code == 2
+    assert "key=value" in capsys.readouterr().err
+
+
+def test_invalid_json_experiment_is_refused(tmp_path, capsys):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    code = cli.main(["run", "--runs-dir", str(tmp_path / "runs"), str(broken)])
+    assert code == 2
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def _journal(status: str, deviated: bool, unmet: list | None = None) -> dict:
+    return {
+        "status": status,
+        "deviated": deviated,
+        "duration": 42.0,
+        "end": "2026-11-27T02:00:50+00:00",
+        "experiment": {"title": "Redis killed"},
+        "run": [
+            {
+                "activity": {"name": "kill-redis", "provider": {"func": "kill_service"}},
+                "status": "succeeded",
+                "start": "2026-11-27T02:00:10+00:00",
+                "end": "2026-11-27T02:00:11+00:00",
+            },
+            {
+                "activity": {"name": "start-redis", "provider": {"func": "start_service"}},
+                "status": "succeeded",
+                "start": "2026-11-27T02:00:30+00:00",
+                "end": "2026-11-27T02:00:31+00:00",
+            },
+            {
+                "activity": {"name": "time-to-recover", "provider": {"func": "time_to_recover"}},
+                "status": "succeeded",
+                "output": 1.25,
+            },
+        ],
+        "coffee_chaos": {"unmet_expectations": unmet or [], "failed_actions": []},
+    }
+
+
+def test_verdict_reads_outcome_recovery_and_fault_window(tmp_path):
+    (tmp_path / "journal.json").write_text(json.dumps(_journal("completed", False)))
+    verdict = read_verdict(tmp_path, Path("experiments/kill-redis.json"), 0)
+    assert verdict.outcome == "passed"
+    assert verdict.recovery_s == 1.25
+    assert verdict.fault_window[1] - verdict.fault_window[0] == pytest.approx(21.0)
+
+
+def test_deviation_names_the_unmet_expectation(tmp_path):
+    unmet = [{"name": "dashboard-answers-503-with-a-reason", "reason": "got 500"}]
+    (tmp_path / "journal.json").write_text(json.dumps(_journal("completed", True, unmet)))
+    verdict = read_verdict(tmp_path, Path("experiments/kill-redis.json"), 1)
+    assert verdict.outcome == "deviated"
+    assert "dashboard-answers-503-with-a-reason: got 500" in verdict.summary()
+
+
+def test_a_run_without_journal_is_reported_as_crashed(tmp_path):
+    verdict = read_verdict(tmp_path, Path("experiments/kill-redis.json"), -9)
+    assert verdict.outcome == "crashed"
+
+
+def test_report_has_the_table_and_a_timeline_picture(tmp_path):
+    run_dir = tmp_path / "01-kill-redis"
+    (run_dir / "locust").mkdir(parents=True)
+    (run_dir / "journal.json").write_text(json.dumps(_journal("completed", False)))
+    start = 1795744800  # 2026-11-27T02:00:00Z
+    lines = [
+        {
+            "t": start + i,
+            "by_name": {
+                "/api/v1/order": {
+                    "count": 10,
+                    "failures": int(10 <= i < 30),
+                    "codes": {"200": 10},
+                    "hist": {"2.5": 10},
+                }
+            },
+        }
+        for i in range(50)
+    ]
+    (run_dir / "locust" / "live.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    verdict = read_verdict(run_dir, Path("experiments/kill-redis.json"), 0)
+    page = write_report(tmp_path, [verdict])
+    assert (run_dir / "timeline.png").stat().st_size > 10_000
+    html = page.read_text()
+    assert "Redis killed" in html and "passed" in html and "01-kill-redis/timeline.png" in html
+    assert "| Redis killed | passed | 1.2 s |" in (tmp_path / "report.md").read_text()
