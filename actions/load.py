@@ -7,6 +7,14 @@
 Locust runs against the target's ``api_url`` (loopback only, unless the
 configuration sets ``allow_remote_target: true``); its files go to
 ``$COFFEE_CHAOS_RUN_DIR``, else configuration ``run_dir``, else ``runs/<stamp>``.
+
+A shape replaces ``users``/``spawn_rate`` (``duration_s`` stays the bound)::
+
+    "arguments": {"duration_s": 400, "shape": "spike",
+                  "shape_params": {"base_users": 50, "peak_users": 500, "ramp_s": 30},
+                  "workers": 2, "abort_failure_ratio": 0.5, "abort_after_s": 15}
+
+Every argument is checked before any load starts (see ``gameday.locustrun``).
 """
 
 from __future__ import annotations
@@ -30,10 +38,24 @@ def start_load(
     spawn_rate: float = 10,
     duration_s: int = 120,
     user_classes: str = locustrun.DEFAULT_USER_CLASSES,
+    shape: str = "",
+    shape_params: dict[str, Any] | None = None,
+    workers: int = 0,
+    abort_failure_ratio: float = 0,
+    abort_after_s: int = 0,
+    dashboard_interval_s: float = 10,
+    metrics_port: int = locustrun.METRICS_PORT,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
-    """Start Locust headless; return its pid, run directory and files once it reports."""
+    """Start Locust headless; return its pid, run directory and files once it reports.
+
+    ``shape``: "" (``users`` at ``spawn_rate``), "stairs", "spike", "sustained" or
+    "soak", with ``shape_params``; ``workers``: local Locust workers behind a master
+    (0: one process); ``abort_failure_ratio``/``abort_after_s``: self-stop on a dead
+    target; ``dashboard_interval_s``: the target's DASHBOARD_UPDATE_INTERVAL, for the
+    DashboardWatcher's jitter; ``metrics_port``: where Prometheus scrapes the load.
+    """
     try:
         target = load_target(configuration)
         run = locustrun.start(
@@ -45,10 +67,20 @@ def start_load(
             user_classes=locustrun.parse_user_classes(user_classes),
             target=target,
             allow_remote_target=bool((configuration or {}).get("allow_remote_target", False)),
+            shape=shape,
+            shape_params=shape_params,
+            workers=workers,
+            abort_failure_ratio=abort_failure_ratio,
+            abort_after_s=abort_after_s,
+            dashboard_interval_s=dashboard_interval_s,
+            metrics_port=metrics_port,
         )
     except (GamedayError, TargetError) as exc:
         raise ActivityFailed(f"cannot start load: {exc}") from None
-    logger.info(f"Load started: {users} users against {run['host']} (pid {run['pid']})")
+    what = f"{shape} shape" if shape else f"{users} users"
+    logger.info(
+        f"Load started: {what} against {run['host']} (pid {run['pid']}, {workers} worker(s))"
+    )
     return run
 
 

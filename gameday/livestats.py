@@ -3,7 +3,9 @@
 Each line covers one second (see ``workloads/instrumentation.py``): request
 counts, failures, status codes and a latency histogram per request name.
 ``window`` merges the newest seconds; ``per_window`` cuts the whole run into
-consecutive windows, for stability checks.
+consecutive windows, for stability checks. Event lines (no ``t``: the
+self-stop, the final ``quit`` with Locust's exit code) are skipped by the
+readers of seconds; ``outcome`` reads them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LiveStatsError", "merge", "per_window", "percentile", "read_seconds", "window"]
+__all__ = [
+    "LiveStatsError",
+    "merge",
+    "outcome",
+    "per_window",
+    "percentile",
+    "read_seconds",
+    "window",
+]
 
 SIGNIFICANT_DIGITS = 3
 _TAIL_BLOCK = 64 * 1024
@@ -47,6 +57,34 @@ def read_seconds(live_file: Path | str, last: int | None = None) -> list[dict[st
         if isinstance(record, dict) and isinstance(record.get("t"), int):
             records.append(record)
     return records
+
+
+def outcome(live_file: Path | str) -> dict[str, Any]:
+    """How the run ended: ``{"finished", "exit_code", "stop_reason"}`` from its event lines.
+
+    ``finished`` is False (and the rest None) while Locust has not quit.
+    """
+    facts: dict[str, Any] = {"finished": False, "exit_code": None, "stop_reason": None}
+    try:
+        raw = _tail(Path(live_file), 4)
+    except FileNotFoundError:
+        raise LiveStatsError(f"live statistics file {live_file} does not exist") from None
+    for line in raw.split(b"\n"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        if record.get("event") == "self-stop":
+            facts["stop_reason"] = record.get("reason")
+        elif record.get("event") == "quit":
+            facts.update(
+                finished=True,
+                exit_code=record.get("exit_code"),
+                stop_reason=record.get("stop_reason") or facts["stop_reason"],
+            )
+    return facts
 
 
 def merge(records: list[dict[str, Any]], name: str | None = None) -> dict[str, Any]:
@@ -107,15 +145,23 @@ def per_window(live_file: Path | str, seconds: int, name: str | None = None) -> 
     for record in records:
         groups.setdefault((record["t"] - first) // seconds, []).append(record)
     return [
-        _facts(groups.get(index, []), seconds, name,
-               first + index * seconds, first + (index + 1) * seconds - 1)
+        _facts(
+            groups.get(index, []),
+            seconds,
+            name,
+            first + index * seconds,
+            first + (index + 1) * seconds - 1,
+        )
         for index in range(max(groups) + 1)
     ]
 
 
 def _facts(
-    records: list[dict[str, Any]], seconds: int, name: str | None,
-    start: int | None, end: int | None,
+    records: list[dict[str, Any]],
+    seconds: int,
+    name: str | None,
+    start: int | None,
+    end: int | None,
 ) -> dict[str, Any]:
     merged = merge(records, name)
     covered = len({record["t"] for record in records}) or seconds

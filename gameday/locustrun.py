@@ -1,15 +1,27 @@
 """Load during an experiment: Locust in its own process group, never outliving the run.
 
-``start`` checks its inputs, spawns ``python -m locust`` headless in a new
-session, records it in the fault ledger (kind ``locust``) and in
-``<state_dir>/load/current.json``, then waits for the first live line.
+``start`` checks every input (user classes, load shape, workers, self-stop,
+the metrics port) before anything starts, spawns ``python -m locust``
+headless in a new session, records it in the fault ledger (kind ``locust``)
+and in ``<state_dir>/load/current.json``, then waits for the first live line.
 ``stop`` interrupts it (Locust then writes its final CSV, JSON and HTML),
-kills the group if it lingers, and resolves the ledger entry. ``revert`` is
-the ledger's idempotent backstop.
+kills whatever is left of the group, resolves the ledger entry and writes
+``summary.json``. ``revert`` is the ledger's idempotent backstop.
 
-Files of a run, under ``<run_dir>/locust/``: ``locust.log``, ``live.jsonl``,
-``acked.jsonl``, ``locust_stats.csv`` (and the other CSVs), ``stats.json``,
-``report.html``.
+- ``shape``: ``stairs``, ``spike``, ``sustained`` or ``soak`` (``workloads/shapes/``)
+  with ``shape_params``; ``users``/``spawn_rate`` are then the shape's, and
+  ``run_time_s`` stays the hard bound (the shape must fit in it).
+- ``workers=N``: a Locust master plus N local worker processes, all in the run's
+  process group; the master alone writes the live file (the workers hand it
+  their seconds every second), the CSVs, the report and the metrics.
+- Load metrics for Prometheus on ``127.0.0.1:metrics_port`` while the run lives.
+- ``abort_failure_ratio``/``abort_after_s``: Locust stops itself (exit code 3)
+  when the failure ratio stays over the bound that long; the reason goes to
+  ``locust.log``, the live file and ``summary.json``.
+
+Files of a run, under ``<run_dir>/locust/``: ``locust.log`` (the workers log there too),
+``live.jsonl``, ``acked.jsonl``, ``locust_stats.csv``
+(and the other CSVs), ``stats.json``, ``report.html``, ``summary.json``.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,10 +40,11 @@ from typing import Any
 
 import psutil
 
-from gameday import ledger
+from gameday import ledger, livestats
 from gameday.errors import GamedayError
 from gameday.httpcheck import HttpCheckError, require_loopback
 from gameday.target import Target
+from workloads import shapes
 
 __all__ = [
     "DEFAULT_USER_CLASSES",
@@ -49,16 +63,26 @@ __all__ = [
 ]
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "workloads" / "locustfile.py"
+SHAPEFILE = LOCUSTFILE.parent / "shapefile.py"
 USER_CLASSES = (
-    "CoffeeConsumer", "DowntownRegular", "CappuccinoLover", "RushHourCustomer", "DashboardViewer",
+    "CoffeeConsumer",
+    "DowntownRegular",
+    "CappuccinoLover",
+    "RushHourCustomer",
+    "DashboardViewer",
+    "DashboardWatcher",
 )
+SHAPES = tuple(shapes.SHAPES)
 DEFAULT_USER_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
 RUN_DIR_ENV = "COFFEE_CHAOS_RUN_DIR"
 STARTUP_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 3
 GRACE_S = 15.0
-MAX_USERS = 5000
+MAX_USERS = shapes.MAX_USERS
 MAX_RUN_TIME_S = 24 * 3600
+MAX_WORKERS = 16
+METRICS_PORT = 9646
+SELF_STOP_EXIT_CODE = 3
 
 
 class LoadError(GamedayError):
@@ -136,49 +160,135 @@ def start(
     user_classes: dict[str, int],
     target: Target,
     allow_remote_target: bool = False,
+    shape: str = "",
+    shape_params: dict[str, Any] | None = None,
+    workers: int = 0,
+    abort_failure_ratio: float = 0,
+    abort_after_s: int = 0,
+    dashboard_interval_s: float = 10,
+    metrics_port: int = METRICS_PORT,
 ) -> dict[str, Any]:
     """Start Locust headless against ``host``; return once it reports its first second."""
     _check_inputs(host, users, spawn_rate, run_time_s, allow_remote_target)
     classes = _check_user_classes(dict(user_classes))
+    plan = check_shape(shape, shape_params, run_time_s)
+    _check_workers(workers)
+    _check_self_stop(abort_failure_ratio, abort_after_s)
+    _check_positive("dashboard_interval_s", dashboard_interval_s)
     if target.kill_switch.exists():
         raise LoadError(
             f"refusing to start load: the kill switch {target.kill_switch} is set; "
             "remove it once the lab is safe"
         )
     _refuse_if_running(target)
+    _check_port_free(metrics_port, "load metrics port (metrics_port)")
     files = _files(Path(run_dir).resolve())
     files["dir"].mkdir(parents=True, exist_ok=True)
     for name in ("live", "acked"):
         files[name].touch()
     env = {
         **os.environ,
-        "COFFEE_LIVE_FILE": str(files["live"]),
-        "COFFEE_ACKED_FILE": str(files["acked"]),
         "COFFEE_USER_CLASSES": format_user_classes(classes),
+        "COFFEE_DASHBOARD_INTERVAL_S": str(dashboard_interval_s),
         "PYTHONUNBUFFERED": "1",
     }
+    locustfiles = str(LOCUSTFILE)
+    if plan is not None:
+        locustfiles += f",{SHAPEFILE}"
+        env["COFFEE_SHAPE"] = shape
+        env["COFFEE_SHAPE_PARAMS"] = json.dumps(shape_params or {})
+        if plan.tasks_per_user_s:
+            env["COFFEE_TASKS_PER_USER_S"] = repr(plan.tasks_per_user_s)
+    master_env = {
+        **env,
+        "COFFEE_LIVE_FILE": str(files["live"]),
+        "COFFEE_ACKED_FILE": str(files["acked"]),
+        "COFFEE_METRICS_PORT": str(metrics_port),
+        "COFFEE_ABORT_FAILURE_RATIO": repr(float(abort_failure_ratio)),
+        "COFFEE_ABORT_AFTER_S": str(abort_after_s),
+    }
     command = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-        "-u", str(users), "-r", str(spawn_rate), "-t", f"{run_time_s}s", "--host", host,
-        "--csv", str(files["dir"] / "locust"), "--csv-full-history",
-        "--html", str(files["html"]), "--json-file", str(files["dir"] / "stats"),
-        "--only-summary", "--stop-timeout", str(STOP_TIMEOUT_S), "--exit-code-on-error", "0",
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        locustfiles,
+        "--headless",
+        "-t",
+        f"{run_time_s}s",
+        "--host",
+        host,
+    ]
+    if plan is None:
+        command += ["-u", str(users), "-r", str(spawn_rate)]
+    if workers:
+        # Locust's own local distribution: this process becomes the master and forks
+        # `workers` worker processes, which stay in its process group (and session).
+        port = _free_port()
+        command += [
+            "--processes",
+            str(workers),
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--master-port",
+            str(port),
+            "--expect-workers-max-wait",
+            str(int(STARTUP_TIMEOUT_S)),
+        ]
+    command += [
+        "--csv",
+        str(files["dir"] / "locust"),
+        "--csv-full-history",
+        "--html",
+        str(files["html"]),
+        "--json-file",
+        str(files["dir"] / "stats"),
+        "--only-summary",
+        "--stop-timeout",
+        str(STOP_TIMEOUT_S),
+        "--exit-code-on-error",
+        "0",
     ]
     with open(files["log"], "ab") as log:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=env, cwd=files["dir"], start_new_session=True,
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=master_env,
+            cwd=files["dir"],
+            start_new_session=True,
         )
+    shape_note = f"{shape} shape {json.dumps(shape_params or {})}" if plan else f"{users} users"
     entry_id = ledger.ledger_for(target).record(
-        "locust", host,
-        {"pid": process.pid, "pgid": process.pid, "run_dir": str(files["dir"].parent)},
-        note=f"{users} users, {run_time_s} s, {format_user_classes(classes)}",
+        "locust",
+        host,
+        {
+            "pid": process.pid,
+            "pgid": process.pid,
+            "run_dir": str(files["dir"].parent),
+        },
+        note=f"{shape_note}, {run_time_s} s, {format_user_classes(classes)}, {workers} worker(s)",
     )
     run = {
-        "run_dir": str(files["dir"].parent), "pid": process.pid, "host": host,
+        "run_dir": str(files["dir"].parent),
+        "pid": process.pid,
+        "host": host,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "ledger_id": entry_id, "users": users, "run_time_s": run_time_s,
-        "user_classes": classes, "live_file": str(files["live"]),
+        "ledger_id": entry_id,
+        "users": plan.max_users if plan else users,
+        "run_time_s": run_time_s,
+        "user_classes": classes,
+        "shape": shape,
+        "shape_params": shape_params or {},
+        "shape_duration_s": plan.duration_s if plan else None,
+        "workers": workers,
+        "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics",
+        "abort_failure_ratio": abort_failure_ratio,
+        "abort_after_s": abort_after_s,
+        "live_file": str(files["live"]),
         "acked_file": str(files["acked"]),
     }
     _write_current(target, run)
@@ -186,8 +296,31 @@ def start(
     return run
 
 
+def check_shape(
+    shape: str, shape_params: dict[str, Any] | None, run_time_s: int
+) -> shapes.Shape | None:
+    """The checked load shape (None for plain users/spawn rate); LoadError naming the problem."""
+    if not shape:
+        if shape_params:
+            raise LoadError(
+                f"shape_params {shape_params!r} given without a shape: set shape to "
+                f"one of {', '.join(SHAPES)}"
+            )
+        return None
+    try:
+        plan = shapes.build(shape, shape_params)
+    except shapes.ShapeError as exc:
+        raise LoadError(str(exc)) from None
+    if plan.duration_s > run_time_s:
+        raise LoadError(
+            f"the {shape} shape lasts {plan.duration_s:g} s, longer than the run's bound of "
+            f"{run_time_s} s (duration_s / load_limit_s): raise the bound or shorten the shape"
+        )
+    return plan
+
+
 def stop(target: Target) -> dict[str, Any]:
-    """Stop the recorded run gracefully; return its files and summary totals."""
+    """Stop the recorded run gracefully; return its files, outcome and summary totals."""
     run = current(target)
     outcome = _terminate(run["pid"])
     ledger.ledger_for(target).resolve(run.get("ledger_id", ""))
@@ -196,12 +329,17 @@ def stop(target: Target) -> dict[str, Any]:
     except FileNotFoundError:
         pass  # a concurrent `gameday recover` moved it first
     files = _files(Path(run["run_dir"]))
-    return {
+    summary = {
         "run_dir": run["run_dir"],
         "pid": run["pid"],
         **outcome,
-        "files": {key: str(path) for key, path in files.items() if path.exists()},
+        **livestats.outcome(files["live"]),
         "totals": _totals(files),
+    }
+    _write_json(files["summary"], summary)
+    return {
+        **summary,
+        "files": {key: str(path) for key, path in files.items() if key != "dir" and path.exists()},
     }
 
 
@@ -219,26 +357,61 @@ def revert(entry: dict, target: Target) -> dict[str, Any]:
 
 
 def _terminate(pid: int) -> dict[str, Any]:
-    """SIGINT the Locust process, wait, then SIGKILL its group if anything is left."""
+    """SIGINT the Locust (master) process, wait, then SIGKILL whatever is left of its group."""
     if not _is_locust(pid):
         _reap(pid)
-        return {"stopped": "already gone"}
-    os.kill(pid, signal.SIGINT)
-    if _wait_gone(pid, GRACE_S):
-        return {"stopped": "gracefully"}
-    _kill_group(pid)
-    if not _wait_gone(pid, 5.0):
-        raise LoadError(f"Locust (pid {pid}) survived SIGKILL: kill its process group by hand")
-    return {"stopped": "killed"}
+        outcome = {"stopped": "already gone"}
+    else:
+        os.kill(pid, signal.SIGINT)
+        outcome = {"stopped": "gracefully"}
+        if not _wait_gone(pid, GRACE_S):
+            _kill_group(pid)
+            outcome = {"stopped": "killed"}
+            if not _wait_gone(pid, 5.0):
+                raise LoadError(
+                    f"Locust (pid {pid}) survived SIGKILL: kill its process group by hand"
+                )
+    _stop_group_leftovers(pid)
+    return outcome
+
+
+def _stop_group_leftovers(pgid: int) -> None:
+    """Workers quit with their master; SIGKILL the group if any is still there after 5 s."""
+    if _wait_until(lambda: not _group_alive(pgid), 5.0):
+        return
+    _kill_group(pgid)
+    if not _wait_until(lambda: not _group_alive(pgid), 5.0):
+        raise LoadError(
+            f"Locust workers of group {pgid} survived SIGKILL: "
+            f"kill them by hand (kill -9 -- -{pgid})"
+        )
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a live (non-zombie) process is left in process group ``pgid``."""
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, PermissionError):
+            continue
+    return False
+
+
+def _wait_until(condition: Any, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _is_locust(pid: int) -> bool:
     """Whether ``pid`` is a live (non-zombie) process whose command line mentions locust."""
     try:
         process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE and "locust" in " ".join(
-            process.cmdline()
-        )
+        return process.status() != psutil.STATUS_ZOMBIE and "locust" in " ".join(process.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
 
@@ -279,7 +452,8 @@ def _wait_first_second(
             break
         time.sleep(0.1)
     reason = (
-        f"exited with code {process.returncode}" if process.poll() is not None
+        f"exited with code {process.returncode}"
+        if process.poll() is not None
         else f"wrote no live statistics within {STARTUP_TIMEOUT_S:.0f} s"
     )
     _terminate(process.pid)
@@ -294,10 +468,14 @@ def _check_inputs(
     if not isinstance(users, int) or isinstance(users, bool) or not 1 <= users <= MAX_USERS:
         raise LoadError(f"users must be a whole number from 1 to {MAX_USERS}, got {users!r}")
     if not isinstance(spawn_rate, int | float) or isinstance(spawn_rate, bool) or spawn_rate <= 0:
-        raise LoadError(f"spawn_rate must be a positive number of users per second, got "
-                        f"{spawn_rate!r}")
-    if (not isinstance(run_time_s, int) or isinstance(run_time_s, bool)
-            or not 1 <= run_time_s <= MAX_RUN_TIME_S):
+        raise LoadError(
+            f"spawn_rate must be a positive number of users per second, got {spawn_rate!r}"
+        )
+    if (
+        not isinstance(run_time_s, int)
+        or isinstance(run_time_s, bool)
+        or not 1 <= run_time_s <= MAX_RUN_TIME_S
+    ):
         raise LoadError(
             f"run time must be a whole number of seconds from 1 to {MAX_RUN_TIME_S}, "
             f"got {run_time_s!r}"
@@ -313,13 +491,64 @@ def _check_user_classes(chosen: dict[str, int]) -> dict[str, int]:
         raise LoadError(f"no user class chosen: name some, e.g. {DEFAULT_USER_CLASSES!r}")
     for name, weight in chosen.items():
         if name not in USER_CLASSES:
-            raise LoadError(
-                f"unknown user class {name!r}: choose among {', '.join(USER_CLASSES)}"
-            )
+            raise LoadError(f"unknown user class {name!r}: choose among {', '.join(USER_CLASSES)}")
         if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
-            raise LoadError(f"weight of user class {name!r} must be a whole number >= 1, "
-                            f"got {weight!r}")
+            raise LoadError(
+                f"weight of user class {name!r} must be a whole number >= 1, got {weight!r}"
+            )
     return chosen
+
+
+def _check_workers(workers: int) -> None:
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 0 <= workers <= MAX_WORKERS:
+        raise LoadError(
+            f"workers must be a whole number from 0 (one process) to {MAX_WORKERS}, got {workers!r}"
+        )
+
+
+def _check_self_stop(ratio: float, after_s: int) -> None:
+    if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio < 1:
+        raise LoadError(
+            f"abort_failure_ratio must be a number from 0 (no self-stop) to below 1, got {ratio!r}"
+        )
+    if (
+        not isinstance(after_s, int)
+        or isinstance(after_s, bool)
+        or not 0 <= after_s <= MAX_RUN_TIME_S
+    ):
+        raise LoadError(f"abort_after_s must be a whole number of seconds >= 0, got {after_s!r}")
+    if bool(ratio) != bool(after_s):
+        raise LoadError(
+            f"self-stop needs both abort_failure_ratio (got {ratio!r}) and abort_after_s "
+            f"(got {after_s!r}) above 0, or both 0 to disable it"
+        )
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+        raise LoadError(f"{name} must be a positive number, got {value!r}")
+
+
+def _check_port_free(port: int, what: str) -> None:
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise LoadError(f"{what} must be a TCP port from 1 to 65535, got {port!r}")
+    with socket.socket() as probe:
+        # as the server will: a port left in TIME_WAIT by Prometheus' scrapes is free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            probe.listen()
+        except OSError as exc:
+            raise LoadError(
+                f"the {what} 127.0.0.1:{port} is taken ({exc.strerror}): another load run or "
+                f"program holds it; stop it (`ss -ltnp 'sport = :{port}'`) or choose another port"
+            ) from None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _refuse_if_running(target: Target) -> None:
@@ -346,6 +575,7 @@ def _files(run_dir: Path) -> dict[str, Path]:
         "failures_csv": base / "locust_failures.csv",
         "json": base / "stats.json",
         "html": base / "report.html",
+        "summary": base / "summary.json",
     }
 
 
@@ -366,8 +596,14 @@ def _totals(files: dict[str, Path]) -> dict[str, Any]:
             for ms, n in entry["response_times"].items():
                 times[int(ms)] = times.get(int(ms), 0) + n
         requests = sum(entry["num_requests"] for entry in entries)
-        span = (max((e["last_request_timestamp"] or 0) for e in entries)
-                - min(e["start_time"] for e in entries)) if entries else 0
+        span = (
+            (
+                max((e["last_request_timestamp"] or 0) for e in entries)
+                - min(e["start_time"] for e in entries)
+            )
+            if entries
+            else 0
+        )
         totals = {
             "requests": requests,
             "failures": sum(entry["num_failures"] for entry in entries),
@@ -402,10 +638,13 @@ def _last_file(target: Target) -> Path:
 
 
 def _write_current(target: Target, run: dict[str, Any]) -> None:
-    path = _current_file(target)
+    _write_json(_current_file(target), run)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(run, indent=2))
+    tmp.write_text(json.dumps(data, indent=2))
     os.replace(tmp, path)
 
 

@@ -1,15 +1,27 @@
-"""Live statistics written by Locust while it runs (Locust side only).
+"""Live statistics, load metrics and self-stop, written by Locust while it runs (Locust side only).
 
 Every second one JSON line is appended to ``$COFFEE_LIVE_FILE`` describing the
-requests that completed during the previous whole second::
+requests that completed during that whole second::
 
-    {"t": 1764208800, "by_name": {"/api/v1/order": {"count": 12, "failures": 1,
-      "codes": {"200": 11, "503": 1}, "hist": {"12.3": 4, ...}}}}
+    {"t": 1764208800, "by_name": {"/api/v1/order": {"method": "POST", "count": 12,
+      "failures": 1, "codes": {"200": 11, "503": 1}, "hist": {"12.3": 4, ...},
+      "sum_ms": 310.4}}}
 
 Latencies go to log-linear buckets (three significant digits, keyed by the
 bucket's lower bound in milliseconds), so any percentile merged from them is
 within 1 % of the exact value. Every acknowledged order (200 with an ``id``)
-is appended to ``$COFFEE_ACKED_FILE``, flushed each second.
+is appended to ``$COFFEE_ACKED_FILE``, flushed each second. WebSocket events
+(request type ``WS``) carry code 101 when they succeed, 0 when no answer came.
+
+Distributed runs: the workers record, and hand their seconds and orders to
+the master with each report (every second); only the master writes the files,
+``LAG_S`` behind the clock so that every worker's share of a second is in.
+
+Also here: the Prometheus metrics (``metrics.py``, on ``$COFFEE_METRICS_PORT``)
+and the self-stop (``selfstop.py``: ``$COFFEE_ABORT_FAILURE_RATIO`` over
+``$COFFEE_ABORT_AFTER_S`` seconds). The run ends with an event line::
+
+    {"event": "quit", "exit_code": 0, "stop_reason": null}
 
 Importing this module registers the listeners; the chaos process must never
 import it (Locust monkey-patches the interpreter with gevent).
@@ -18,19 +30,36 @@ import it (Locust monkey-patches the interpreter with gevent).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
+import sys
 import time
 from collections import defaultdict
 from typing import Any
 
 import gevent
+import locust.runners
+from gevent.pywsgi import WSGIServer
 from locust import events
 from locust.env import Environment
+from metrics import LoadCollector
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from selfstop import FailureWatch
 
 LIVE_ENV = "COFFEE_LIVE_FILE"
 ACKED_ENV = "COFFEE_ACKED_FILE"
+METRICS_PORT_ENV = "COFFEE_METRICS_PORT"
+ABORT_RATIO_ENV = "COFFEE_ABORT_FAILURE_RATIO"
+ABORT_AFTER_ENV = "COFFEE_ABORT_AFTER_S"
+SELF_STOP_EXIT_CODE = 3
 SIGNIFICANT_DIGITS = 3
+LAG_S = 2.5  # distributed: how long the master waits for the workers' share of a second
+REPORT_KEY = "coffee_live"
+logger = logging.getLogger("coffee-chaos")
+
+# Workers report to the master every second instead of every 3 s, so the live file lags less.
+locust.runners.WORKER_REPORT_INTERVAL = 1.0
 
 
 def bucket_ms(response_time_ms: float) -> str:
@@ -38,6 +67,17 @@ def bucket_ms(response_time_ms: float) -> str:
     micros = max(0, int(response_time_ms * 1000))
     scale = 10 ** max(0, len(str(micros)) - SIGNIFICANT_DIGITS)
     return repr(micros // scale * scale / 1000)
+
+
+def merge_stats(into: dict[str, Any], stats: dict[str, Any]) -> None:
+    """Add the per-name statistics ``stats`` into ``into``."""
+    into.setdefault("method", stats.get("method", ""))
+    for key in ("count", "failures", "sum_ms"):
+        into[key] = into.get(key, 0) + stats.get(key, 0)
+    for key in ("codes", "hist"):
+        target = into.setdefault(key, {})
+        for bucket, n in stats.get(key, {}).items():
+            target[bucket] = target.get(bucket, 0) + n
 
 
 class LiveRecorder:
@@ -49,15 +89,20 @@ class LiveRecorder:
         self.seconds: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.acked: list[dict[str, Any]] = []
         self.flushed_until = int(time.time())
+        self.lag_s = 0.0
+        self.on_second: list[Any] = []  # callables(t, by_name), for each second written
 
-    def on_request(self, name: str, response_time: float, status: int, failed: bool) -> None:
+    def on_request(
+        self, name: str, response_time: float, status: int, failed: bool, method: str = ""
+    ) -> None:
         """Count one completed request in the second it completed."""
-        second = int(time.time())
-        stats = self.seconds[second].setdefault(
-            name, {"count": 0, "failures": 0, "codes": {}, "hist": {}}
+        stats = self.seconds[int(time.time())].setdefault(
+            name,
+            {"method": method, "count": 0, "failures": 0, "codes": {}, "hist": {}, "sum_ms": 0.0},
         )
         stats["count"] += 1
         stats["failures"] += int(failed)
+        stats["sum_ms"] = round(stats["sum_ms"] + response_time, 3)
         code = str(status)
         stats["codes"][code] = stats["codes"].get(code, 0) + 1
         bucket = bucket_ms(response_time)
@@ -69,16 +114,39 @@ class LiveRecorder:
             {key: order.get(key) for key in ("id", "drink", "store", "price", "timestamp")}
         )
 
+    def hand_over(self) -> dict[str, Any]:
+        """Everything recorded so far, for the master (a worker's report); then forget it."""
+        seconds, self.seconds = self.seconds, defaultdict(dict)
+        acked, self.acked = self.acked, []
+        return {"seconds": [[t, by_name] for t, by_name in seconds.items()], "acked": acked}
+
+    def take_over(self, report: dict[str, Any]) -> None:
+        """Merge a worker's report; a second already written counts in the next one."""
+        for t, by_name in report.get("seconds", []):
+            second = self.seconds[max(int(t), self.flushed_until)]
+            for name, stats in by_name.items():
+                merge_stats(second.setdefault(name, {}), stats)
+        self.acked.extend(report.get("acked", []))
+
     def flush(self, final: bool = False) -> None:
-        """Append one line per complete second (and the current one when final)."""
-        until = int(time.time()) + (1 if final else 0)
+        """Append one line per complete second (all pending ones when final)."""
+        until = int(time.time() - self.lag_s)
+        if final:
+            until = max([int(time.time()) + 1, *(t + 1 for t in self.seconds)])
         lines = []
         for second in range(self.flushed_until, until):
-            lines.append(json.dumps({"t": second, "by_name": self.seconds.pop(second, {})}))
+            by_name = self.seconds.pop(second, {})
+            lines.append(json.dumps({"t": second, "by_name": by_name}))
+            for listener in self.on_second:
+                listener(second, by_name)
         self.flushed_until = max(self.flushed_until, until)
         _append(self.live_path, lines)
         acked, self.acked = self.acked, []
         _append(self.acked_path, [json.dumps(order) for order in acked])
+
+    def event(self, **fields: Any) -> None:
+        """Append an event line (no ``t``: readers of seconds skip it)."""
+        _append(self.live_path, [json.dumps(fields)])
 
 
 def _append(path: str | None, lines: list[str]) -> None:
@@ -88,6 +156,7 @@ def _append(path: str | None, lines: list[str]) -> None:
 
 
 recorder = LiveRecorder(os.environ.get(LIVE_ENV), os.environ.get(ACKED_ENV))
+stop_reason: list[str] = []
 
 
 def _flush_every_second() -> None:
@@ -96,26 +165,98 @@ def _flush_every_second() -> None:
         recorder.flush()
 
 
+def _serve_metrics(environment: Environment, port: int) -> None:
+    registry = CollectorRegistry(auto_describe=True)
+    collector = LoadCollector(lambda: environment.runner.user_count if environment.runner else 0)
+    registry.register(collector)
+    recorder.on_second.append(lambda _t, by_name: collector.feed(by_name))
+    try:
+        WSGIServer(("127.0.0.1", port), make_wsgi_app(registry), log=None).start()
+    except OSError as exc:
+        sys.stderr.write(
+            f"coffee-chaos instrumentation: cannot serve load metrics on 127.0.0.1:{port} "
+            f"({exc}): another load run (or program) holds the port; stop it, or set "
+            f"{METRICS_PORT_ENV}\n"
+        )
+        sys.exit(2)
+
+
+def _watch_failures(environment: Environment, bound: float, after_s: int) -> None:
+    watch = FailureWatch(bound, after_s)
+
+    def on_second(t: int, by_name: dict[str, dict[str, Any]]) -> None:
+        reason = watch.feed(t, by_name)
+        running = environment.runner.state in (
+            locust.runners.STATE_SPAWNING,
+            locust.runners.STATE_RUNNING,
+        )
+        if reason and running and not stop_reason:
+            stop_reason.append(reason)
+            logger.error(reason)
+            recorder.event(event="self-stop", t_stop=t, reason=reason)
+            environment.process_exit_code = SELF_STOP_EXIT_CODE
+            gevent.spawn(environment.runner.quit)
+
+    recorder.on_second.append(on_second)
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     # A parent that ignores SIGINT (nohup, `&` in a script) passes that on; Locust writes
     # its final CSV and HTML only on SIGINT, the signal `gameday.locustrun.stop` sends.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    if recorder.live_path or recorder.acked_path:
+    if isinstance(environment.runner, locust.runners.WorkerRunner):
+        # Forked by `--processes`: the master alone writes the files (a worker's
+        # stats.json, written last, would hold only what it had not reported yet).
+        recorder.live_path = recorder.acked_path = None
+        if environment.parsed_options is not None:
+            environment.parsed_options.json_file = None
+        return
+    if isinstance(environment.runner, locust.runners.MasterRunner):
+        recorder.lag_s = LAG_S
+    port = int(os.environ.get(METRICS_PORT_ENV) or 0)
+    if port:
+        _serve_metrics(environment, port)
+    bound = float(os.environ.get(ABORT_RATIO_ENV) or 0)
+    if bound:
+        _watch_failures(environment, bound, int(os.environ.get(ABORT_AFTER_ENV) or 1))
+    if recorder.live_path or recorder.acked_path or port:
         gevent.spawn(_flush_every_second)
 
 
 @events.request.add_listener
 def _on_request(
-    name: str, response_time: float, response: Any = None, exception: Any = None, **_: Any
+    request_type: str,
+    name: str,
+    response_time: float,
+    response: Any = None,
+    exception: Any = None,
+    **_: Any,
 ) -> None:
-    recorder.on_request(
-        name, response_time, getattr(response, "status_code", 0) or 0, exception is not None
-    )
+    failed = exception is not None
+    status = getattr(response, "status_code", 0) or 0
+    if not status and request_type == "WS" and not failed:
+        status = 101  # the socket's handshake answer: it is open
+    recorder.on_request(name, response_time or 0, status, failed, request_type)
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(data: dict[str, Any], **_: Any) -> None:
+    data[REPORT_KEY] = recorder.hand_over()
+
+
+@events.worker_report.add_listener
+def _on_worker_report(data: dict[str, Any], **_: Any) -> None:
+    if REPORT_KEY in data:
+        recorder.take_over(data[REPORT_KEY])
 
 
 @events.quit.add_listener
-def _on_quit(**_: Any) -> None:
+def _on_quit(exit_code: int = 0, **_: Any) -> None:
     # `quit` fires after the users have stopped (`quitting` fires before), so the
-    # requests and orders of the stop timeout are written too.
+    # requests and orders of the stop timeout are written too (and, distributed, the
+    # workers' final reports, which the master waits for before quitting).
     recorder.flush(final=True)
+    recorder.event(
+        event="quit", exit_code=exit_code, stop_reason=stop_reason[0] if stop_reason else None
+    )

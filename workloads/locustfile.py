@@ -1,8 +1,10 @@
-"""The café's customers, as the target contract describes them, plus a dashboard viewer.
+"""The café's customers, as the target contract describes them, plus dashboard users.
 
 Which classes run, and their weights, come from ``COFFEE_USER_CLASSES``
 (``"CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"`` by default), so
 one file serves every experiment. An unknown name stops Locust before any load.
+``COFFEE_TASKS_PER_USER_S`` (open model, set for the sustained shape's
+``orders_per_s``) replaces the HTTP classes' waits with ``constant_throughput``.
 
     COFFEE_USER_CLASSES=CappuccinoLover=1 locust -f workloads/locustfile.py \\
         --headless -u 5 -r 5 -t 10s --host http://127.0.0.1:8005
@@ -17,10 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import instrumentation
-from locust import between, task
+from locust import between, constant_throughput, task
 from locust.contrib.fasthttp import FastHttpUser
+from watcher import DashboardWatcher
 
 CLASSES_ENV = "COFFEE_USER_CLASSES"
+THROUGHPUT_ENV = "COFFEE_TASKS_PER_USER_S"
 DEFAULT_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
 ORDER_PATH = "/api/v1/order"
 DASHBOARD_PATH = "/api/dashboard"
@@ -129,7 +133,14 @@ class DashboardViewer(FastHttpUser):
 
 PROFILES = {
     cls.__name__: cls
-    for cls in (CoffeeConsumer, DowntownRegular, CappuccinoLover, RushHourCustomer, DashboardViewer)
+    for cls in (
+        CoffeeConsumer,
+        DowntownRegular,
+        CappuccinoLover,
+        RushHourCustomer,
+        DashboardViewer,
+        DashboardWatcher,
+    )
 }
 
 
@@ -155,16 +166,19 @@ def parse_user_classes(spec: str) -> dict[str, int]:
     return chosen
 
 
-def _select(spec: str) -> None:
-    """Leave only the chosen classes runnable, with their weights."""
+def _select(spec: str, tasks_per_user_s: str) -> None:
+    """Leave only the chosen classes runnable, with their weights (and throughput)."""
     try:
         chosen = parse_user_classes(spec)
+        throughput = float(tasks_per_user_s) if tasks_per_user_s else None
     except ValueError as exc:
         sys.stderr.write(f"coffee-chaos locustfile: {exc}\n")
         sys.exit(2)
     for name, cls in PROFILES.items():
         cls.abstract = name not in chosen
         cls.weight = chosen.get(name, cls.weight)
+        if throughput and issubclass(cls, FastHttpUser):
+            cls.wait_time = constant_throughput(throughput)
 
 
-_select(os.environ.get(CLASSES_ENV, DEFAULT_CLASSES))
+_select(os.environ.get(CLASSES_ENV, DEFAULT_CLASSES), os.environ.get(THROUGHPUT_ENV, ""))
