@@ -8,8 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
-from tests.chaosrun import CHAOS, REPO
+from gameday import ledger
+from tests.chaosrun import CHAOS, REPO, wait_for
 
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
 QUICK = REPO / "experiments" / "vars" / "quick.yaml"
@@ -118,3 +120,49 @@ def test_a_threshold_the_system_misses_fails_the_run(lab, tmp_path):
     assert code != 0
     assert journal["status"] == "failed"
     assert not any(run["activity"]["name"] == "kill-redis" for run in journal["run"])
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_a_system_that_misbehaves_during_the_fault_deviates(lab, tmp_path):
+    """While Redis is down, orders also start failing (PostgreSQL connections reset
+    behind the experiment's back): the operators' expectation "orders are still
+    accepted" is not met, so the run must deviate, and still clean up."""
+    env = {**os.environ, "COFFEE_CHAOS_RUN_DIR": str(tmp_path / "run")}
+    process = subprocess.Popen(
+        [
+            CHAOS,
+            "run",
+            "--var-file",
+            str(QUICK),
+            "--journal-path",
+            str(tmp_path / "journal.json"),
+            "experiments/kill-redis.json",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    toxics = f"{lab.faultproxy_url}/proxies/postgresql/toxics"
+    try:
+        wait_for(
+            lambda: any(e["subject"] == "redis" for e in ledger.ledger_for(lab).entries()),
+            timeout=120,
+            what="Redis to be killed",
+        )
+        answer = requests.post(
+            toxics,
+            json={"name": "misbehave", "type": "reset_peer", "attributes": {"timeout": 0}},
+            timeout=5,
+        )
+        assert answer.status_code == 200, answer.text
+        code = process.wait(timeout=240)
+    finally:
+        requests.delete(f"{toxics}/misbehave", timeout=5)
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert code != 0
+    assert journal["deviated"] is True
+    unmet = {u["name"] for u in journal["coffee_chaos"]["unmet_expectations"]}
+    assert "load-orders-keep-succeeding-during-the-fault" in unmet
+    assert "start-redis" in [r["activity"]["name"] for r in journal["rollbacks"]]
