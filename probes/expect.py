@@ -10,6 +10,7 @@ All of them rely only on the target contract, except
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import datetime
@@ -18,14 +19,18 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from gameday import locustrun, services
+from gameday import capacity, livestats, locustrun, services, soak
 from gameday.errors import GamedayError
 from gameday.target import TargetError, load_target
 from probes.http import dashboard, dashboard_staleness, endpoint_latency, place_order, readyz
 from probes.load import load_stats
+from probes.postgres import connections, table_size
+from probes.process import process_usage
+from probes.prometheus import prometheus_memory, series_count
 
 __all__ = [
     "api_not_restarted_during_load",
+    "capacity_was_found",
     "dashboard_becomes_fresh",
     "dashboard_fails_gracefully",
     "dashboard_is_fresh",
@@ -33,12 +38,18 @@ __all__ = [
     "dashboard_is_stale_but_served",
     "load_is_healthy",
     "load_p99_at_most",
+    "mixes_within_limits",
+    "no_leaks_during_soak",
     "only_expected_answers",
     "order_fails_fast",
     "order_is_accepted",
+    "p99_is_stable",
+    "p99_recovers_after_drop",
     "readyz_answers_within",
     "readyz_names_failure",
     "sampled_latency",
+    "watchers_reconnect_within",
+    "websockets_hold_each_step",
 ]
 logger = logging.getLogger("chaostoolkit")
 
@@ -315,3 +326,375 @@ def api_not_restarted_during_load(
             f"without a restart, got {status}"
         )
     return {**status, "load_started_s_ago": round(since_load, 1)}
+
+
+def capacity_was_found(
+    configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """The step test of this run found a capacity (orders/s) before latency degraded."""
+    path = locustrun.resolve_run_dir(configuration) / capacity.FILE_NAME
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        raise ActivityFailed(f"no step test result in {path} ({exc}): run find-capacity") from None
+    if not record.get("orders_per_s"):
+        raise ActivityFailed(
+            f"expected the café to serve the first step ({record['steps'][0]['users']} users) "
+            f"without degrading, it did not: {record.get('knee_reason')}\n"
+            + capacity.format_table(record)
+        )
+    return record
+
+
+def p99_is_stable(
+    window_s: int,
+    over_s: int,
+    max_cv: float,
+    p99_ms: float,
+    endpoint: str | None = "/api/v1/order",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Over the last ``over_s`` of load cut into ``window_s`` windows, the per-window P99
+    varies by at most ``max_cv`` (coefficient of variation) and stays at most ``p99_ms``."""
+    if not isinstance(window_s, int) or not isinstance(over_s, int) or over_s < 2 * window_s:
+        raise ActivityFailed(
+            f"need at least two windows: over_s ({over_s!r}) >= 2 x window_s ({window_s!r})"
+        )
+    try:
+        live_file = locustrun.current(load_target(configuration))["live_file"]
+        records = livestats.read_seconds(live_file, last=over_s + 2)
+    except (GamedayError, TargetError, livestats.LiveStatsError) as exc:
+        raise ActivityFailed(f"no load statistics: {exc}") from None
+    newest = max((r["t"] for r in records), default=0)
+    windows = []
+    for index in range(over_s // window_s):
+        end = newest - index * window_s
+        chosen = [r for r in records if end - window_s < r["t"] <= end]
+        merged = livestats.merge(chosen, endpoint)
+        windows.insert(
+            0,
+            {
+                "to_t": end,
+                "count": merged["count"],
+                "failures": merged["failures"],
+                "p95_ms": livestats.percentile(merged["hist"], 0.95),
+                "p99_ms": livestats.percentile(merged["hist"], 0.99),
+            },
+        )
+    p99s = [w["p99_ms"] for w in windows if w["p99_ms"] is not None]
+    if len(p99s) < len(windows):
+        raise ActivityFailed(f"expected requests in every {window_s} s window, saw {windows}")
+    facts = {
+        "windows": windows,
+        "p99_cv": _cv(p99s),
+        "p95_cv": _cv([w["p95_ms"] for w in windows]),
+        "worst_p99_ms": max(p99s),
+        "max_cv": max_cv,
+    }
+    if facts["p99_cv"] > max_cv or facts["worst_p99_ms"] > p99_ms:
+        raise ActivityFailed(
+            f"expected the per-{window_s}-s P99 to vary by at most {max_cv} (coefficient of "
+            f"variation) and stay <= {p99_ms} ms, got CV {facts['p99_cv']} and P99s {p99s}"
+        )
+    return facts
+
+
+def p99_recovers_after_drop(
+    drop_after_s: float | list[float],
+    within_s: float,
+    window_s: int,
+    p99_ms: float,
+    endpoint: str | None = "/api/v1/order",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """The load drops ``drop_after_s`` into the run; within ``within_s`` after it, a
+    ``window_s`` window begins whose P99 is at most ``p99_ms`` again.
+
+    Returns ``recovery_s``: from the drop to the start of that window. ``drop_after_s``
+    may list the phases before the drop, to add up.
+    """
+    try:
+        drop_after_s = capacity.total_seconds(drop_after_s, "drop_after_s")
+        run = locustrun.current(load_target(configuration))
+        began = capacity.first_second(
+            run["live_file"], datetime.fromisoformat(run["started_at"]).timestamp()
+        )
+    except (GamedayError, TargetError, livestats.LiveStatsError) as exc:
+        raise ActivityFailed(f"no load statistics: {exc}") from None
+    drop_t = began + int(drop_after_s)
+    last_start = drop_t + int(within_s)
+    tried: list[tuple[int, float | None]] = []
+    while True:
+        records = livestats.read_seconds(run["live_file"])
+        newest = max((r["t"] for r in records), default=0)
+        tried = []
+        for start in range(drop_t, min(last_start, newest - window_s + 1) + 1):
+            chosen = [r for r in records if start <= r["t"] < start + window_s]
+            p99 = livestats.percentile(livestats.merge(chosen, endpoint)["hist"], 0.99)
+            tried.append((start - drop_t, p99))
+            if p99 is not None and p99 <= p99_ms:
+                return {
+                    "recovery_s": start - drop_t,
+                    "p99_ms": p99,
+                    "window_s": window_s,
+                    "within_s": within_s,
+                    "drop_t": drop_t,
+                }
+        if newest - window_s + 1 >= last_start:
+            break
+        time.sleep(1)
+    worst = [p for _, p in tried if p is not None]
+    raise ActivityFailed(
+        f"expected the P99 to be back under {p99_ms} ms within {within_s} s after the load "
+        f"dropped, it was not (window P99s from the drop: {worst[:5]} ... {worst[-3:]} ms)"
+    )
+
+
+def mixes_within_limits(
+    p99_ms: float,
+    max_failure_ratio: float,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Every weight mix of this run (``actions.capacity.run_mixes``) kept its orders' P99 and
+    failure ratio within bounds; returns the mixes side by side."""
+    path = locustrun.resolve_run_dir(configuration) / "mixes.json"
+    try:
+        compared = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        raise ActivityFailed(
+            f"no mixed-workload results in {path} ({exc}): run run_mixes"
+        ) from None
+    side_by_side = {
+        row["mix"]: {
+            k: row[k]
+            for k in (
+                "served_per_s",
+                "offered_per_s",
+                "p50_ms",
+                "p95_ms",
+                "p99_ms",
+                "failure_ratio",
+                "requests",
+            )
+        }
+        for row in compared["mixes"]
+    }
+    bad = {
+        mix: figures
+        for mix, figures in side_by_side.items()
+        if not figures["requests"]
+        or figures["p99_ms"] > p99_ms
+        or figures["failure_ratio"] > max_failure_ratio
+    }
+    if bad:
+        raise ActivityFailed(
+            f"expected every mix to keep P99 <= {p99_ms} ms and failure ratio <= "
+            f"{max_failure_ratio}, these did not: {bad}"
+        )
+    return side_by_side
+
+
+def _cv(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    if not mean:
+        return 0.0
+    variance = sum((v - mean) ** 2 for v in values) / len(values)
+    return round(variance**0.5 / mean, 4)
+
+
+def no_leaks_during_soak(
+    duration_s: float,
+    warmup_s: float = 0,
+    sample_s: float = 30,
+    checkpoint_s: float = 300,
+    max_rss_slope_mb_per_h: float = 16,
+    rss_noise_mb: float = 16,
+    max_connection_growth: float = 5,
+    max_series_growth: float = 1000,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Watch the soak (its ``duration_s`` less the ``warmup_s`` already spent) and expect no
+    leak: RSS of the API and the aggregator, PostgreSQL connections, Prometheus series.
+
+    Samples and checkpoints go to ``<run_dir>/soak/`` (``gameday.soak``).
+    """
+    limits = {
+        "max_rss_slope_mb_per_h": max_rss_slope_mb_per_h,
+        "rss_noise_mb": rss_noise_mb,
+        "max_connection_growth": max_connection_growth,
+        "max_series_growth": max_series_growth,
+    }
+    run_dir = locustrun.resolve_run_dir(configuration)
+    try:
+        judged = soak.watch(
+            lambda: _soak_sample(sample_s, configuration, secrets),
+            run_dir,
+            duration_s - warmup_s,
+            sample_s,
+            checkpoint_s,
+            limits,
+        )
+    except GamedayError as exc:
+        raise ActivityFailed(f"cannot watch the soak: {exc}") from None
+    if judged["breaches"]:
+        raise ActivityFailed(
+            "expected no leak over the soak, saw: "
+            + "; ".join(judged["breaches"])
+            + f" (report: {run_dir}/soak/report.md)"
+        )
+    return judged
+
+
+def _soak_sample(window_s: float, configuration: Configuration, secrets: Secrets) -> dict[str, Any]:
+    """One soak sample; a figure that cannot be read is left out and its error noted."""
+    readers = {
+        "api_rss_bytes": lambda: process_usage("api", configuration, secrets)["rss_bytes"],
+        "aggregator_rss_bytes": lambda: process_usage("aggregator", configuration, secrets)[
+            "rss_bytes"
+        ],
+        "postgres_connections": lambda: connections(configuration=configuration, secrets=secrets)[
+            "total"
+        ],
+        "orders_total_bytes": lambda: table_size(configuration=configuration, secrets=secrets)[
+            "total_bytes"
+        ],
+        "prometheus_head_series": lambda: prometheus_memory(configuration=configuration)[
+            "head_series"
+        ],
+        "orders_created_series": lambda: series_count(configuration=configuration)["series"],
+        "load": lambda: {
+            k: v
+            for k, v in load_stats(max(1, int(window_s)), configuration=configuration).items()
+            if k in ("count", "rps", "failures", "p99_ms")
+        },
+    }
+    sample: dict[str, Any] = {}
+    errors = {}
+    for key, read in readers.items():
+        try:
+            sample[key] = read()
+        except ActivityFailed as exc:
+            errors[key] = str(exc)[:200]
+    if errors:
+        sample["errors"] = errors
+    return sample
+
+
+WS_CONNECT = "WS connect"
+WS_RECONNECT = "WS reconnect"
+WS_PUSH = "/ws/dashboard push"
+
+
+def websockets_hold_each_step(
+    steps: list[int],
+    step_s: int,
+    settle_s: int,
+    max_failure_ratio: float,
+    max_lag_p99_ms: float,
+    service: str = "api",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Follow the WebSocket stairs (``actions.capacity.start_watchers``): at the end of each
+    step the API's RSS, and over the step (after ``settle_s``) the connection attempts and
+    failures and the broadcast lag P50/P99. Expects connection failures within
+    ``max_failure_ratio`` and lag P99 within ``max_lag_p99_ms`` at every step."""
+    try:
+        target = load_target(configuration)
+        run = locustrun.current(target)
+        began = capacity.first_second(
+            run["live_file"], datetime.fromisoformat(run["started_at"]).timestamp()
+        )
+    except (GamedayError, TargetError) as exc:
+        raise ActivityFailed(f"no WebSocket statistics: {exc}") from None
+    table = []
+    for index, sockets in enumerate(steps):
+        end = began + (index + 1) * step_s
+        time.sleep(max(0.0, end - 1 - time.time()))
+        rss = process_usage(service, configuration, secrets)["rss_bytes"]
+        time.sleep(max(0.0, end + 1 - time.time()))  # the step's last second is written
+        records = [
+            r
+            for r in livestats.read_seconds(run["live_file"])
+            if began + index * step_s <= r["t"] < end
+        ]
+        connects = livestats.merge(records, WS_CONNECT)
+        pushes = livestats.merge([r for r in records if r["t"] >= end - step_s + settle_s], WS_PUSH)
+        table.append(
+            {
+                "websockets": sockets,
+                f"{service}_rss_mib": round(rss / 2**20, 1),
+                "connects": connects["count"],
+                "connect_failures": connects["failures"],
+                "failure_ratio": round(connects["failures"] / connects["count"], 4)
+                if connects["count"]
+                else 0.0,
+                "pushes": pushes["count"],
+                "lag_p50_ms": livestats.percentile(pushes["hist"], 0.50),
+                "lag_p99_ms": livestats.percentile(pushes["hist"], 0.99),
+            }
+        )
+        logger.info(f"WebSockets step: {table[-1]}")
+    bad = [
+        row
+        for row in table
+        if not row["pushes"]
+        or row["failure_ratio"] > max_failure_ratio
+        or row["lag_p99_ms"] > max_lag_p99_ms
+    ]
+    if bad:
+        raise ActivityFailed(
+            f"expected every step to connect with failure ratio <= {max_failure_ratio} and "
+            f"broadcast lag P99 <= {max_lag_p99_ms} ms, these did not: {bad} (all: {table})"
+        )
+    return {"steps": table}
+
+
+def watchers_reconnect_within(
+    watchers: int | list[int],
+    within_s: float,
+    service: str = "api",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """After ``service`` (re)started, ``watchers`` WebSockets reconnect within ``within_s``
+    of its start (the process manager's uptime gives the start). A list of watchers (the
+    steps of ``start_watchers``) means its largest."""
+    watchers = max(watchers) if isinstance(watchers, list) else watchers
+    try:
+        target = load_target(configuration)
+        run = locustrun.current(target)
+        status = services.status(service, target)
+    except (GamedayError, TargetError) as exc:
+        raise ActivityFailed(f"cannot follow the reconnections: {exc}") from None
+    if status.get("state") != "RUNNING":
+        raise ActivityFailed(f"expected {service} to run again, it is {status.get('state')}")
+    started_t = time.time() - (status.get("uptime") or 0)
+    reconnected, seen = 0, 0.0
+    while True:
+        records = [r for r in livestats.read_seconds(run["live_file"]) if r["t"] >= int(started_t)]
+        merged = livestats.merge(records, WS_RECONNECT)
+        reconnected = merged["count"] - merged["failures"]
+        seen = time.time() - started_t
+        if reconnected >= watchers:
+            newest = max(r["t"] for r in records if WS_RECONNECT in r.get("by_name", {}))
+            if newest + 1 - started_t > within_s:
+                break
+            return {
+                "watchers": watchers,
+                "reconnected": reconnected,
+                "all_back_s": round(newest + 1 - started_t, 1),
+                "reconnect_p99_ms": livestats.percentile(merged["hist"], 0.99),
+                "within_s": within_s,
+            }
+        if seen > within_s + 2:  # the live file is written a second late
+            break
+        time.sleep(1)
+    raise ActivityFailed(
+        f"expected all {watchers} WebSocket watchers to reconnect within {within_s} s of "
+        f"{service} restarting, {reconnected} did in {seen:.0f} s"
+    )

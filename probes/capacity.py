@@ -1,0 +1,160 @@
+"""Chaos Toolkit probes of the load experiments: the saved capacity, the spike's phases,
+the café's pool gauge. They measure and report; the verdicts are in ``probes.expect``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime
+from typing import Any
+
+import requests
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from gameday import capacity, livestats, locustrun
+from gameday.errors import GamedayError
+from gameday.httpcheck import HttpCheckError, require_loopback
+from gameday.target import TargetError, load_target
+
+__all__ = ["pool_waiting_during", "saved_capacity", "spike_phases"]
+logger = logging.getLogger("chaostoolkit")
+
+MAX_WINDOW_S = 3600
+
+
+def saved_capacity(
+    capacity_file: str = "", configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """The capacity figure baseline-ramp saved, with its evidence; fails when there is none."""
+    try:
+        target = load_target(configuration)
+        return capacity.load_capacity(capacity.capacity_path(target, capacity_file))
+    except (GamedayError, TargetError) as exc:
+        raise ActivityFailed(str(exc)) from None
+
+
+def pool_waiting_during(
+    duration_s: float | list[float],
+    interval_s: float = 0.5,
+    metric: str = "db_pool_waiting",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Sample the API's ``metric`` gauge (requests waiting for a database connection) on
+    its /metrics for ``duration_s``: peak, mean and how often anyone waited.
+
+    Optional: the gauge is the reference café's, not the contract's; a target without
+    it gives ``{"available": false}``. ``duration_s`` may list phases to add up.
+    """
+    try:
+        duration_s = capacity.total_seconds(duration_s, "duration_s")
+    except GamedayError as exc:
+        raise ActivityFailed(str(exc)) from None
+    if not 0 < duration_s <= MAX_WINDOW_S or not 0.05 <= interval_s <= duration_s:
+        raise ActivityFailed(
+            f"duration_s must be in (0, {MAX_WINDOW_S}] and interval_s in [0.05, duration_s], "
+            f"got {duration_s!r} and {interval_s!r}"
+        )
+    try:
+        url = load_target(configuration).api_url + "/metrics"
+        require_loopback(url, bool((configuration or {}).get("allow_remote_target", False)))
+    except (TargetError, HttpCheckError) as exc:
+        raise ActivityFailed(str(exc)) from None
+    pattern = re.compile(rf"^{re.escape(metric)}(?:{{[^}}]*}})? ([0-9.eE+-]+)$", re.MULTILINE)
+    values: list[float] = []
+    unanswered = 0
+    deadline = time.monotonic() + duration_s
+    with requests.Session() as session:
+        while True:
+            try:
+                text = session.get(url, timeout=min(2.0, interval_s * 4)).text
+                values.extend(float(v) for v in pattern.findall(text)[:1])
+            except requests.RequestException:
+                unanswered += 1
+            if time.monotonic() + interval_s > deadline:
+                break
+            time.sleep(interval_s)
+    if not values:
+        return {"available": False, "metric": metric, "unanswered": unanswered}
+    return {
+        "available": True,
+        "metric": metric,
+        "samples": len(values),
+        "unanswered": unanswered,
+        "peak": max(values),
+        "mean": round(sum(values) / len(values), 3),
+        "samples_with_waiters": sum(1 for v in values if v > 0),
+    }
+
+
+def spike_phases(
+    base_users: int,
+    peak_users: int,
+    base_s: float,
+    ramp_s: float,
+    hold_s: float,
+    after_s: float,
+    user_classes: str = locustrun.DEFAULT_USER_CLASSES,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Offered vs served orders/s, latency, failures and 503s in each phase of the spike
+    (before, ramp-up, peak, ramp-down, after) of the current load run: queueing shows as
+    served < offered. Newly spawned users order at once, so a ramp may serve more than offered.
+
+    Waits until the live statistics cover the whole spike.
+    """
+    try:
+        run = locustrun.latest(load_target(configuration))
+        per_user = capacity.offered_per_user(locustrun.parse_user_classes(user_classes))
+        began = capacity.first_second(
+            run["live_file"], datetime.fromisoformat(run["started_at"]).timestamp()
+        )
+        end_t = began + int(base_s + ramp_s + hold_s + after_s)
+        seconds = _seconds_until(run["live_file"], end_t)
+    except (GamedayError, TargetError, livestats.LiveStatsError) as exc:
+        raise ActivityFailed(f"no spike figures: {exc}") from None
+    middle = (base_users + peak_users) / 2
+    plan = [
+        ("before", base_s, base_users),
+        ("ramp-up", ramp_s, middle),
+        ("peak", hold_s, peak_users),
+        ("ramp-down", min(ramp_s, after_s), middle),
+        ("after", max(0, after_s - ramp_s), base_users),
+    ]
+    phases, start = [], began
+    for name, length, users in plan:
+        end = start + int(length)
+        if end <= start:
+            continue
+        row = capacity.measure(seconds, start, end, users * per_user)
+        served_share = row["served_per_s"] / row["offered_per_s"] if row["offered_per_s"] else None
+        phases.append(
+            {
+                "phase": name,
+                "users": users,
+                **row,
+                "served_share": round(served_share, 3) if served_share else None,
+            }
+        )
+        start = end
+    peak = next(p for p in phases if p["phase"] == "peak")
+    return {
+        "phases": phases,
+        "queueing": peak["served_share"] is not None and peak["served_share"] < 0.9,
+        "answers_503": sum(p["answers_503"] for p in phases),
+    }
+
+
+def _seconds_until(live_file: str, end_t: int) -> list[dict[str, Any]]:
+    """The live seconds once they reach ``end_t`` (or the run ended, or the wait is too long)."""
+    deadline = time.monotonic() + max(0, end_t - time.time()) + 10
+    while True:
+        seconds = livestats.read_seconds(live_file)
+        newest = max((s["t"] for s in seconds), default=0)
+        if newest >= end_t - 1 or time.monotonic() > deadline:
+            return seconds
+        time.sleep(1)
