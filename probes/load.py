@@ -20,7 +20,14 @@ from gameday import livestats, locustrun
 from gameday.errors import GamedayError
 from gameday.target import TargetError, load_target
 
-__all__ = ["failure_ratio", "load_stats", "order_success_count", "p99_ms", "unexpected_codes"]
+__all__ = [
+    "failure_ratio",
+    "load_outcome",
+    "load_stats",
+    "order_success_count",
+    "p99_ms",
+    "unexpected_codes",
+]
 logger = logging.getLogger("chaostoolkit")
 
 ORDER_ENDPOINT = "/api/v1/order"
@@ -91,6 +98,20 @@ def order_success_count(
     """Orders the target acknowledged (200) over the window."""
     facts = load_stats(window_s, ORDER_ENDPOINT, configuration, secrets)
     return int(facts["codes"].get("200", 0))
+
+
+def load_outcome(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
+    """Whether the current (or last) run has finished, its exit code and why it stopped.
+
+    ``stop_reason`` names the self-stop (``abort_failure_ratio``) when the load
+    stopped itself on a dead target; exit code 3 then.
+    """
+    try:
+        run = locustrun.latest(load_target(configuration))
+        facts = livestats.outcome(Path(run["live_file"]))
+    except (GamedayError, TargetError, livestats.LiveStatsError) as exc:
+        raise ActivityFailed(f"no load outcome: {exc}") from None
+    return {"run_dir": run["run_dir"], **facts}
 
 
 def _with_requests(

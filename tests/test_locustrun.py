@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -32,9 +33,14 @@ LAB_TARGET = Path(os.environ.get("COFFEE_CHAOS_TARGET", "/etc/coffee-chaos/targe
 @pytest.fixture
 def configuration(tmp_path: Path) -> dict:
     # Without a provisioned lab, the tests that need none still get a target.
-    raw = json.loads(LAB_TARGET.read_text()) if LAB_TARGET.exists() else {
-        "api_url": "http://127.0.0.1:8005", "services": {},
-    }
+    raw = (
+        json.loads(LAB_TARGET.read_text())
+        if LAB_TARGET.exists()
+        else {
+            "api_url": "http://127.0.0.1:8005",
+            "services": {},
+        }
+    )
     raw["state_dir"] = str(tmp_path / "state")
     target_file = tmp_path / "target.json"
     target_file.write_text(json.dumps(raw))
@@ -64,8 +70,11 @@ def _locusts_of(run_dir: Path) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline", "status"]):
         cmdline = " ".join(process.info["cmdline"] or [])
-        if ("locust" in cmdline and str(run_dir) in cmdline
-                and process.info["status"] != psutil.STATUS_ZOMBIE):
+        if (
+            "locust" in cmdline
+            and str(run_dir) in cmdline
+            and process.info["status"] != psutil.STATUS_ZOMBIE
+        ):
             found.append(process)
     return found
 
@@ -93,8 +102,14 @@ def _stored_ids(ids: list[int]) -> set[int]:
 )
 def test_bad_inputs_are_refused_before_anything_starts(tmp_path, target, kwargs, message):
     arguments = {
-        "run_dir": tmp_path / "run", "host": target.api_url, "users": 5, "spawn_rate": 5,
-        "run_time_s": 8, "user_classes": {"CoffeeConsumer": 1}, "target": target, **kwargs,
+        "run_dir": tmp_path / "run",
+        "host": target.api_url,
+        "users": 5,
+        "spawn_rate": 5,
+        "run_time_s": 8,
+        "user_classes": {"CoffeeConsumer": 1},
+        "target": target,
+        **kwargs,
     }
     with pytest.raises(locustrun.LoadError) as exc:
         locustrun.start(**arguments)
@@ -107,7 +122,8 @@ def test_bad_inputs_are_refused_before_anything_starts(tmp_path, target, kwargs,
 
 def test_user_class_spec_is_parsed_and_checked():
     assert locustrun.parse_user_classes("CoffeeConsumer=10, DowntownRegular=3") == {
-        "CoffeeConsumer": 10, "DowntownRegular": 3,
+        "CoffeeConsumer": 10,
+        "DowntownRegular": 3,
     }
     with pytest.raises(locustrun.LoadError) as exc:
         locustrun.parse_user_classes("CoffeeConsumer=ten")
@@ -157,6 +173,8 @@ def test_start_and_stop_a_short_run_against_the_cafe(cafe, tmp_path, target, con
     for name in ("stats_csv", "history_csv", "html", "json", "live", "acked", "log"):
         assert Path(result["files"][name]).stat().st_size > 0, name
     lines = [json.loads(line) for line in live.read_text().splitlines()]
+    assert lines[-1] == {"event": "quit", "exit_code": 0, "stop_reason": None}
+    lines = [line for line in lines if "t" in line]
     live_count = sum(s["count"] for b in lines for s in b["by_name"].values())
     assert result["totals"]["requests"] == live_count > 0  # nothing missed at the end
     assert _locusts_of(run_dir) == []
@@ -186,8 +204,9 @@ def test_recover_stops_a_run_whose_starter_was_killed(cafe, tmp_path, target, co
         print(run["pid"], flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
-    done = subprocess.run([sys.executable, "-c", starter], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", starter], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr
     pid = int(done.stdout.split()[0])
     assert [p.pid for p in _locusts_of(run_dir)] == [pid]  # orphaned, still loading
@@ -205,17 +224,24 @@ def test_recover_stops_a_run_whose_starter_was_killed(cafe, tmp_path, target, co
 
 @pytest.mark.lab
 def test_actions_start_and_stop_load(cafe, tmp_path, target, configuration):
-    run = load_actions.start_load(users=2, spawn_rate=2, duration_s=5,
-                                  user_classes="DashboardViewer=1", configuration=configuration)
+    run = load_actions.start_load(
+        users=2,
+        spawn_rate=2,
+        duration_s=5,
+        user_classes="DashboardViewer=1",
+        configuration=configuration,
+    )
     assert run["run_dir"] == str(tmp_path / "run")
     assert run["user_classes"] == {"DashboardViewer": 1}
     time.sleep(3)
     assert load_probes.load_stats(5, "/api/dashboard", configuration=configuration)["count"] > 0
     result = load_actions.stop_load(configuration=configuration)
     assert Path(result["files"]["html"]).exists()
-    with pytest.raises(ActivityFailed) as exc:
-        load_actions.stop_load(configuration=configuration)
-    assert "no load run is recorded" in str(exc.value)
+    # idempotent, as a rollback must be
+    assert load_actions.stop_load(configuration=configuration) == {
+        "stopped": False,
+        "note": "no load was running",
+    }
 
 
 def test_actions_and_probes_name_the_problem(configuration):
@@ -232,8 +258,9 @@ def test_actions_and_probes_name_the_problem(configuration):
 
 @pytest.mark.lab
 def test_an_orphan_killed_with_sigkill_is_reaped_too(tmp_path, target):
-    run = locustrun.start(tmp_path / "run", target.api_url, 1, 1, 60, {"CappuccinoLover": 1},
-                          target)
+    run = locustrun.start(
+        tmp_path / "run", target.api_url, 1, 1, 60, {"CappuccinoLover": 1}, target
+    )
     os.killpg(run["pid"], signal.SIGKILL)
     deadline = time.monotonic() + 5
     while psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE:
@@ -242,3 +269,168 @@ def test_an_orphan_killed_with_sigkill_is_reaped_too(tmp_path, target):
     entry = ledger.ledger_for(target).entries()[0]
     assert locustrun.revert(entry, target)["stopped"] == "already gone"
     assert _locusts_of(tmp_path / "run") == []
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"shape": "ramp"}, "unknown load shape 'ramp'"),
+        (
+            {"shape": "spike", "shape_params": {"base_users": 50, "peak_users": 20}},
+            "peak_users (20) must be above base_users (50)",
+        ),
+        ({"shape": "stairs", "shape_params": {"steps": [10, -1]}}, "steps[1] must be a whole"),
+        ({"shape": "soak", "shape_params": {"duration_s": 0}}, "duration_s must be a number"),
+        ({"shape": "stairs"}, "the stairs shape lasts 600 s, longer than the run's bound of 8 s"),
+        ({"shape_params": {"users": 3}}, "given without a shape"),
+        ({"workers": -1}, "workers must be a whole number from 0"),
+        ({"abort_failure_ratio": 1.5, "abort_after_s": 5}, "abort_failure_ratio must be a number"),
+        ({"abort_failure_ratio": 0.5}, "self-stop needs both abort_failure_ratio"),
+        ({"dashboard_interval_s": 0}, "dashboard_interval_s must be a positive number"),
+    ],
+)
+def test_bad_shapes_workers_and_self_stop_are_refused_before_anything_starts(
+    tmp_path, target, kwargs, message
+):
+    with pytest.raises(locustrun.LoadError) as exc:
+        locustrun.start(
+            tmp_path / "run", target.api_url, 5, 5, 8, {"CoffeeConsumer": 1}, target, **kwargs
+        )
+    assert message in str(exc.value)
+    assert not (tmp_path / "run").exists()
+    assert ledger.ledger_for(target).entries() == []
+
+
+def test_a_taken_metrics_port_is_refused_before_anything_starts(tmp_path, target):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(locustrun.LoadError) as exc:
+            locustrun.start(
+                tmp_path / "run",
+                target.api_url,
+                5,
+                5,
+                8,
+                {"CoffeeConsumer": 1},
+                target,
+                metrics_port=port,
+            )
+    assert f"127.0.0.1:{port} is taken" in str(exc.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_start_load_refuses_a_bad_shape_naming_it(configuration):
+    with pytest.raises(ActivityFailed) as exc:
+        load_actions.start_load(
+            duration_s=60,
+            shape="spike",
+            shape_params={"peak_users": 10},
+            configuration=configuration,
+        )
+    assert "cannot start load: spike shape: peak_users (10) must be above" in str(exc.value)
+
+
+def test_load_stops_itself_when_the_target_refuses_connections(tmp_path, target, configuration):
+    """Nothing listens on the port: every request fails, so Locust stops itself (exit 3)."""
+    dead = f"http://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    run = locustrun.start(
+        tmp_path / "run",
+        dead,
+        5,
+        5,
+        60,
+        {"RushHourCustomer": 1},
+        target,
+        abort_failure_ratio=0.5,
+        abort_after_s=3,
+        metrics_port=_free_port(),
+    )
+    process = psutil.Process(run["pid"])
+    deadline = time.monotonic() + 20
+    while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "Locust did not stop itself"
+        time.sleep(0.2)
+    assert time.monotonic() - started < 15  # far from the 60 s run time
+    outcome = load_probes.load_outcome(configuration=configuration)
+    assert outcome["finished"] and outcome["exit_code"] == locustrun.SELF_STOP_EXIT_CODE
+    assert "failure ratio stayed over 0.5 for 3 s" in outcome["stop_reason"]
+    assert "'0':" in outcome["stop_reason"]  # no answer at all: refused
+    log = (tmp_path / "run" / "locust" / "locust.log").read_text()
+    assert "self-stop: the failure ratio stayed over 0.5" in log
+    assert "Shutting down (exit code 3)" in log
+
+    result = locustrun.stop(target)
+    assert result["stopped"] == "already gone"
+    summary = json.loads(Path(result["files"]["summary"]).read_text())
+    assert summary["exit_code"] == 3 and "self-stop" in summary["stop_reason"]
+    assert summary["totals"]["failures"] == summary["totals"]["requests"] > 0
+    assert ledger.ledger_for(target).entries() == []
+
+
+@pytest.mark.lab
+def test_a_run_with_two_local_workers(cafe, tmp_path, target):
+    run_dir = tmp_path / "run"
+    run = locustrun.start(
+        run_dir,
+        target.api_url,
+        6,
+        6,
+        12,
+        {"RushHourCustomer": 1},
+        target,
+        workers=2,
+        metrics_port=_free_port(),
+    )
+    master = psutil.Process(run["pid"])
+    workers = master.children()
+    assert len(workers) == 2
+    assert {os.getpgid(p.pid) for p in [master, *workers]} == {run["pid"]}  # one group
+    time.sleep(5)
+    log = (run_dir / "locust" / "locust.log").read_text()
+    assert "2 workers connected" in log and "All users spawned" in log
+    result = locustrun.stop(target)
+    assert result["stopped"] == "gracefully" and result["exit_code"] == 0
+    assert _locusts_of(run_dir) == []
+    lines = [json.loads(line) for line in Path(run["live_file"]).read_text().splitlines()]
+    seconds = [line for line in lines if "t" in line]
+    live_count = sum(s["count"] for b in seconds for s in b["by_name"].values())
+    assert result["totals"]["requests"] == live_count > 0  # the workers' shares all arrived
+    assert [line["t"] for line in seconds] == sorted({line["t"] for line in seconds})
+    acked = [json.loads(line)["id"] for line in Path(run["acked_file"]).read_text().splitlines()]
+    assert len(acked) == result["totals"]["acknowledged_orders"] > 0
+    assert _stored_ids(acked) == set(acked)
+
+
+@pytest.mark.lab
+def test_a_distributed_run_is_recovered_whole_after_its_starter_dies(
+    cafe, tmp_path, target, configuration
+):
+    run_dir = tmp_path / "run"
+    starter = textwrap.dedent(f"""
+        import os, signal
+        from gameday import locustrun
+        from gameday.target import load_target
+        target = load_target({{"target_file": {configuration["target_file"]!r}}})
+        run = locustrun.start({str(run_dir)!r}, target.api_url, 2, 2, 120,
+                              {{"CappuccinoLover": 1}}, target, workers=2,
+                              metrics_port={_free_port()})
+        print(run["pid"], flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", starter], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert len(_locusts_of(run_dir)) == 3  # the master and its two workers, orphaned
+    reverted = ledger.recover(target)
+    assert [r["kind"] for r in reverted] == ["locust"]
+    assert _locusts_of(run_dir) == []
