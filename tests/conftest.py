@@ -21,11 +21,7 @@ def lab_state(target: Target) -> dict:
             name for name in LAB_SERVICES if services.status(name, target).get("state") != "RUNNING"
         ],
         "ledger": [f"{e['kind']} {e['subject']}" for e in ledger.ledger_for(target).entries()],
-        "locust": [
-            p.pid
-            for p in psutil.process_iter(["cmdline"])
-            if any("locust" in part for part in (p.info["cmdline"] or [])[:3])
-        ],
+        "locust": [p.pid for p in psutil.process_iter(["cmdline"]) if _is_locust(p.info["cmdline"])],
         "toxics": [],
         "qdiscs": [],
     }
@@ -41,6 +37,12 @@ def lab_state(target: Target) -> dict:
     qdiscs = subprocess.run(["tc", "qdisc", "show"], capture_output=True, text=True).stdout
     state["qdiscs"] = [line for line in qdiscs.splitlines() if "netem" in line]
     return state
+
+
+def _is_locust(cmdline: list[str] | None) -> bool:
+    """A Locust run: `python -m locust ...` or the `locust` script."""
+    argv = cmdline or []
+    return (argv[1:3] == ["-m", "locust"]) or (bool(argv) and argv[0].endswith("/locust"))
 
 
 def _restore(target: Target) -> None:
