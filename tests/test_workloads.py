@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gameday import locustrun
+import pytest
+
+from gameday import livestats, locustrun, services
+from gameday.target import load_target
 
 WORKLOADS = Path(__file__).resolve().parent.parent / "workloads"
 
@@ -38,8 +43,11 @@ print(json.dumps(out))
 def _locust_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=WORKLOADS, env={**os.environ, **(env or {})},
-        capture_output=True, text=True, timeout=60,
+        cwd=WORKLOADS,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -54,7 +62,10 @@ def test_profiles_follow_the_contract_waits_and_task_weights():
     profiles = _profiles()
     assert profiles["CoffeeConsumer"]["wait"] == [1, 5]
     assert profiles["CoffeeConsumer"]["tasks"] == {
-        "any_drink": 10, "cappuccino": 3, "latte": 2, "americano": 1,
+        "any_drink": 10,
+        "cappuccino": 3,
+        "latte": 2,
+        "americano": 1,
     }
     assert profiles["DowntownRegular"]["wait"] == [2, 8]
     assert profiles["CappuccinoLover"]["wait"] == [3, 10]
@@ -103,11 +114,30 @@ def test_orders_are_priced_in_range_rounded_and_stamped_utc_now():
 def test_unknown_class_stops_locust_before_any_load(tmp_path):
     live = tmp_path / "live.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(WORKLOADS / "locustfile.py"), "--headless",
-         "-u", "1", "-r", "1", "-t", "5s", "--host", "http://127.0.0.1:9"],
-        env={**os.environ, "COFFEE_USER_CLASSES": "CoffeeConsumer=1,Barista=2",
-             "COFFEE_LIVE_FILE": str(live)},
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(WORKLOADS / "locustfile.py"),
+            "--headless",
+            "-u",
+            "1",
+            "-r",
+            "1",
+            "-t",
+            "5s",
+            "--host",
+            "http://127.0.0.1:9",
+        ],
+        env={
+            **os.environ,
+            "COFFEE_USER_CLASSES": "CoffeeConsumer=1,Barista=2",
+            "COFFEE_LIVE_FILE": str(live),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "unknown user class 'Barista'" in result.stderr
@@ -145,8 +175,8 @@ def test_recorder_writes_one_line_per_second_and_the_acknowledged_orders(tmp_pat
         time.time = lambda: 1000.5  # a fixed clock, in this throw-away process only
         r = instrumentation.LiveRecorder({str(live)!r}, {str(acked)!r})
         r.flushed_until = 997
-        r.on_request("/api/v1/order", 12.3, 200, False)
-        r.on_request("/api/v1/order", 45.6, 503, True)
+        r.on_request("/api/v1/order", 12.3, 200, False, "POST")
+        r.on_request("/api/v1/order", 45.6, 503, True, "POST")
         r.on_request("/api/dashboard", 1.0, 0, True)
         r.acknowledge({{"id": 7, "drink": "latte", "store": "central", "price": 4.5,
                         "timestamp": "2026-01-01T00:00:00+00:00", "extra": 1}})
@@ -157,10 +187,197 @@ def test_recorder_writes_one_line_per_second_and_the_acknowledged_orders(tmp_pat
     assert [b["t"] for b in lines] == [997, 998, 999, 1000]  # complete seconds, then the last
     assert [b["by_name"] for b in lines[:3]] == [{}, {}, {}]
     assert lines[3]["by_name"]["/api/v1/order"] == {
-        "count": 2, "failures": 1, "codes": {"200": 1, "503": 1}, "hist": {"12.3": 1, "45.6": 1},
+        "method": "POST",
+        "sum_ms": 57.9,
+        "count": 2,
+        "failures": 1,
+        "codes": {"200": 1, "503": 1},
+        "hist": {"12.3": 1, "45.6": 1},
     }
     assert lines[3]["by_name"]["/api/dashboard"]["codes"] == {"0": 1}
     assert json.loads(acked.read_text()) == {
-        "id": 7, "drink": "latte", "store": "central", "price": 4.5,
+        "id": 7,
+        "drink": "latte",
+        "store": "central",
+        "price": 4.5,
         "timestamp": "2026-01-01T00:00:00+00:00",
     }
+
+
+WATCHER_SCRIPT = """
+import json, time, locustfile, watcher
+from locust.env import Environment
+
+events = []
+env = Environment(user_classes=[watcher.DashboardWatcher])
+env.events.request.add_listener(lambda **kw: events.append(
+    [kw["name"], round(kw["response_time"]), kw["exception"] is not None]))
+
+class FakeSocket:
+    # (receive time, server_timestamp) pairs, then the server goes away
+    def __init__(self, pushes):
+        self.pushes = list(pushes)
+    def settimeout(self, _):
+        pass
+    def recv(self):
+        if not self.pushes:
+            raise ConnectionResetError("gone")
+        now, stamp = self.pushes.pop(0)
+        clock[0] = now
+        return json.dumps({"server_timestamp": stamp}) if stamp else "{}"
+    def close(self, timeout=None):
+        pass
+
+clock = [1000.0]
+time.time = lambda: clock[0]
+sockets = [FakeSocket([
+    (1000.25, "1970-01-01T00:16:40+00:00"),      # on connect: lag 250 ms
+    (1003.0, "1970-01-01T00:16:42.990+00:00"),   # first periodic push: lag 10 ms
+    (1013.5, "1970-01-01T00:16:53.480+00:00"),   # interval 10.5 s: jitter 500 ms
+    (1023.2, None),                              # no server_timestamp: a failure
+]), FakeSocket([])]
+watcher.websocket.create_connection = lambda url, timeout: sockets.pop(0)
+watcher.backoff_s = lambda attempt: 0
+user = watcher.DashboardWatcher(env)
+user.host = "http://127.0.0.1:8005"
+user.on_start()
+for _ in range(7):
+    user.watch()
+print(json.dumps({"url": user.url, "events": events}))
+"""
+
+
+def test_dashboard_watcher_reports_lag_jitter_bad_pushes_and_reconnects():
+    result = _locust_python(WATCHER_SCRIPT, {"COFFEE_DASHBOARD_INTERVAL_S": "10"})
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["url"] == "ws://127.0.0.1:8005/ws/dashboard"
+    names = [name for name, _, _ in out["events"]]
+    assert names == [
+        "WS connect",
+        "/ws/dashboard push",
+        "/ws/dashboard push",
+        "/ws/dashboard push",
+        "/ws/dashboard jitter",
+        "/ws/dashboard push",
+        "WS connect",
+        "WS reconnect",
+    ]
+    pushes = [(ms, failed) for name, ms, failed in out["events"] if name.endswith("push")]
+    assert pushes == [(250, False), (10, False), (20, False), (0, True)]
+    assert [ms for name, ms, _ in out["events"] if name.endswith("jitter")] == [500]
+
+
+def test_dashboard_watcher_backoff_doubles_up_to_ten_seconds():
+    result = _locust_python("""
+        import json, watcher
+        print(json.dumps([watcher.backoff_s(n) for n in (1, 2, 3, 6, 10)]))
+    """)
+    assert result.returncode == 0, result.stderr
+    waits = json.loads(result.stdout)
+    for wait, base in zip(waits, (0.5, 1, 2, 10, 10), strict=True):
+        assert base <= wait <= base * 1.2
+
+
+def test_failure_watch_stops_only_after_the_ratio_held_long_enough():
+    from workloads.selfstop import FailureWatch
+
+    def second(count, failures, codes):
+        return {"/api/v1/order": {"count": count, "failures": failures, "codes": codes}}
+
+    watch = FailureWatch(0.5, 3)
+    assert watch.feed(100, second(10, 9, {"0": 9, "200": 1})) is None
+    assert watch.feed(101, {}) is None  # nothing completed: the streak goes on
+    assert watch.feed(102, second(10, 2, {"200": 8, "503": 2})) is None  # healthy: reset
+    assert watch.feed(103, second(10, 6, {"503": 6, "200": 4})) is None
+    assert watch.feed(104, second(10, 10, {"0": 10})) is None
+    reason = watch.feed(105, second(5, 5, {"0": 5}))
+    assert reason.startswith("self-stop: the failure ratio stayed over 0.5 for 3 s")
+    assert "21 of 25 requests failed" in reason
+    assert "{'0': 15, '200': 4, '503': 6}" in reason
+
+
+def test_workers_hand_their_seconds_and_orders_to_the_master(tmp_path):
+    live, acked = tmp_path / "live.jsonl", tmp_path / "acked.jsonl"
+    result = _locust_python(f"""
+        import json, instrumentation, time
+        time.time = lambda: 2000.5  # a fixed clock, in this throw-away process only
+        workers = [instrumentation.LiveRecorder(None, None) for _ in range(2)]
+        for index, worker in enumerate(workers):
+            worker.on_request("/api/v1/order", 10.0 * (index + 1), 200, False, "POST")
+            worker.acknowledge({{"id": index + 1}})
+        master = instrumentation.LiveRecorder({str(live)!r}, {str(acked)!r})
+        master.flushed_until = 2000
+        for worker in workers:
+            master.take_over(json.loads(json.dumps(worker.hand_over())))  # as sent
+        assert workers[0].hand_over() == {{"seconds": [], "acked": []}}
+        late = {{"seconds": [[1990, {{"/api/v1/order": {{"count": 1, "failures": 1,
+                 "codes": {{"0": 1}}, "hist": {{"5.0": 1}}, "sum_ms": 5.0}}}}]], "acked": []}}
+        master.take_over(late)  # a second already written counts in the next one
+        master.flush(final=True)
+    """)
+    assert result.returncode == 0, result.stderr
+    (line,) = [json.loads(line) for line in live.read_text().splitlines()]
+    assert line["t"] == 2000
+    assert line["by_name"]["/api/v1/order"] == {
+        "method": "POST",
+        "count": 3,
+        "failures": 1,
+        "sum_ms": 35.0,
+        "codes": {"200": 2, "0": 1},
+        "hist": {"10.0": 1, "20.0": 1, "5.0": 1},
+    }
+    assert [json.loads(o)["id"] for o in acked.read_text().splitlines()] == [1, 2]
+
+
+@pytest.mark.lab
+def test_dashboard_watchers_reconnect_after_the_api_restarts(lab, tmp_path):
+    """Real sockets on the café: every watcher gets pushes, and reconnects after a restart."""
+    raw = json.loads(
+        Path(os.environ.get("COFFEE_CHAOS_TARGET", "/etc/coffee-chaos/target.json")).read_text()
+    )
+    raw["state_dir"] = str(tmp_path / "state")  # the run's ledger stays out of the lab's
+    (tmp_path / "target.json").write_text(json.dumps(raw))
+    target = load_target({"target_file": str(tmp_path / "target.json")})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = locustrun.start(
+        tmp_path / "run",
+        target.api_url,
+        3,
+        3,
+        60,
+        {"DashboardWatcher": 1},
+        target,
+        metrics_port=port,
+    )
+    try:
+        live = run["live_file"]
+        _wait_for(lambda: livestats.merge(livestats.read_seconds(live), "WS connect")["count"] >= 3)
+        services.restart("api", lab)
+        _wait_for(
+            lambda: livestats.merge(livestats.read_seconds(live), "WS reconnect")["count"] >= 3
+        )
+    finally:
+        locustrun.stop(target)
+    seconds = livestats.read_seconds(live)
+    pushes = livestats.merge(seconds, "/ws/dashboard push")
+    assert (
+        pushes["count"] >= 3
+        and pushes["failures"] == 0
+        and pushes["codes"] == {"101": pushes["count"]}
+    )
+    assert (
+        0 <= livestats.percentile(pushes["hist"], 1.0) < 2000
+    )  # lag: built just before it is sent
+    reconnects = livestats.merge(seconds, "WS reconnect")
+    assert reconnects["count"] == 3 and reconnects["failures"] == 0
+    assert livestats.percentile(reconnects["hist"], 1.0) < 30000
+
+
+def _wait_for(condition, timeout_s: float = 45) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)

@@ -103,7 +103,9 @@ class DashboardWatcher(User):
     def _receive(self) -> None:
         try:
             push = self.socket.recv()
-        except Exception:  # noqa: BLE001 - closed by the server, reset, or the API died
+        except Exception:  # noqa: BLE001 - reset, or the API died
+            push = ""
+        if not push:  # "" is what recv() gives for the server's close frame
             self._close()
             self.dropped_at = time.perf_counter()
             return
