@@ -32,10 +32,13 @@ def live(tmp_path: Path) -> Path:
     lines = [
         _second(100, **{"/api/v1/order": _stats(10, 0, {"200": 10}, {"10.0": 10})}),
         _second(101, **{"/api/v1/order": _stats(10, 2, {"200": 8, "503": 2}, {"20.0": 10})}),
-        _second(102, **{
-            "/api/v1/order": _stats(10, 5, {"200": 5, "503": 5}, {"30.0": 10}),
-            "/api/dashboard": _stats(4, 0, {"200": 4}, {"1.0": 4}),
-        }),
+        _second(
+            102,
+            **{
+                "/api/v1/order": _stats(10, 5, {"200": 5, "503": 5}, {"30.0": 10}),
+                "/api/dashboard": _stats(4, 0, {"200": 4}, {"1.0": 4}),
+            },
+        ),
         _second(103),
     ]
     path.write_text("\n".join(lines) + "\n")
@@ -79,8 +82,10 @@ def test_a_line_being_written_is_skipped(live):
 
 def test_per_window_cuts_the_run_into_consecutive_windows(live):
     series = livestats.per_window(live, 2, "/api/v1/order")
-    assert [(w["from_t"], w["to_t"], w["count"]) for w in series] == [(100, 101, 20),
-                                                                    (102, 103, 10)]
+    assert [(w["from_t"], w["to_t"], w["count"]) for w in series] == [
+        (100, 101, 20),
+        (102, 103, 10),
+    ]
     assert series[0]["failure_ratio"] == 0.1
 
 
@@ -128,8 +133,12 @@ def test_p99_from_the_locust_side_histograms_is_within_one_percent(tmp_path):
     """
     (tmp_path / "samples.json").write_text(json.dumps(samples))
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], cwd=WORKLOADS, env=dict(os.environ),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=WORKLOADS,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     facts = livestats.window(live, 1, "/api/v1/order")
@@ -138,3 +147,24 @@ def test_p99_from_the_locust_side_histograms_is_within_one_percent(tmp_path):
     for key, fraction in (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99)):
         exact = ordered[math.ceil(fraction * len(ordered)) - 1]
         assert facts[key] == pytest.approx(exact, rel=0.01), key
+
+
+def test_event_lines_are_skipped_by_windows_and_read_by_outcome(live):
+    assert livestats.outcome(live) == {"finished": False, "exit_code": None, "stop_reason": None}
+    with open(live, "a") as handle:
+        handle.write(json.dumps({"event": "self-stop", "t_stop": 103, "reason": "self-stop: x"}))
+        handle.write("\n" + json.dumps({"event": "quit", "exit_code": 3, "stop_reason": None}))
+        handle.write("\n")
+    assert livestats.window(live, 2, "/api/v1/order")["to_t"] == 103
+    assert [r["t"] for r in livestats.read_seconds(live)] == [100, 101, 102, 103]
+    assert livestats.outcome(live) == {
+        "finished": True,
+        "exit_code": 3,
+        "stop_reason": "self-stop: x",
+    }
+
+
+def test_outcome_of_a_missing_live_file_names_it(tmp_path):
+    with pytest.raises(livestats.LiveStatsError) as exc:
+        livestats.outcome(tmp_path / "gone.jsonl")
+    assert "gone.jsonl does not exist" in str(exc.value)
