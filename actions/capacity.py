@@ -114,8 +114,15 @@ def start_sustained_load(
     except (GamedayError, TargetError) as exc:
         raise ActivityFailed(f"cannot start the sustained load: {exc}") from None
     rate = round(fraction * saved["orders_per_s"], 2)
+    users = max(1, round(rate / user_rate_s))
+    if users / spawn_rate > warmup_s:
+        raise ActivityFailed(
+            f"the {users} users of {rate} orders/s would still be spawning after the warm-up: "
+            f"{users} at {spawn_rate}/s takes {users / spawn_rate:.0f} s > warmup_s {warmup_s}; "
+            "raise spawn_rate or warmup_s"
+        )
     run = start_load(
-        users=max(1, round(rate / user_rate_s)),
+        users=users,
         spawn_rate=spawn_rate,
         duration_s=warmup_s + duration_s + 15,
         user_classes=user_classes,
