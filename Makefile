@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 PROFILE ?= quick
 GAMEDAY ?= experiments/kill-redis.json
 PYTEST_ARGS ?=
+SOAK_DIR := runs/soak-$(shell date -u +%Y%m%dT%H%M%SZ)
+SOAK_VARS ?=
 
-.PHONY: help venv lab gameday test lint recover teardown status bench
+.PHONY: help venv lab gameday test lint recover teardown status bench soak
 
 help:
 	@echo "make gameday   provision the lab and run the default game day ($(GAMEDAY), $(PROFILE) profile)"
@@ -17,6 +19,7 @@ help:
 	@echo "make recover   revert every fault the ledger holds and bring the lab back up"
 	@echo "make teardown  stop and remove what the lab provisioned"
 	@echo "make bench     run the benchmarks and print their figures"
+	@echo "make soak      provision the lab, run experiments/soak.json (2 h) and print its report"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (3.11): apt-get install python3 python3-venv"; exit 1; }
@@ -52,3 +55,11 @@ teardown: venv
 
 bench: lab
 	$(BIN)/python benchmarks/run_all.py
+
+# The overnight soak, full defaults (SOAK_VARS="--var soak_s:int=14400" for 4 h). Samples and
+# checkpoints go to $(SOAK_DIR)/soak/ as it runs; the report is printed even if it was cut short.
+soak: lab
+	mkdir -p $(SOAK_DIR)
+	COFFEE_CHAOS_RUN_DIR=$(abspath $(SOAK_DIR)) $(BIN)/chaos --log-file $(SOAK_DIR)/chaostoolkit.log \
+		run $(SOAK_VARS) --journal-path $(SOAK_DIR)/journal.json experiments/soak.json; \
+	status=$$?; $(BIN)/python -m gameday.soak report $(SOAK_DIR); exit $$status
