@@ -1,0 +1,205 @@
+"""The load generator's efficiency, distribution and WebSocket capacity (prints figures).
+
+1. GET /livez, no wait, the same users, one process, ``--seconds`` each: plain
+   Locust FastHttpUser vs our instrumented user (live file, load metrics);
+   the ratio must be at least 0.9. wrk on the same endpoint is the ceiling.
+2. The instrumented user with 1 and 2 local workers (``--processes``).
+3. ``--sockets`` DashboardWatchers held by one Locust process: connected,
+   failed connects, pushes received, RSS of the process.
+
+Run it alone, under the lab lock:
+
+    flock /tmp/coffee-lab.lock .venv/bin/python benchmarks/load_generator.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+LIVEZ_FILE = REPO / "benchmarks" / "livez_locustfile.py"
+LOCUSTFILE = REPO / "workloads" / "locustfile.py"
+sys.path.insert(0, str(REPO))
+
+from gameday import livestats  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def locust_rps(host: str, users: int, seconds: int, instrumented: bool, workers: int = 0) -> float:
+    """Requests per second of one Locust run on /livez (from its stats.json)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "BENCH_INSTRUMENTED": "1" if instrumented else "0"}
+        if instrumented:
+            env.update(COFFEE_LIVE_FILE=f"{tmp}/live.jsonl", COFFEE_METRICS_PORT=str(_free_port()))
+        command = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LIVEZ_FILE),
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "-t",
+            f"{seconds}s",
+            "--host",
+            host,
+            "--json-file",
+            f"{tmp}/stats",
+            "--only-summary",
+            "--stop-timeout",
+            "2",
+        ]
+        if workers:
+            port = _free_port()
+            command += [
+                "--processes",
+                str(workers),
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                str(port),
+                "--master-port",
+                str(port),
+            ]
+        subprocess.run(command, env=env, capture_output=True, check=True, timeout=seconds + 60)
+        entries = json.loads(Path(f"{tmp}/stats.json").read_text())
+        requests = sum(entry["num_requests"] for entry in entries)
+        span = max(e["last_request_timestamp"] for e in entries) - min(
+            e["start_time"] for e in entries
+        )
+        return requests / span
+
+
+def wrk_rps(host: str, connections: int, seconds: int) -> float:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"{host}/livez"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def websockets(host: str, sockets: int, hold_s: int) -> dict:
+    """Hold ``sockets`` DashboardWatchers in one process; connects, pushes and its RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        live = Path(tmp) / "live.jsonl"
+        env = {
+            **os.environ,
+            "COFFEE_USER_CLASSES": "DashboardWatcher=1",
+            "COFFEE_LIVE_FILE": str(live),
+            "COFFEE_METRICS_PORT": str(_free_port()),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "-u",
+            str(sockets),
+            "-r",
+            "100",
+            "-t",
+            "600s",
+            "--host",
+            host,
+            "--only-summary",
+            "--stop-timeout",
+            "2",
+        ]
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            connected = 0
+            while connected < sockets and time.monotonic() < deadline:
+                time.sleep(1)
+                if live.exists():
+                    connected = _ok(livestats.read_seconds(live), "WS connect")
+            held_at = time.time()
+            time.sleep(hold_s)
+            seconds = livestats.read_seconds(live)
+            held = [s for s in seconds if s["t"] >= held_at]
+            pushes = livestats.merge(held, "/ws/dashboard push")
+            return {
+                "sockets": sockets,
+                "connected": _ok(seconds, "WS connect"),
+                "failed_connects": livestats.merge(seconds, "WS connect")["failures"],
+                "pushes_per_s_held": round(pushes["count"] / hold_s, 1),
+                "push_lag_p99_ms": livestats.percentile(pushes["hist"], 0.99),
+                "rss_mib": round(psutil.Process(process.pid).memory_info().rss / 2**20, 1),
+            }
+        finally:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _ok(seconds: list[dict], name: str) -> int:
+    merged = livestats.merge(seconds, name)
+    return merged["count"] - merged["failures"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="http://127.0.0.1:8005")
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--hold", type=int, default=30, help="seconds the sockets are held")
+    args = parser.parse_args()
+
+    plain = locust_rps(args.host, args.users, args.seconds, instrumented=False)
+    ours = locust_rps(args.host, args.users, args.seconds, instrumented=True)
+    ceiling = wrk_rps(args.host, args.users, args.seconds)
+    print(f"GET /livez, {args.users} users, no wait, {args.seconds} s each, one process")
+    print(f"  plain Locust FastHttpUser   {plain:8.0f} req/s")
+    print(
+        f"  instrumented (ours)         {ours:8.0f} req/s   ratio {ours / plain:.2f} "
+        f"({'OK' if ours / plain >= 0.9 else 'BELOW'} the 0.9 target)"
+    )
+    print(f"  wrk -t1 -c{args.users} (ceiling)      {ceiling:8.0f} req/s")
+    for workers in (1, 2):
+        rps = locust_rps(args.host, args.users, args.seconds, instrumented=True, workers=workers)
+        print(f"  instrumented, {workers} local worker(s)  {rps:8.0f} req/s")
+    ws = websockets(args.host, args.sockets, args.hold)
+    print(
+        f"WebSockets held by one Locust process: {ws['connected']}/{ws['sockets']} connected, "
+        f"{ws['failed_connects']} failed connects, {ws['pushes_per_s_held']} pushes/s while "
+        f"held {args.hold} s (lag p99 {ws['push_lag_p99_ms']} ms), RSS {ws['rss_mib']} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()
