@@ -33,6 +33,7 @@ from .cache_keys import (
     TOP5_KEY,
     hourly_key,
 )
+from .deadline import thread_deadline
 from .settings import Settings, SettingsError
 
 logger = logging.getLogger("refcafe.aggregator")
@@ -101,16 +102,28 @@ class Aggregator:
         return result
 
     def _compute(self) -> Figures:
+        """The pass's queries: the server cancels them after AGGREGATOR_INTERVAL, and if it
+        cannot answer even that (a stalled network), the socket is shut down
+        DEPENDENCY_TIMEOUT later, so a pass never hangs."""
+        statement_timeout = self.settings.aggregator_interval
         if self._connection is None or self._connection.closed:
             self._connection = psycopg.connect(
                 self.settings.postgres_conninfo("refcafe-aggregator"),
                 autocommit=True,
-                options=f"-c statement_timeout={int(self.settings.aggregator_interval * 1000)}",
+                options=f"-c statement_timeout={int(statement_timeout * 1000)}",
             )
+        connection = self._connection
+        bound = statement_timeout + self.settings.dependency_timeout
         try:
-            return compute(self._connection, self.settings.postgres_schema)
+            with thread_deadline(connection, bound) as deadline:
+                try:
+                    return compute(connection, self.settings.postgres_schema)
+                except psycopg.OperationalError as exc:
+                    if deadline.expired:
+                        raise psycopg.OperationalError(str(deadline.timeout_error())) from exc
+                    raise
         except psycopg.Error:
-            self._connection.close()
+            connection.close()
             raise
 
     def _write(self, figures: Figures) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from .deadline import loop_deadline
 from .errors import DependencyUnavailable
 from .settings import Settings
 from .telemetry import DB_STATUS
@@ -24,13 +25,31 @@ _SUCCESS = DB_STATUS.labels(status="success")
 _FAILURE = DB_STATUS.labels(status="failure")
 
 
+class BoundedCheckPool(AsyncConnectionPool):
+    """A pool whose ``check()`` gives each idle connection ``check_timeout`` s to answer."""
+
+    def __init__(self, check_timeout: float, *args: Any, **kwargs: Any) -> None:
+        self.check_timeout = check_timeout
+        super().__init__(*args, **kwargs)
+
+    async def check_connection(self, conn: psycopg.AsyncConnection[Any]) -> None:  # type: ignore[override]
+        with loop_deadline(conn, self.check_timeout) as deadline:
+            try:
+                await super().check_connection(conn)
+            except psycopg.OperationalError as exc:
+                if deadline.expired:
+                    raise deadline.timeout_error() from exc
+                raise
+
+
 class Database:
     """The API's connection pool; it opens even while PostgreSQL is down and heals itself."""
 
     def __init__(self, settings: Settings) -> None:
         self.schema = settings.postgres_schema
         self._op_timeout = settings.dependency_timeout
-        self.pool = AsyncConnectionPool(
+        self.pool = BoundedCheckPool(
+            self._op_timeout,
             settings.postgres_conninfo("refcafe-api"),
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
@@ -50,12 +69,21 @@ class Database:
         await self.pool.close(timeout=2.0)
 
     async def fetchone(self, query: Any, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:
-        """Run one statement (committed on return: autocommit) and return its first row."""
+        """Run one statement (committed on return: autocommit) and return its first row.
+
+        A statement without an answer after DEPENDENCY_TIMEOUT has its connection shut down
+        (see deadline.py: never cancelled, which would hang on a stalled network).
+        """
         try:
             async with self.pool.connection() as conn:
-                async with asyncio.timeout(self._op_timeout):
-                    cursor = await conn.execute(query, params)
-                    row = await cursor.fetchone()
+                with loop_deadline(conn, self._op_timeout) as deadline:
+                    try:
+                        cursor = await conn.execute(query, params)
+                        row = await cursor.fetchone()
+                    except psycopg.OperationalError as exc:
+                        if deadline.expired:
+                            raise deadline.timeout_error() from exc
+                        raise
         except (psycopg.Error, TimeoutError, OSError) as exc:
             _FAILURE.inc()
             reason = str(exc) or type(exc).__name__
