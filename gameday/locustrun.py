@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,6 @@ from gameday import ledger, livestats
 from gameday.errors import GamedayError
 from gameday.httpcheck import HttpCheckError, require_loopback
 from gameday.target import Target
-from workloads import shapes
 
 __all__ = [
     "DEFAULT_USER_CLASSES",
@@ -72,13 +72,13 @@ USER_CLASSES = (
     "DashboardViewer",
     "DashboardWatcher",
 )
-SHAPES = tuple(shapes.SHAPES)
+SHAPES = ("stairs", "spike", "sustained", "soak")  # workloads/shapes; a test keeps them equal
 DEFAULT_USER_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
 RUN_DIR_ENV = "COFFEE_CHAOS_RUN_DIR"
 STARTUP_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 3
 GRACE_S = 15.0
-MAX_USERS = shapes.MAX_USERS
+MAX_USERS = 5000  # workloads.shapes.MAX_USERS; a test keeps them equal
 MAX_RUN_TIME_S = 24 * 3600
 MAX_WORKERS = 16
 METRICS_PORT = 9646
@@ -296,10 +296,23 @@ def start(
     return run
 
 
+@dataclass(frozen=True)
+class ShapePlan:
+    """What the chaos process needs to know of a checked load shape."""
+
+    max_users: int
+    duration_s: float
+    tasks_per_user_s: float | None
+
+
 def check_shape(
     shape: str, shape_params: dict[str, Any] | None, run_time_s: int
-) -> shapes.Shape | None:
-    """The checked load shape (None for plain users/spawn rate); LoadError naming the problem."""
+) -> ShapePlan | None:
+    """The checked load shape (None for plain users/spawn rate); LoadError naming the problem.
+
+    The shape is checked by ``python -m workloads.shapes`` in a child process:
+    the chaos process never imports workloads.
+    """
     if not shape:
         if shape_params:
             raise LoadError(
@@ -307,16 +320,26 @@ def check_shape(
                 f"one of {', '.join(SHAPES)}"
             )
         return None
-    try:
-        plan = shapes.build(shape, shape_params)
-    except shapes.ShapeError as exc:
-        raise LoadError(str(exc)) from None
+    plan = _plan_shape(shape, shape_params)
     if plan.duration_s > run_time_s:
         raise LoadError(
             f"the {shape} shape lasts {plan.duration_s:g} s, longer than the run's bound of "
             f"{run_time_s} s (duration_s / load_limit_s): raise the bound or shorten the shape"
         )
     return plan
+
+
+def _plan_shape(shape: str, shape_params: dict[str, Any] | None) -> ShapePlan:
+    checked = subprocess.run(
+        [sys.executable, "-m", "workloads.shapes", shape, json.dumps(shape_params or {})],
+        cwd=LOCUSTFILE.parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if checked.returncode != 0:
+        raise LoadError(checked.stderr.strip() or f"shape {shape!r} could not be checked")
+    return ShapePlan(**json.loads(checked.stdout))
 
 
 def stop(target: Target) -> dict[str, Any]:
