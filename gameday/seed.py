@@ -16,6 +16,7 @@ busiest). Rows are sent sorted by time, so the timestamp index grows in order.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import time
@@ -185,35 +186,60 @@ def revert(entry: dict, target: Target) -> dict[str, Any]:
 def copy_chunks(
     first_id: int, rows: int, days: int = 30, now: datetime | None = None, seed_value: int = 0
 ) -> Iterator[str]:
-    """The COPY text of ``rows`` orders with ids from ``first_id``, in chunks, oldest first."""
+    """The COPY text of ``rows`` orders with ids from ``first_id``, in chunks, oldest first.
+
+    Each complete hour gets its share of ``rows`` by the café's daily rhythm; the rows are
+    generated hour by hour, so the first chunk is ready at once and the server works on
+    it while the next ones are made.
+    """
     rng = random.Random(seed_value)
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
     hours = int((now - start).total_seconds() // 3600)  # complete hours only
-    prefixes = [(start + timedelta(hours=h)).strftime("%Y-%m-%d %H:") for h in range(hours)]
+    counts = _shares(rows, [HOUR_WEIGHTS[(start.hour + h) % 24] for h in range(hours)])
     minutes = [f"{s // 60:02d}:{s % 60:02d}" for s in range(3600)]
-    hour_weights = [HOUR_WEIGHTS[(start.hour + h) % 24] for h in range(hours)]
-    slots = rng.choices(range(hours), weights=hour_weights, k=rows)
-    random_ = rng.random
-    stamps = sorted([slot * 3600 + int(random_() * 3600) for slot in slots])
-    del slots
     combos, combo_weights = _drink_prices()
-    drinks = rng.choices(combos, weights=combo_weights, k=rows)
-    stores = rng.choices(list(STORE_WEIGHTS), weights=list(STORE_WEIGHTS.values()), k=rows)
-    for base in range(0, rows, CHUNK_ROWS):
-        end = min(rows, base + CHUNK_ROWS)
-        yield "".join(
-            [
-                f"{order_id}\t{drink_price}\t{store}\t{prefixes[t // 3600]}{minutes[t % 3600]}\n"
-                for order_id, drink_price, store, t in zip(
-                    range(first_id + base, first_id + end),
-                    drinks[base:end],
-                    stores[base:end],
-                    stamps[base:end],
-                    strict=True,
-                )
-            ]
+    drink_weights = list(itertools.accumulate(combo_weights))
+    stores, store_weights = list(STORE_WEIGHTS), list(itertools.accumulate(STORE_WEIGHTS.values()))
+    random_, choices = rng.random, rng.choices
+    order_id, pending, pending_rows = first_id, [], 0
+    for hour, count in enumerate(counts):
+        if not count:
+            continue
+        prefix = (start + timedelta(hours=hour)).strftime("%Y-%m-%d %H:")
+        seconds = sorted([int(random_() * 3600) for _ in range(count)])
+        pending.append(
+            "".join(
+                [
+                    f"{i}\t{drink_price}\t{store}\t{prefix}{minutes[second]}\n"
+                    for i, drink_price, store, second in zip(
+                        range(order_id, order_id + count),
+                        choices(combos, cum_weights=drink_weights, k=count),
+                        choices(stores, cum_weights=store_weights, k=count),
+                        seconds,
+                        strict=True,
+                    )
+                ]
+            )
         )
+        order_id += count
+        pending_rows += count
+        if pending_rows >= CHUNK_ROWS:
+            yield "".join(pending)
+            pending, pending_rows = [], 0
+    if pending:
+        yield "".join(pending)
+
+
+def _shares(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights`` (largest remainders), summing exactly."""
+    scale = sum(weights)
+    exact = [total * w / scale for w in weights]
+    counts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: exact[i] - counts[i], reverse=True)
+    for i in by_remainder[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
 
 
 def _copy(
