@@ -53,8 +53,15 @@ recover: venv
 teardown: venv
 	$(BIN)/ansible-playbook playbooks/teardown.yml
 
+# Each benchmark prints its figures (README, "Benchmarks"); run them on a quiet machine.
 bench: lab
-	$(BIN)/python benchmarks/run_all.py
+	benchmarks/cafe_throughput.sh
+	$(BIN)/python benchmarks/aggregator_pass.py
+	$(BIN)/python benchmarks/seed_copy.py
+	$(BIN)/python benchmarks/dashboard_cache.py
+	/usr/bin/python3 benchmarks/faultproxy_overhead.py gameday/faultproxy.py
+	$(BIN)/python benchmarks/load_generator.py
+	$(BIN)/python benchmarks/safeguard_reaction.py
 
 # The overnight soak, full defaults (SOAK_VARS="--var soak_s:int=14400" for 4 h). Samples and
 # checkpoints go to $(SOAK_DIR)/soak/ as it runs; the report is printed even if it was cut short.

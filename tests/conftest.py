@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import psutil
 import pytest
@@ -21,7 +22,9 @@ def lab_state(target: Target) -> dict:
             name for name in LAB_SERVICES if services.status(name, target).get("state") != "RUNNING"
         ],
         "ledger": [f"{e['kind']} {e['subject']}" for e in ledger.ledger_for(target).entries()],
-        "locust": [p.pid for p in psutil.process_iter(["cmdline"]) if _is_locust(p.info["cmdline"])],
+        "locust": [
+            p.pid for p in psutil.process_iter(["cmdline"]) if _is_locust(p.info["cmdline"])
+        ],
         "toxics": [],
         "qdiscs": [],
     }
@@ -45,6 +48,20 @@ def _is_locust(cmdline: list[str] | None) -> bool:
     return (argv[1:3] == ["-m", "locust"]) or (bool(argv) and argv[0].endswith("/locust"))
 
 
+def wait_ready(target: Target, timeout_s: float = 30) -> bool:
+    """Wait until the API's /readyz answers 200 (a dependency restarted by the previous
+    test may still be reconnecting)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{target.api_url}/readyz", timeout=2).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.25)
+    return False
+
+
 def _restore(target: Target) -> None:
     ledger.recover(target)
     for name in LAB_SERVICES:
@@ -55,6 +72,7 @@ def _restore(target: Target) -> None:
 def lab() -> Target:
     """The provisioned lab; the test must leave it exactly as clean as it found it."""
     target = load_target()
+    assert wait_ready(target), f"{target.api_url}/readyz did not answer 200 within 30 s"
     before = lab_state(target)
     assert before == {"not_running": [], "ledger": [], "locust": [], "toxics": [], "qdiscs": []}, (
         f"the lab was not clean before the test: {before}"
@@ -63,4 +81,5 @@ def lab() -> Target:
     after = lab_state(target)
     if any(after.values()):
         _restore(target)
+    wait_ready(target)
     assert not any(after.values()), f"the test left the lab dirty: {after}"

@@ -47,14 +47,24 @@ def test_baseline_ramp_saves_a_capacity_that_sustained_80_uses(lab, tmp_path):
         } <= set(row)
     assert json.loads(saved.read_text())["orders_per_s"] == record["orders_per_s"]
 
-    runs = completed(
-        *chaos_quick("sustained-80", sustained_dir, "--var", f"capacity_file:str={saved}"),
-        sustained_dir,
+    # The verdict is the café's, not the test's: on this 2-core box its per-10-s P99 has
+    # varied by CV 0.36-0.41 (above the 0.25 default), so the run may deviate. What must
+    # hold either way: the run goes to its end at 80 % of the saved capacity, and the
+    # verdict matches the stability figures.
+    code, journal = chaos_quick(
+        "sustained-80", sustained_dir, "--var", f"capacity_file:str={saved}"
     )
+    assert journal["status"] == "completed", f"see {sustained_dir}/chaostoolkit.log"
+    runs = outputs(journal)
     started = runs["start-sustained-load"]["output"]
     assert started["orders_per_s"] == round(0.8 * record["orders_per_s"], 2)
-    stable = runs["per-window-p99-is-stable"]["output"]
-    assert len(stable["windows"]) == 4 and stable["p99_cv"] <= 0.25
+    stability = runs["per-window-p99-is-stable"]
+    if stability["status"] == "succeeded":
+        assert code == 0 and not journal["deviated"]
+        assert len(stability["output"]["windows"]) == 4 and stability["output"]["p99_cv"] <= 0.25
+    else:
+        assert code != 0 and journal["deviated"]
+        assert "coefficient of variation" in "".join(stability["exception"])
 
 
 @pytest.mark.lab
