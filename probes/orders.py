@@ -20,6 +20,7 @@ from psycopg import sql
 
 from gameday import locustrun
 from gameday.errors import GamedayError
+from gameday.postgres import sanitise
 from gameday.target import TargetError, load_secrets, load_target
 
 __all__ = ["all_orders_stored", "no_lost_orders"]
@@ -53,9 +54,7 @@ def all_orders_stored(
     return _check(run_dir, configuration, secrets)["missing_count"] == 0
 
 
-def _check(
-    run_dir: str | None, configuration: Configuration, secrets: Secrets
-) -> dict[str, Any]:
+def _check(run_dir: str | None, configuration: Configuration, secrets: Secrets) -> dict[str, Any]:
     try:
         target = load_target(configuration)
         chosen = Path(run_dir) if run_dir else Path(locustrun.latest(target)["run_dir"])
@@ -108,20 +107,6 @@ def _stored(dsn: str, schema: str, ids: list[int]) -> set[int]:
                 found.update(row[0] for row in rows)
     except psycopg.Error as exc:
         raise ActivityFailed(
-            f"cannot read {schema}.orders from PostgreSQL: {_sanitise(str(exc), dsn)}"
+            f"cannot read {schema}.orders from PostgreSQL: {sanitise(str(exc), dsn)}"
         ) from None
     return found
-
-
-def _sanitise(message: str, dsn: str) -> str:
-    """The message without the DSN or its password (psycopg errors may quote them)."""
-    secrets = [dsn]
-    try:
-        password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
-    except psycopg.Error:
-        password = None
-    if password:
-        secrets.append(str(password))
-    for secret in secrets:
-        message = message.replace(secret, "***")
-    return message.strip()
