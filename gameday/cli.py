@@ -72,6 +72,10 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{name:14} {url:45} {code}")
     pending = ledger.ledger_for(target).entries()
     print(f"Fault ledger   {target.ledger_dir}: {len(pending)} pending")
+    for entry in pending:
+        print(
+            f"               {entry['kind']} {entry['subject']} (pid {entry.get('pid')}): {entry.get('note', '')}"
+        )
     print(f"Kill switch    {target.kill_switch}: {'SET' if target.kill_switch.exists() else 'off'}")
     return 0 if healthy and not pending else 1
 
