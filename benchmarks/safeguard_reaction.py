@@ -22,22 +22,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gameday import ledger  # noqa: E402
 from gameday.target import load_target  # noqa: E402
-from tests.chaosrun import act, experiment, journal, kill, launch, py, start, wait_for  # noqa: E402
+from tests.chaosrun import (  # noqa: E402
+    KILL_SWITCH_GUARD,
+    experiment,
+    hold,
+    journal,
+    kill,
+    launch,
+    start,
+    wait_for,
+)
 
 
 def trial(workdir: Path) -> float:
     target = load_target()
-    hold = act("hold-the-fault", "probes.safety", "kill_switch_is_off", pause_after=60)
-    hold["type"] = "probe"
-    guard = {
-        "name": "kill-switch-is-off",
-        "type": "probe",
-        "frequency": 1,
-        "tolerance": True,
-        "provider": py("probes.safety", "kill_switch_is_off"),
-    }
     process = launch(
-        experiment([kill("redis"), hold], [start("redis")], safeguards=[guard]), workdir
+        experiment([kill("redis"), hold(60)], [start("redis")], safeguards=[KILL_SWITCH_GUARD]),
+        workdir,
     )
     try:
         wait_for(lambda: ledger.ledger_for(target).entries(), what="the fault")

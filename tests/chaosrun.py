@@ -40,6 +40,22 @@ def start(service: str) -> dict:
     return act(f"start-{service}", "actions.services", "start_service", service=service)
 
 
+KILL_SWITCH_GUARD = {
+    "name": "kill-switch-is-off",
+    "type": "probe",
+    "frequency": 1,
+    "tolerance": True,
+    "provider": py("probes.safety", "kill_switch_is_off"),
+}
+
+
+def hold(seconds: float) -> dict:
+    """A harmless probe that keeps the method (and the fault) going for ``seconds``."""
+    activity = act("hold-the-fault", "probes.safety", "kill_switch_is_off", pause_after=seconds)
+    activity["type"] = "probe"
+    return activity
+
+
 READY = {
     "type": "probe",
     "name": "readyz-200",

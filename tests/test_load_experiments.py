@@ -7,21 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_experiments import chaos_quick, outputs
-
-
-def completed(code: int, journal: dict, workdir: Path) -> dict[str, dict]:
-    """The journal's activities by name, once the run completed without deviating."""
-    facts = journal.get("coffee_chaos", {})
-    assert code == 0 and journal["status"] == "completed" and not journal["deviated"], (
-        f"exit {code}, status {journal['status']}, deviated {journal['deviated']}, "
-        f"unmet {facts.get('unmet_expectations')}, failed {facts.get('failed_actions')}; "
-        f"see {workdir}/chaostoolkit.log"
-    )
-    runs = outputs(journal)
-    assert all(run["status"] == "succeeded" for run in runs.values())
-    assert journal["rollbacks"], "rollbacks ran"
-    return runs
+from tests.test_experiments import chaos_quick, completed, outputs
 
 
 @pytest.mark.lab

@@ -18,10 +18,12 @@ import pytest
 
 from gameday import ledger
 from tests.chaosrun import (
+    KILL_SWITCH_GUARD,
     READY,
     act,
     activity_names,
     experiment,
+    hold,
     journal,
     kill,
     launch,
@@ -34,8 +36,7 @@ from tests.chaosrun import (
 
 pytestmark = [pytest.mark.lab, pytest.mark.e2e]
 
-HOLD = act("hold-the-fault", "probes.safety", "kill_switch_is_off", pause_after=30)
-HOLD["type"] = "probe"
+HOLD = hold(30)
 
 
 def _redis_fault_recorded(target) -> bool:
@@ -85,15 +86,9 @@ def test_fail_fast_plays_rollbacks_despite_the_callers_strategy(lab, tmp_path):
 
 
 def test_safeguard_trip_stops_the_run_and_reverts(lab, tmp_path):
-    guard = {
-        "name": "kill-switch-is-off",
-        "type": "probe",
-        "frequency": 1,
-        "tolerance": True,
-        "provider": py("probes.safety", "kill_switch_is_off"),
-    }
     process = launch(
-        experiment([kill("redis"), HOLD], [start("redis")], safeguards=[guard]), tmp_path
+        experiment([kill("redis"), HOLD], [start("redis")], safeguards=[KILL_SWITCH_GUARD]),
+        tmp_path,
     )
     try:
         wait_for(lambda: _redis_fault_recorded(lab), what="the fault to be recorded")
