@@ -17,7 +17,15 @@ import requests
 from gameday.errors import GamedayError
 from gameday.target import load_target
 
-__all__ = ["Answer", "HttpCheckError", "InvalidCall", "api_url", "call", "require_loopback"]
+__all__ = [
+    "Answer",
+    "HttpCheckError",
+    "InvalidCall",
+    "api_url",
+    "call",
+    "is_loopback",
+    "require_loopback",
+]
 
 MAX_TIMEOUT_S = 60.0
 
@@ -39,18 +47,23 @@ class Answer:
     elapsed_ms: float
 
 
+def is_loopback(url: str) -> bool:
+    """Whether the host of ``url`` is ``localhost`` or a loopback address."""
+    hostname = urlsplit(str(url)).hostname or ""
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
 def require_loopback(url: str, allow_remote: bool = False) -> None:
     """Refuse a non-http(s) URL, or a host that is not loopback unless ``allow_remote``."""
     parts = urlsplit(str(url))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HttpCheckError(f"target URL {url!r} is not an http(s) URL: fix api_url")
-    if allow_remote or parts.hostname == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not allow_remote and not is_loopback(url):
         raise HttpCheckError(
             f"refusing to send traffic to {parts.hostname}: only loopback targets are allowed; "
             "set `allow_remote_target: true` in the experiment's configuration if this "
@@ -65,9 +78,7 @@ def api_url(configuration: dict[str, Any] | None = None) -> str:
     return url
 
 
-def call(
-    base_url: str, method: str, path: str, timeout_s: float, json_body: Any = None
-) -> Answer:
+def call(base_url: str, method: str, path: str, timeout_s: float, json_body: Any = None) -> Answer:
     """One bounded request; HttpCheckError names the URL and cause if no HTTP answer came."""
     if not path.startswith("/"):
         raise InvalidCall(f"path {path!r} must start with '/'")

@@ -4,13 +4,19 @@ The lab's provisioning writes ``/etc/coffee-chaos/target.json`` (no secrets)
 and ``/etc/coffee-chaos/secrets.json`` (mode 0600). ``COFFEE_CHAOS_TARGET``
 points at another target file; an experiment's ``configuration`` may override
 single fields (``api_url``, ``prometheus_url``, ``platform``).
+
+The optional ``load`` section describes distributed load (remote Locust
+workers, inventory group ``locust_workers``): where the master listens for
+them and how many processes join it. Without it the master binds 127.0.0.1
+and waits for no remote worker.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +40,19 @@ class Service:
 
 
 @dataclass(frozen=True)
+class LoadSection:
+    """Where the Locust master listens for remote workers, and how many join it."""
+
+    master_bind_host: str = "127.0.0.1"
+    master_port: int = 5557
+    remote_workers: int = 0
+
+    @property
+    def bind_is_loopback(self) -> bool:
+        return ipaddress.ip_address(self.master_bind_host).is_loopback
+
+
+@dataclass(frozen=True)
 class Target:
     """Everything the engine needs to reach the system under test."""
 
@@ -46,6 +65,7 @@ class Target:
     proxies: dict[str, str]
     state_dir: Path
     secrets_file: Path
+    load: LoadSection = LoadSection()
 
     @property
     def ledger_dir(self) -> Path:
@@ -73,8 +93,7 @@ class Target:
         except KeyError:
             known = ", ".join(sorted(self.proxies)) or "none"
             raise TargetError(
-                f"no fault proxy for {dependency!r}: the target routes {known} "
-                "through the proxy"
+                f"no fault proxy for {dependency!r}: the target routes {known} through the proxy"
             ) from None
 
 
@@ -149,4 +168,45 @@ def _parse(raw: dict[str, Any], path: Path) -> Target:
         proxies=dict(raw.get("proxies", {})),
         state_dir=Path(raw.get("state_dir", "/var/lib/coffee-chaos")),
         secrets_file=Path(raw.get("secrets_file", "/etc/coffee-chaos/secrets.json")),
+        load=_parse_load(raw.get("load", {}), path),
     )
+
+
+def _parse_load(raw: Any, path: Path) -> LoadSection:
+    """The ``load`` section, checked: each error names the key and what it takes."""
+    where = f"target file {path}: load"
+    if not isinstance(raw, dict):
+        raise TargetError(f"{where} must be an object, got {raw!r}")
+    known = [f.name for f in fields(LoadSection)]
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise TargetError(
+            f"{where} has unknown key(s) {', '.join(unknown)}: it takes {', '.join(known)}"
+        )
+    section = LoadSection(**raw)
+    if not _is_ip(section.master_bind_host):
+        raise TargetError(
+            f"{where}.master_bind_host must be an IP address of this machine that the "
+            f"remote workers reach, got {section.master_bind_host!r}"
+        )
+    if not _whole(section.master_port) or not 1 <= section.master_port <= 65535:
+        raise TargetError(
+            f"{where}.master_port must be a TCP port from 1 to 65535, got {section.master_port!r}"
+        )
+    if not _whole(section.remote_workers) or section.remote_workers < 0:
+        raise TargetError(
+            f"{where}.remote_workers must be a whole number >= 0 (the worker processes of "
+            f"group locust_workers), got {section.remote_workers!r}"
+        )
+    return section
+
+
+def _is_ip(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and bool(ipaddress.ip_address(value))
+    except ValueError:
+        return False
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,53 @@
+"""gameday.target: the target file's optional load section (remote Locust workers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gameday.target import LoadSection, TargetError, load_target
+
+
+def _target_with(tmp_path: Path, **extra) -> dict:
+    raw = {"api_url": "http://127.0.0.1:8005", "services": {}, **extra}
+    path = tmp_path / "target.json"
+    path.write_text(json.dumps(raw))
+    return {"target_file": str(path)}
+
+
+def test_without_a_load_section_the_master_binds_loopback_and_expects_no_remote_worker(
+    tmp_path,
+):
+    load = load_target(_target_with(tmp_path)).load
+    assert load == LoadSection("127.0.0.1", 5557, 0)
+    assert load.bind_is_loopback
+
+
+def test_the_load_section_is_read(tmp_path):
+    section = {"master_bind_host": "192.0.2.10", "master_port": 6000, "remote_workers": 4}
+    load = load_target(_target_with(tmp_path, load=section)).load
+    assert load == LoadSection("192.0.2.10", 6000, 4)
+    assert not load.bind_is_loopback
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"master_bind_host": "master.example"}, "master_bind_host must be an IP address"),
+        ({"master_bind_host": 5}, "master_bind_host must be an IP address"),
+        ({"master_port": 0}, "master_port must be a TCP port from 1 to 65535, got 0"),
+        ({"master_port": "5557"}, "master_port must be a TCP port from 1 to 65535, got '5557'"),
+        ({"remote_workers": -1}, "remote_workers must be a whole number >= 0"),
+        ({"remote_workers": 1.5}, "remote_workers must be a whole number >= 0"),
+        ({"remote_workers": True}, "remote_workers must be a whole number >= 0"),
+        ({"workers": 2}, "unknown key(s) workers: it takes master_bind_host"),
+        ([], "load must be an object"),
+    ],
+)
+def test_a_bad_load_section_is_refused_naming_the_key(tmp_path, section, message):
+    with pytest.raises(TargetError) as exc:
+        load_target(_target_with(tmp_path, load=section))
+    assert message in str(exc.value)
+    assert str(tmp_path / "target.json") in str(exc.value)
