@@ -14,6 +14,12 @@ kills whatever is left of the group, resolves the ledger entry and writes
 - ``workers=N``: a Locust master plus N local worker processes, all in the run's
   process group; the master alone writes the live file (the workers hand it
   their seconds every second), the CSVs, the report and the metrics.
+- Remote workers (the target file's ``load`` section, ``remote_workers`` > 0): the
+  master listens on ``master_bind_host:master_port`` and waits for the local and
+  remote workers (``WORKERS_MAX_WAIT_S``); if they do not all join, ``start`` fails
+  naming how many did, and leaves nothing behind. The remote ones are supervisor
+  programs on other hosts (``playbooks/roles/locust``): the master's quit ends them
+  and supervisor starts them again for the next run.
 - Load metrics for Prometheus on ``127.0.0.1:metrics_port`` while the run lives.
 - ``abort_failure_ratio``/``abort_after_s``: Locust stops itself (exit code 3)
   when the failure ratio stays over the bound that long; the reason goes to
@@ -26,9 +32,12 @@ Files of a run, under ``<run_dir>/locust/``: ``locust.log`` (the workers log the
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -43,8 +52,8 @@ import psutil
 
 from gameday import ledger, livestats
 from gameday.errors import GamedayError
-from gameday.httpcheck import HttpCheckError, require_loopback
-from gameday.target import Target
+from gameday.httpcheck import HttpCheckError, is_loopback, require_loopback
+from gameday.target import LoadSection, Target
 
 __all__ = [
     "DEFAULT_USER_CLASSES",
@@ -75,7 +84,9 @@ USER_CLASSES = (
 SHAPES = ("stairs", "spike", "sustained", "soak")  # workloads/shapes; a test keeps them equal
 DEFAULT_USER_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
 RUN_DIR_ENV = "COFFEE_CHAOS_RUN_DIR"
+EXPECT_WORKERS_ENV = "COFFEE_EXPECT_WORKERS"  # workloads/instrumentation.py reads it
 STARTUP_TIMEOUT_S = 20.0
+WORKERS_MAX_WAIT_S = 20  # how long the master waits for all its workers to join
 STOP_TIMEOUT_S = 3
 GRACE_S = 15.0
 MAX_USERS = 5000  # workloads.shapes.MAX_USERS; a test keeps them equal
@@ -173,6 +184,7 @@ def start(
     classes = _check_user_classes(dict(user_classes))
     plan = check_shape(shape, shape_params, run_time_s)
     _check_workers(workers)
+    _check_remote_workers(host, target.load)
     _check_self_stop(abort_failure_ratio, abort_after_s)
     _check_positive("dashboard_interval_s", dashboard_interval_s)
     if target.kill_switch.exists():
@@ -182,6 +194,13 @@ def start(
         )
     _refuse_if_running(target)
     _check_port_free(metrics_port, "load metrics port (metrics_port)")
+    remote = target.load.remote_workers
+    if remote:
+        _check_port_free(
+            target.load.master_port,
+            "Locust master port (load.master_port of the target file)",
+            target.load.master_bind_host,
+        )
     files = _files(Path(run_dir).resolve())
     files["dir"].mkdir(parents=True, exist_ok=True)
     for name in ("live", "acked"):
@@ -207,6 +226,8 @@ def start(
         "COFFEE_ABORT_FAILURE_RATIO": repr(float(abort_failure_ratio)),
         "COFFEE_ABORT_AFTER_S": str(abort_after_s),
     }
+    if workers and remote:
+        master_env[EXPECT_WORKERS_ENV] = str(workers + remote)
     command = [
         sys.executable,
         "-m",
@@ -221,22 +242,7 @@ def start(
     ]
     if plan is None:
         command += ["-u", str(users), "-r", str(spawn_rate)]
-    if workers:
-        # Locust's own local distribution: this process becomes the master and forks
-        # `workers` worker processes, which stay in its process group (and session).
-        port = _free_port()
-        command += [
-            "--processes",
-            str(workers),
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            str(port),
-            "--master-port",
-            str(port),
-            "--expect-workers-max-wait",
-            str(int(STARTUP_TIMEOUT_S)),
-        ]
+    command += _distribution(workers, target.load)
     command += [
         "--csv",
         str(files["dir"] / "locust"),
@@ -270,7 +276,10 @@ def start(
             "pgid": process.pid,
             "run_dir": str(files["dir"].parent),
         },
-        note=f"{shape_note}, {run_time_s} s, {format_user_classes(classes)}, {workers} worker(s)",
+        note=(
+            f"{shape_note}, {run_time_s} s, {format_user_classes(classes)}, "
+            f"{workers} worker(s), {remote} remote"
+        ),
     )
     run = {
         "run_dir": str(files["dir"].parent),
@@ -285,6 +294,7 @@ def start(
         "shape_params": shape_params or {},
         "shape_duration_s": plan.duration_s if plan else None,
         "workers": workers,
+        "remote_workers": remote,
         "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics",
         "abort_failure_ratio": abort_failure_ratio,
         "abort_after_s": abort_after_s,
@@ -292,8 +302,36 @@ def start(
         "acked_file": str(files["acked"]),
     }
     _write_current(target, run)
-    _wait_first_second(process, files, target, entry_id)
+    _wait_first_second(process, files, target, entry_id, workers)
     return run
+
+
+def _distribution(workers: int, load: LoadSection) -> list[str]:
+    """Locust's options for ``workers`` local and ``load.remote_workers`` remote workers."""
+    remote = load.remote_workers
+    if not workers and not remote:
+        return []
+    if remote:
+        host, port = load.master_bind_host, load.master_port
+    else:
+        host, port = "127.0.0.1", _free_port()
+    master = ["--master-bind-host", host, "--master-bind-port", str(port)]
+    master += ["--expect-workers-max-wait", str(WORKERS_MAX_WAIT_S)]
+    if not workers:
+        return ["--master", "--expect-workers", str(remote), *master]
+    # Locust's own local distribution: this process becomes the master and forks
+    # `workers` worker processes, which stay in its process group (and session).
+    # Locust then expects exactly `workers`: COFFEE_EXPECT_WORKERS adds the remote ones.
+    reach = "127.0.0.1" if ipaddress.ip_address(host).is_unspecified else host
+    return [
+        "--processes",
+        str(workers),
+        "--master-host",
+        reach,
+        "--master-port",
+        str(port),
+        *master,
+    ]
 
 
 @dataclass(frozen=True)
@@ -465,9 +503,15 @@ def _kill_group(pid: int) -> None:
 
 
 def _wait_first_second(
-    process: subprocess.Popen, files: dict[str, Path], target: Target, entry_id: str
+    process: subprocess.Popen,
+    files: dict[str, Path],
+    target: Target,
+    entry_id: str,
+    workers: int,
 ) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    distributed = workers or target.load.remote_workers
+    timeout_s = STARTUP_TIMEOUT_S + (WORKERS_MAX_WAIT_S if distributed else 0)
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if files["live"].stat().st_size > 0:
             return
@@ -477,12 +521,33 @@ def _wait_first_second(
     reason = (
         f"exited with code {process.returncode}"
         if process.poll() is not None
-        else f"wrote no live statistics within {STARTUP_TIMEOUT_S:.0f} s"
+        else f"wrote no live statistics within {timeout_s:.0f} s"
     )
     _terminate(process.pid)
     ledger.ledger_for(target).resolve(entry_id)
     _current_file(target).unlink(missing_ok=True)
+    log = _tail(files["log"], lines=0)
+    if target.load.remote_workers and GAVE_UP in log:
+        raise LoadError(_workers_missing(workers, target.load, log, files["log"]))
     raise LoadError(f"Locust {reason}; end of {files['log']}:\n{_tail(files['log'])}")
+
+
+GAVE_UP = "Gave up waiting for workers to connect"  # Locust's words (locust/main.py)
+JOINED = re.compile(r"reported as ready\. (\d+) workers connected")  # locust/runners.py
+
+
+def _workers_missing(workers: int, load: LoadSection, log: str, log_path: Path) -> str:
+    """Why no load ran: not every worker joined the master in time, and what to check."""
+    joined = JOINED.findall(log)
+    return (
+        f"the Locust master expected {workers + load.remote_workers} worker(s) ({workers} "
+        f"local, {load.remote_workers} remote) but only {joined[-1] if joined else 0} joined "
+        f"within {WORKERS_MAX_WAIT_S} s, so no load ran: check that the `locust-worker` "
+        "program runs on the hosts of inventory group locust_workers (`supervisorctl status "
+        "locust-worker`, /var/log/coffee-chaos/locust-worker.log) and that they reach the "
+        f"master at {load.master_bind_host}:{load.master_port} (their locust_master_host and "
+        f"locust_master_port, firewalls); the master's log: {log_path}"
+    )
 
 
 def _check_inputs(
@@ -529,6 +594,19 @@ def _check_workers(workers: int) -> None:
         )
 
 
+def _check_remote_workers(host: str, load: LoadSection) -> None:
+    """Workers on other machines load ``host`` from there: it must not be loopback."""
+    if load.remote_workers and not load.bind_is_loopback and is_loopback(host):
+        raise LoadError(
+            f"refusing {load.remote_workers} remote worker(s): the master listens on "
+            f"{load.master_bind_host} for workers on other machines, but the target {host} is "
+            "a loopback address, so each of them would load its own 127.0.0.1 instead of the "
+            "system under test; set the target's api_url to an address the workers route to "
+            "(and allow_remote_target: true in the experiment's configuration), or drop the "
+            "target file's load section to load from this machine only"
+        )
+
+
 def _check_self_stop(ratio: float, after_s: int) -> None:
     if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio < 1:
         raise LoadError(
@@ -552,18 +630,24 @@ def _check_positive(name: str, value: float) -> None:
         raise LoadError(f"{name} must be a positive number, got {value!r}")
 
 
-def _check_port_free(port: int, what: str) -> None:
+def _check_port_free(port: int, what: str, host: str = "127.0.0.1") -> None:
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise LoadError(f"{what} must be a TCP port from 1 to 65535, got {port!r}")
-    with socket.socket() as probe:
+    family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    with socket.socket(family) as probe:
         # as the server will: a port left in TIME_WAIT by Prometheus' scrapes is free
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind((host, port))
             probe.listen()
         except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise LoadError(
+                    f"the {what} {host}:{port} cannot be bound ({exc.strerror}): "
+                    f"{host} must be an address of this machine"
+                ) from None
             raise LoadError(
-                f"the {what} 127.0.0.1:{port} is taken ({exc.strerror}): another load run or "
+                f"the {what} {host}:{port} is taken ({exc.strerror}): another load run or "
                 f"program holds it; stop it (`ss -ltnp 'sport = :{port}'`) or choose another port"
             ) from None
 
@@ -672,6 +756,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of ``path`` (0: all of it)."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:

@@ -434,3 +434,142 @@ def test_a_distributed_run_is_recovered_whole_after_its_starter_dies(
     reverted = ledger.recover(target)
     assert [r["kind"] for r in reverted] == ["locust"]
     assert _locusts_of(run_dir) == []
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def remote_configuration(tmp_path, configuration) -> dict:
+    """The test's target plus a load section: one remote worker, master on a free port."""
+    path = Path(configuration["target_file"])
+    raw = json.loads(path.read_text())
+    raw["load"] = {
+        "master_bind_host": "127.0.0.1",
+        "master_port": _free_port(),
+        "remote_workers": 1,
+    }
+    path.write_text(json.dumps(raw))
+    return configuration
+
+
+@pytest.fixture
+def remote_worker(tmp_path, remote_configuration):
+    """Start a "remote" worker as playbooks/roles/locust's supervisor program runs it.
+
+    No second machine exists here: this process, on loopback, stands in for the
+    `locust-worker` program of a host in group locust_workers. It gets none of the
+    run's environment (user classes, waits): those must come from the master.
+    """
+    started: list[subprocess.Popen] = []
+    port = load_target(remote_configuration).load.master_port
+
+    def start() -> subprocess.Popen:
+        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115 - closed below
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COFFEE_")}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(locustrun.LOCUSTFILE), "--worker"]
+            + ["--master-host", "127.0.0.1", "--master-port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+        log.close()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:  # never leave a worker behind, whatever the test did
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("workers", [0, 1])
+def test_the_master_waits_for_and_uses_a_remote_worker(
+    cafe, tmp_path, target, remote_configuration, remote_worker, workers
+):
+    target = load_target(remote_configuration)
+    worker = remote_worker()
+    run_dir = tmp_path / "run"
+    run = locustrun.start(
+        run_dir,
+        target.api_url,
+        4,
+        4,
+        10,
+        {"DashboardViewer": 1},  # not a default class: the worker gets it from the master
+        target,
+        workers=workers,
+        metrics_port=_free_port(),
+    )
+    assert run["workers"] == workers and run["remote_workers"] == 1
+    time.sleep(3)
+    result = locustrun.stop(target)
+    assert result["stopped"] == "gracefully" and result["exit_code"] == 0
+    log = (run_dir / "locust" / "locust.log").read_text()
+    assert f"reported as ready. {workers + 1} workers connected" in log
+    assert 'All users spawned: {"DashboardViewer": 4}' in log
+    lines = [json.loads(line) for line in Path(run["live_file"]).read_text().splitlines()]
+    served = sum(
+        s["codes"].get("200", 0) for line in lines if "t" in line for s in line["by_name"].values()
+    )
+    assert served > 0 and result["totals"]["requests"] >= served
+    assert worker.wait(timeout=10) is not None  # the master's quit ended the remote worker
+    assert "Got quit message from master" in (tmp_path / "worker-0.log").read_text()
+    assert _locusts_of(run_dir) == []
+    assert ledger.ledger_for(target).entries() == []
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_missing_remote_worker_fails_the_start_and_leaves_nothing(
+    cafe, tmp_path, target, remote_configuration, monkeypatch, workers
+):
+    monkeypatch.setattr(locustrun, "WORKERS_MAX_WAIT_S", 3)
+    target = load_target(remote_configuration)
+    run_dir = tmp_path / "run"
+    started = time.monotonic()
+    with pytest.raises(locustrun.LoadError) as exc:
+        locustrun.start(
+            run_dir,
+            target.api_url,
+            2,
+            2,
+            10,
+            {"CoffeeConsumer": 1},
+            target,
+            workers=workers,
+            metrics_port=_free_port(),
+        )
+    assert time.monotonic() - started < 3 + 10  # Locust's startup plus the max wait
+    message = str(exc.value)
+    assert (
+        f"expected {workers + 1} worker(s) ({workers} local, 1 remote) but only {workers} joined"
+    ) in message
+    assert "`locust-worker` program runs on the hosts of inventory group locust_workers" in message
+    assert f"127.0.0.1:{target.load.master_port}" in message
+    assert ledger.ledger_for(target).entries() == []
+    with pytest.raises(locustrun.NotRunning):
+        locustrun.current(target)
+    assert _locusts_of(run_dir) == []
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "192.0.2.10"])
+def test_remote_workers_on_other_machines_refuse_a_loopback_target(tmp_path, configuration, bind):
+    path = Path(configuration["target_file"])
+    raw = json.loads(path.read_text())
+    raw["load"] = {"master_bind_host": bind, "master_port": 5557, "remote_workers": 2}
+    path.write_text(json.dumps(raw))
+    target = load_target(configuration)
+    with pytest.raises(locustrun.LoadError) as exc:
+        locustrun.start(tmp_path / "run", target.api_url, 5, 5, 8, {"CoffeeConsumer": 1}, target)
+    message = str(exc.value)
+    assert f"refusing 2 remote worker(s): the master listens on {bind}" in message
+    assert "would load its own 127.0.0.1" in message and "allow_remote_target" in message
+    assert not (tmp_path / "run").exists()
+    assert ledger.ledger_for(target).entries() == []

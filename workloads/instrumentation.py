@@ -1,6 +1,7 @@
 """Live statistics, load metrics and self-stop, written by Locust while it runs (Locust side only).
 
-Every second one JSON line is appended to ``$COFFEE_LIVE_FILE`` describing the
+From the start of the load on (not while a master waits for its workers),
+every second one JSON line is appended to ``$COFFEE_LIVE_FILE`` describing the
 requests that completed during that whole second::
 
     {"t": 1764208800, "by_name": {"/api/v1/order": {"method": "POST", "count": 12,
@@ -16,6 +17,9 @@ is appended to ``$COFFEE_ACKED_FILE``, flushed each second. WebSocket events
 Distributed runs: the workers record, and hand their seconds and orders to
 the master with each report (every second); only the master writes the files,
 ``LAG_S`` behind the clock so that every worker's share of a second is in.
+
+``$COFFEE_EXPECT_WORKERS`` (set by ``gameday.locustrun`` for local plus remote
+workers) is how many workers the master waits for before it starts the users.
 
 Also here: the Prometheus metrics (``metrics.py``, on ``$COFFEE_METRICS_PORT``)
 and the self-stop (``selfstop.py``: ``$COFFEE_ABORT_FAILURE_RATIO`` over
@@ -52,6 +56,7 @@ ACKED_ENV = "COFFEE_ACKED_FILE"
 METRICS_PORT_ENV = "COFFEE_METRICS_PORT"
 ABORT_RATIO_ENV = "COFFEE_ABORT_FAILURE_RATIO"
 ABORT_AFTER_ENV = "COFFEE_ABORT_AFTER_S"
+EXPECT_WORKERS_ENV = "COFFEE_EXPECT_WORKERS"
 SELF_STOP_EXIT_CODE = 3
 SIGNIFICANT_DIGITS = 3
 LAG_S = 2.5  # distributed: how long the master waits for the workers' share of a second
@@ -157,6 +162,7 @@ def _append(path: str | None, lines: list[str]) -> None:
 
 recorder = LiveRecorder(os.environ.get(LIVE_ENV), os.environ.get(ACKED_ENV))
 stop_reason: list[str] = []
+flusher: list[gevent.Greenlet] = []
 
 
 def _flush_every_second() -> None:
@@ -214,6 +220,11 @@ def _on_init(environment: Environment, **_: Any) -> None:
         return
     if isinstance(environment.runner, locust.runners.MasterRunner):
         recorder.lag_s = LAG_S
+        expected = int(os.environ.get(EXPECT_WORKERS_ENV) or 0)
+        if expected and environment.parsed_options is not None:
+            # `--processes N` makes the master expect exactly its N forked workers; remote
+            # workers join too. init fires before the headless run waits for them.
+            environment.parsed_options.expect_workers = expected
     port = int(os.environ.get(METRICS_PORT_ENV) or 0)
     if port:
         _serve_metrics(environment, port)
@@ -221,7 +232,14 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if bound:
         _watch_failures(environment, bound, int(os.environ.get(ABORT_AFTER_ENV) or 1))
     if recorder.live_path or recorder.acked_path or port:
-        gevent.spawn(_flush_every_second)
+        environment.events.test_start.add_listener(_start_flushing)
+
+
+def _start_flushing(**_: Any) -> None:
+    """Write seconds from the load's start: none while a master waits for its workers."""
+    if not flusher:
+        recorder.flushed_until = int(time.time())
+        flusher.append(gevent.spawn(_flush_every_second))
 
 
 @events.request.add_listener

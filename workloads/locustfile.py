@@ -6,6 +6,10 @@ one file serves every experiment. An unknown name stops Locust before any load.
 ``COFFEE_TASKS_PER_USER_S`` (open model, set for the sustained shape's
 ``orders_per_s``) replaces the HTTP classes' waits with ``constant_throughput``.
 
+Distributed runs: the master hands these settings (and the dashboard interval)
+to every worker with Locust's spawn messages, so a remote worker started
+without them (``playbooks/roles/locust``) runs the master's classes and waits.
+
     COFFEE_USER_CLASSES=CappuccinoLover=1 locust -f workloads/locustfile.py \\
         --headless -u 5 -r 5 -t 10s --host http://127.0.0.1:8005
 """
@@ -19,13 +23,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import instrumentation
-from locust import between, constant_throughput, task
+from locust import between, constant_throughput, events, task
 from locust.contrib.fasthttp import FastHttpUser
-from watcher import DashboardWatcher
+from locust.env import Environment
+from locust.runners import WorkerRunner
+from watcher import INTERVAL_ENV, DashboardWatcher
 
 CLASSES_ENV = "COFFEE_USER_CLASSES"
 THROUGHPUT_ENV = "COFFEE_TASKS_PER_USER_S"
 DEFAULT_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
+SETTINGS_OPTION = "coffee_settings"  # travels in parsed_options, as Locust's custom options do
 ORDER_PATH = "/api/v1/order"
 DASHBOARD_PATH = "/api/dashboard"
 PRICES = {"cappuccino": (4.50, 6.50), "americano": (3.00, 4.50), "latte": (4.00, 6.00)}
@@ -182,3 +189,22 @@ def _select(spec: str, tasks_per_user_s: str) -> None:
 
 
 _select(os.environ.get(CLASSES_ENV, DEFAULT_CLASSES), os.environ.get(THROUGHPUT_ENV, ""))
+
+
+@events.init.add_listener
+def _hand_settings_to_workers(environment: Environment, **_: Any) -> None:
+    if environment.parsed_options is not None and not isinstance(environment.runner, WorkerRunner):
+        settings = {name: os.environ.get(name, "") for name in (THROUGHPUT_ENV, INTERVAL_ENV)}
+        settings[CLASSES_ENV] = os.environ.get(CLASSES_ENV, DEFAULT_CLASSES)
+        setattr(environment.parsed_options, SETTINGS_OPTION, settings)
+
+
+@events.test_start.add_listener
+def _take_settings_from_master(environment: Environment, **_: Any) -> None:
+    """On a worker, before it spawns: the master's classes, waits and dashboard interval."""
+    settings = getattr(environment.parsed_options, SETTINGS_OPTION, None)
+    if not isinstance(environment.runner, WorkerRunner) or not settings:
+        return
+    _select(settings[CLASSES_ENV], settings[THROUGHPUT_ENV])
+    DashboardWatcher.interval_s = float(settings[INTERVAL_ENV] or DashboardWatcher.interval_s)
+    environment.user_classes = [cls for cls in PROFILES.values() if not cls.abstract]
