@@ -14,6 +14,11 @@ A shape replaces ``users``/``spawn_rate`` (``duration_s`` stays the bound)::
                   "shape_params": {"base_users": 50, "peak_users": 500, "ramp_s": 30},
                   "workers": 2, "abort_failure_ratio": 0.5, "abort_after_s": 15}
 
+``workers`` not given: the configuration's ``load_workers`` (0 when absent), so
+one experiment file runs with 0 or N local workers
+(``chaos run --var load_workers:int=2 ...``, ``gameday run --var load_workers=2 ...``).
+Remote workers come from the target file's ``load`` section.
+
 Every argument is checked before any load starts (see ``gameday.locustrun``).
 """
 
@@ -29,7 +34,7 @@ from gameday import locustrun
 from gameday.errors import GamedayError
 from gameday.target import TargetError, load_target
 
-__all__ = ["start_load", "stop_load"]
+__all__ = ["configured_workers", "start_load", "stop_load"]
 logger = logging.getLogger("chaostoolkit")
 
 
@@ -40,7 +45,7 @@ def start_load(
     user_classes: str = locustrun.DEFAULT_USER_CLASSES,
     shape: str = "",
     shape_params: dict[str, Any] | None = None,
-    workers: int = 0,
+    workers: int | None = None,
     abort_failure_ratio: float = 0,
     abort_after_s: int = 0,
     dashboard_interval_s: float = 10,
@@ -52,11 +57,13 @@ def start_load(
 
     ``shape``: "" (``users`` at ``spawn_rate``), "stairs", "spike", "sustained" or
     "soak", with ``shape_params``; ``workers``: local Locust workers behind a master
-    (0: one process); ``abort_failure_ratio``/``abort_after_s``: self-stop on a dead
+    (0: one process; default: configuration ``load_workers``); ``abort_failure_ratio``/``abort_after_s``: self-stop on a dead
     target; ``dashboard_interval_s``: the target's DASHBOARD_UPDATE_INTERVAL, for the
     DashboardWatcher's jitter; ``metrics_port``: where Prometheus scrapes the load.
     """
     try:
+        if workers is None:
+            workers = configured_workers(configuration)
         target = load_target(configuration)
         run = locustrun.start(
             run_dir=locustrun.resolve_run_dir(configuration),
@@ -79,9 +86,23 @@ def start_load(
         raise ActivityFailed(f"cannot start load: {exc}") from None
     what = f"{shape} shape" if shape else f"{users} users"
     logger.info(
-        f"Load started: {what} against {run['host']} (pid {run['pid']}, {workers} worker(s))"
+        f"Load started: {what} against {run['host']} (pid {run['pid']}, {workers} worker(s), "
+        f"{run['remote_workers']} remote)"
     )
     return run
+
+
+def configured_workers(configuration: Configuration = None) -> int:
+    """The configuration's ``load_workers`` (0 when absent); a ``--var`` string is coerced."""
+    value = (configuration or {}).get("load_workers", 0)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise locustrun.LoadError(
+        f"configuration load_workers must be a whole number of local Locust workers, got "
+        f"{value!r}: e.g. --var load_workers:int=2"
+    )
 
 
 def stop_load(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:

@@ -573,3 +573,31 @@ def test_remote_workers_on_other_machines_refuse_a_loopback_target(tmp_path, con
     assert "would load its own 127.0.0.1" in message and "allow_remote_target" in message
     assert not (tmp_path / "run").exists()
     assert ledger.ledger_for(target).entries() == []
+
+
+@pytest.mark.lab
+def test_load_workers_from_the_configuration_reaches_the_run(cafe, tmp_path, target, configuration):
+    run = load_actions.start_load(
+        users=2,
+        spawn_rate=2,
+        duration_s=8,
+        user_classes="RushHourCustomer=1",
+        metrics_port=_free_port(),
+        configuration={**configuration, "load_workers": 1},
+    )
+    assert run["workers"] == 1
+    assert len(psutil.Process(run["pid"]).children()) == 1
+    result = load_actions.stop_load(configuration=configuration)
+    log = (tmp_path / "run" / "locust" / "locust.log").read_text()
+    assert "reported as ready. 1 workers connected" in log
+    assert result["totals"]["requests"] > 0
+
+
+def test_load_workers_is_coerced_from_a_gameday_var_or_refused(configuration):
+    assert load_actions.configured_workers({"load_workers": "2"}) == 2  # gameday run --var
+    assert load_actions.configured_workers({"load_workers": 3}) == 3  # chaos run --var :int
+    assert load_actions.configured_workers({}) == 0
+    with pytest.raises(ActivityFailed) as exc:
+        load_actions.start_load(configuration={**configuration, "load_workers": "two"})
+    assert "configuration load_workers must be a whole number" in str(exc.value)
+    assert "--var load_workers:int=2" in str(exc.value)
