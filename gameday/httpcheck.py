@@ -6,7 +6,6 @@ unless the experiment's configuration sets ``allow_remote_target: true``.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,17 +14,10 @@ from urllib.parse import urlsplit
 import requests
 
 from gameday.errors import GamedayError
+from gameday.faultproxy import is_loopback
 from gameday.target import load_target
 
-__all__ = [
-    "Answer",
-    "HttpCheckError",
-    "InvalidCall",
-    "api_url",
-    "call",
-    "is_loopback",
-    "require_loopback",
-]
+__all__ = ["Answer", "HttpCheckError", "InvalidCall", "api_url", "call", "require_loopback"]
 
 MAX_TIMEOUT_S = 60.0
 
@@ -47,23 +39,12 @@ class Answer:
     elapsed_ms: float
 
 
-def is_loopback(url: str) -> bool:
-    """Whether the host of ``url`` is ``localhost`` or a loopback address."""
-    hostname = urlsplit(str(url)).hostname or ""
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
-
-
 def require_loopback(url: str, allow_remote: bool = False) -> None:
     """Refuse a non-http(s) URL, or a host that is not loopback unless ``allow_remote``."""
     parts = urlsplit(str(url))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HttpCheckError(f"target URL {url!r} is not an http(s) URL: fix api_url")
-    if not allow_remote and not is_loopback(url):
+    if not allow_remote and not is_loopback(parts.hostname):
         raise HttpCheckError(
             f"refusing to send traffic to {parts.hostname}: only loopback targets are allowed; "
             "set `allow_remote_target: true` in the experiment's configuration if this "

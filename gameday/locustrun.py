@@ -47,12 +47,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
 
 from gameday import ledger, livestats
 from gameday.errors import GamedayError
-from gameday.httpcheck import HttpCheckError, is_loopback, require_loopback
+from gameday.faultproxy import is_loopback
+from gameday.httpcheck import HttpCheckError, require_loopback
 from gameday.target import LoadSection, Target
 
 __all__ = [
@@ -596,7 +598,11 @@ def _check_workers(workers: int) -> None:
 
 def _check_remote_workers(host: str, load: LoadSection) -> None:
     """Workers on other machines load ``host`` from there: it must not be loopback."""
-    if load.remote_workers and not load.bind_is_loopback and is_loopback(host):
+    if (
+        load.remote_workers
+        and not load.bind_is_loopback
+        and is_loopback(urlsplit(host).hostname or "")
+    ):
         raise LoadError(
             f"refusing {load.remote_workers} remote worker(s): the master listens on "
             f"{load.master_bind_host} for workers on other machines, but the target {host} is "
