@@ -168,6 +168,41 @@ def test_histogram_buckets_are_within_half_a_percent():
             assert (float(value) - float(bucket)) / float(value) < 0.01
 
 
+def test_memoised_buckets_are_those_of_the_unmemoised_formula():
+    """bucket_ms caches its names: the same names as computing each one, at every decade edge."""
+    result = _locust_python("""
+        import instrumentation, random
+        def formula(ms):
+            micros = max(0, int(ms * 1000))
+            scale = 10 ** max(0, len(str(micros)) - 3)
+            return repr(micros // scale * scale / 1000)
+        edges = [10**k + d for k in range(-4, 9) for d in (-0.0011, -1e-9, 0, 1e-9, 0.0011)]
+        values = edges + [-1.0, 0.0, 0.9995, 999.9999] + [random.uniform(0, 1e5) for _ in range(50000)]
+        for _ in range(2):  # computed, then from the cache
+            wrong = [v for v in values if instrumentation.bucket_ms(v) != formula(v)]
+            assert not wrong, wrong[:5]
+        print(len(instrumentation._bucket_names))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) < 7000  # one name a bucket (1000 under 1 ms, then 900 a decade)
+
+
+def test_the_sum_of_a_second_is_rounded_once_when_written(tmp_path):
+    live = tmp_path / "live.jsonl"
+    result = _locust_python(f"""
+        import instrumentation, time
+        time.time = lambda: 1000.5  # a fixed clock, in this throw-away process only
+        r = instrumentation.LiveRecorder({str(live)!r}, None)
+        r.flushed_until = 1000
+        for _ in range(3):
+            r.on_request("/livez", 1.2344, 200, False, "GET")
+        r.flush(final=True)
+    """)
+    assert result.returncode == 0, result.stderr
+    (line,) = [json.loads(line) for line in live.read_text().splitlines()]
+    assert line["by_name"]["/livez"]["sum_ms"] == 3.703  # 3.7032; rounding each add gave 3.702
+
+
 def test_recorder_writes_one_line_per_second_and_the_acknowledged_orders(tmp_path):
     live, acked = tmp_path / "live.jsonl", tmp_path / "acked.jsonl"
     result = _locust_python(f"""

@@ -67,11 +67,19 @@ logger = logging.getLogger("coffee-chaos")
 locust.runners.WORKER_REPORT_INTERVAL = 1.0
 
 
+_bucket_names: dict[int, str] = {}  # lower bound in µs -> name; 900 a decade at most
+
+
 def bucket_ms(response_time_ms: float) -> str:
     """The histogram bucket of a latency: its lower bound, three significant digits."""
     micros = max(0, int(response_time_ms * 1000))
-    scale = 10 ** max(0, len(str(micros)) - SIGNIFICANT_DIGITS)
-    return repr(micros // scale * scale / 1000)
+    if micros >= 10**SIGNIFICANT_DIGITS:
+        micros -= micros % 10 ** (len(str(micros)) - SIGNIFICANT_DIGITS)
+    try:
+        return _bucket_names[micros]
+    except KeyError:
+        _bucket_names[micros] = name = repr(micros / 1000)
+        return name
 
 
 def merge_stats(into: dict[str, Any], stats: dict[str, Any]) -> None:
@@ -100,18 +108,28 @@ class LiveRecorder:
     def on_request(
         self, name: str, response_time: float, status: int, failed: bool, method: str = ""
     ) -> None:
-        """Count one completed request in the second it completed."""
-        stats = self.seconds[int(time.time())].setdefault(
-            name,
-            {"method": method, "count": 0, "failures": 0, "codes": {}, "hist": {}, "sum_ms": 0.0},
-        )
+        """Count one completed request in the second it completed (runs for every request)."""
+        by_name = self.seconds[int(time.time())]
+        stats = by_name.get(name)
+        if stats is None:
+            stats = by_name[name] = {
+                "method": method,
+                "count": 0,
+                "failures": 0,
+                "codes": {},
+                "hist": {},
+                "sum_ms": 0.0,  # rounded to the µs when the second is written
+            }
         stats["count"] += 1
-        stats["failures"] += int(failed)
-        stats["sum_ms"] = round(stats["sum_ms"] + response_time, 3)
+        if failed:
+            stats["failures"] += 1
+        stats["sum_ms"] += response_time
+        codes = stats["codes"]
         code = str(status)
-        stats["codes"][code] = stats["codes"].get(code, 0) + 1
+        codes[code] = codes.get(code, 0) + 1
+        hist = stats["hist"]
         bucket = bucket_ms(response_time)
-        stats["hist"][bucket] = stats["hist"].get(bucket, 0) + 1
+        hist[bucket] = hist.get(bucket, 0) + 1
 
     def acknowledge(self, order: dict[str, Any]) -> None:
         """Remember an order the target acknowledged."""
@@ -141,6 +159,8 @@ class LiveRecorder:
         lines = []
         for second in range(self.flushed_until, until):
             by_name = self.seconds.pop(second, {})
+            for stats in by_name.values():
+                stats["sum_ms"] = round(stats["sum_ms"], 3)
             lines.append(json.dumps({"t": second, "by_name": by_name}))
             for listener in self.on_second:
                 listener(second, by_name)
