@@ -195,14 +195,14 @@ def efficiency(host: str, users: int, seconds: int, rounds: int) -> None:
         for kind in runs:
             run = locust_run(host, users, seconds, instrumented=kind == "ours")
             runs[kind].append(run)
-            print(f"  round {round_} {kind:5} {_figures(run)}")
+            print(f"  {f'round {round_} {kind}':28} {_figures(run)}")
     pairs = list(zip(runs["plain"], runs["ours"], strict=True))
     cpu_ratios = [p["cpu_us_per_request"] / o["cpu_us_per_request"] for p, o in pairs]
     rps_ratios = [o["rps"] / p["rps"] for p, o in pairs]
-    for kind, label in (("plain", "plain FastHttpUser  "), ("ours", "ours (instrumented)")):
+    for kind, label in (("plain", "plain FastHttpUser"), ("ours", "ours (instrumented)")):
         medians = {key: median(run[key] for run in runs[kind]) for key in runs[kind][0]}
-        print(f"  median {label}       {_figures(medians)}")
-    print(f"  wrk -t1 -c{users} (ceiling)        {wrk_rps(host, users, seconds):8.0f} req/s")
+        print(f"  {'median ' + label:28} {_figures(medians)}")
+    print(f"  {f'wrk -t1 -c{users} (ceiling)':28} {wrk_rps(host, users, seconds):8.0f} req/s")
     print(
         f"  EFFICIENCY (requests per CPU-second, ours / plain, median of the rounds): "
         f"{median(cpu_ratios):.2f}x, {'meets' if median(cpu_ratios) >= 0.9 else 'BELOW'} "
@@ -232,7 +232,7 @@ def main() -> None:
     efficiency(args.host, args.users, args.seconds, args.rounds)
     for workers in (1, 2):
         run = locust_run(args.host, args.users, args.seconds, instrumented=True, workers=workers)
-        print(f"  ours, {workers} local worker(s)     {_figures(run)}")
+        print(f"  {f'ours, {workers} local worker(s)':28} {_figures(run)}")
     ws = websockets(args.host, args.sockets, args.hold)
     print(
         f"WebSockets held by one Locust process: {ws['connected']}/{ws['sockets']} connected, "
