@@ -28,6 +28,7 @@ def main() -> int:
         access_log=False,
         log_level="info",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=settings.keepalive_timeout,
     )
     return 0
 

@@ -41,6 +41,10 @@ class Settings:
     aggregator_metrics_port: int = 8006
     aggregator_hold_seconds: float = 0.0
     max_body_bytes: int = 65536
+    # Idle keep-alive connections are closed after this long. It must outlast the longest
+    # pause of any client (customers wait up to 10 s; load balancers idle up to 60 s):
+    # a request sent on a connection the server is closing is lost (a POST is not retried).
+    keepalive_timeout: float = 75.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +83,7 @@ class Settings:
                 "AGGREGATOR_HOLD_SECONDS", cls.aggregator_hold_seconds, allow_zero=True
             ),
             max_body_bytes=reader.integer("MAX_BODY_BYTES", cls.max_body_bytes, low=1),
+            keepalive_timeout=reader.number("KEEPALIVE_TIMEOUT", cls.keepalive_timeout),
         )
         if settings.db_pool_min_size > settings.db_pool_max_size:
             raise SettingsError(
