@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+import http.client
 import json
 import random
+import select
 import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -15,6 +20,7 @@ from cafe_helpers import API_URL, CAFE_DIR, WS_URL, connect_db, wait_ready, wait
 
 sys.path.insert(0, str(CAFE_DIR))
 
+from refcafe import gcpause  # noqa: E402
 from refcafe.settings import Settings, SettingsError  # noqa: E402
 
 _READY: list[bool] = []
@@ -191,6 +197,32 @@ def test_body_over_64_kib_is_refused_with_413_when_streamed() -> None:
 
 
 @pytest.mark.lab
+def test_an_idle_keep_alive_connection_outlives_the_longest_customer_pause() -> None:
+    # Customers pause up to 10 s between orders on the same connection; a server closing
+    # idle connections sooner (uvicorn's default is 5 s) loses the order sent as it closes:
+    # a POST is never retried (seen as one "HTTP 0" in a 500-user ramp).
+    connection = http.client.HTTPConnection(urlsplit(API_URL).netloc, timeout=5)
+    try:
+        assert _post_order(connection) == 200
+        sock = connection.sock
+        time.sleep(10.5)
+        closed, _, _ = select.select([sock], [], [], 0)
+        assert not closed, "the café closed an idle keep-alive connection within 10.5 s"
+        assert _post_order(connection) == 200
+        assert connection.sock is sock, "the second order needed a new connection"
+    finally:
+        connection.close()
+
+
+def _post_order(connection: http.client.HTTPConnection) -> int:
+    body = json.dumps(valid_order())
+    connection.request("POST", "/api/v1/order", body, {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+@pytest.mark.lab
 def test_dashboard_shows_a_new_order_after_an_aggregator_pass() -> None:
     order = valid_order(drink="cappuccino", store="central")
     created = requests.post(f"{API_URL}/api/v1/order", json=order, timeout=5).json()
@@ -239,6 +271,7 @@ def test_metrics_expose_every_contract_metric_with_route_templates() -> None:
     assert 'endpoint="unmatched"' in text
     assert junk not in text, "a raw request path leaked into a metric label"
     assert 'http_request_duration_seconds_bucket{endpoint="/livez",le="0.005",method="GET"}' in text
+    assert 'python_gc_pause_seconds_count{generation="2"}' in text, "GC pauses are not timed"
 
 
 @pytest.mark.parametrize(
@@ -262,4 +295,20 @@ def test_settings_defaults_follow_the_contract() -> None:
     assert (settings.app_port, settings.postgres_schema) == (8005, "coffee_rt")
     assert (settings.db_pool_min_size, settings.db_pool_max_size) == (5, 20)
     assert settings.dashboard_update_interval == 10 and settings.max_body_bytes == 65536
+    assert settings.keepalive_timeout == 75.0
     assert (settings.db_pool_timeout, settings.dependency_timeout) == (1.0, 1.0)
+
+
+def test_every_garbage_collection_is_timed_by_generation() -> None:
+    full = gcpause.GC_PAUSE.labels(generation="2")
+    before = _histogram_count(full)
+    gcpause.time_collections()
+    gcpause.time_collections()  # idempotent: one callback, one observation per collection
+    gc.collect()
+    gc.collect()
+    assert _histogram_count(full) == before + 2
+
+
+def _histogram_count(child: object) -> float:
+    (metric,) = child.collect()  # type: ignore[attr-defined]
+    return next(s.value for s in metric.samples if s.name.endswith("_count"))
