@@ -416,3 +416,35 @@ def _wait_for(condition, timeout_s: float = 45) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.5)
+
+
+OPEN_MODEL_ARRIVALS = """
+import json, time, gevent, locustfile
+from locust.env import Environment
+first = {}
+def order(self, drink=None, store=None):
+    first.setdefault(id(self), time.monotonic())
+locustfile.Customer.order = order
+env = Environment(user_classes=[locustfile.CoffeeConsumer], host="http://127.0.0.1:9")
+runner = env.create_local_runner()
+start = time.monotonic()
+runner.start(40, spawn_rate=40)
+gevent.sleep(2.5)
+runner.quit()
+print(json.dumps(sorted(t - start for t in first.values())))
+"""
+
+
+def test_open_model_users_spawned_together_start_spread_over_their_period():
+    # Locust spawns a second's users at once; at a constant pace (0.5 orders/s each) they
+    # would arrive together every 2 s for the whole run unless each starts at a random phase.
+    result = _locust_python(
+        OPEN_MODEL_ARRIVALS,
+        {"COFFEE_USER_CLASSES": "CoffeeConsumer=1", "COFFEE_TASKS_PER_USER_S": "0.5"},
+    )
+    assert result.returncode == 0, result.stderr
+    arrivals = json.loads(result.stdout)
+    assert len(arrivals) == 40
+    assert arrivals[-1] - arrivals[0] > 1.0, arrivals
+    in_first_tenth = sum(1 for t in arrivals if t - arrivals[0] < 0.2)
+    assert in_first_tenth <= 12, arrivals

@@ -4,7 +4,10 @@ Which classes run, and their weights, come from ``COFFEE_USER_CLASSES``
 (``"CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"`` by default), so
 one file serves every experiment. An unknown name stops Locust before any load.
 ``COFFEE_TASKS_PER_USER_S`` (open model, set for the sustained shape's
-``orders_per_s``) replaces the HTTP classes' waits with ``constant_throughput``.
+``orders_per_s``) replaces the HTTP classes' waits with ``constant_throughput``,
+each user starting at a random point of its period: Locust spawns a whole
+second's users at once, and with a constant pace they would otherwise keep
+arriving together, in bursts, for the whole run.
 
 Distributed runs: the master hands these settings (and the dashboard interval)
 to every worker with Locust's spawn messages, so a remote worker started
@@ -22,6 +25,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import gevent
 import instrumentation
 from locust import between, constant_throughput, events, task
 from locust.contrib.fasthttp import FastHttpUser
@@ -55,6 +59,11 @@ class Customer(FastHttpUser):
     """Places orders; anything but a 200 carrying an ``id`` is a failure."""
 
     abstract = True
+    start_jitter_s = 0.0  # open model: first task after a random part of the period
+
+    def on_start(self) -> None:
+        if self.start_jitter_s:
+            gevent.sleep(random.uniform(0, self.start_jitter_s))
 
     def order(self, drink: str | None = None, store: str | None = None) -> None:
         with self.client.post(
@@ -186,6 +195,8 @@ def _select(spec: str, tasks_per_user_s: str) -> None:
         cls.weight = chosen.get(name, cls.weight)
         if throughput and issubclass(cls, FastHttpUser):
             cls.wait_time = constant_throughput(throughput)
+            if issubclass(cls, Customer):
+                cls.start_jitter_s = 1 / throughput
 
 
 _select(os.environ.get(CLASSES_ENV, DEFAULT_CLASSES), os.environ.get(THROUGHPUT_ENV, ""))
