@@ -30,11 +30,14 @@ def ping_pong(port: int) -> list[float]:
 
 def main() -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".json") as config:
-        json.dump([{"name": "redis", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:6379"}], config)
+        json.dump(
+            [{"name": "redis", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:6379"}], config
+        )
         config.flush()
         proxy = subprocess.Popen(
             [sys.executable, str(SCRIPT), "--listen", "127.0.0.1:0", "--config", config.name],
-            stderr=subprocess.PIPE, text=True,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         port = int(re.search(r"redis created: 127.0.0.1:(\d+)", proxy.stderr.readline()).group(1))
         try:
