@@ -312,3 +312,15 @@ def test_every_garbage_collection_is_timed_by_generation() -> None:
 def _histogram_count(child: object) -> float:
     (metric,) = child.collect()  # type: ignore[attr-defined]
     return next(s.value for s in metric.samples if s.name.endswith("_count"))
+
+
+def test_startup_objects_are_frozen_out_of_full_collections() -> None:
+    survivor = [object()]
+    try:
+        gcpause.freeze_startup_objects()
+        assert gc.get_freeze_count() > 0
+        assert not any(o is survivor for o in gc.get_objects()), "a startup object is still walked"
+        newcomer = [object()]
+        assert any(o is newcomer for o in gc.get_objects()), "objects made later must be collected"
+    finally:
+        gc.unfreeze()

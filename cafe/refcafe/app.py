@@ -13,7 +13,7 @@ from .cache import Cache
 from .dashboard_view import read_dashboard
 from .db import Database
 from .errors import DependencyUnavailable, dependency_unavailable_handler
-from .gcpause import time_collections
+from .gcpause import freeze_startup_objects, time_collections
 from .middleware import BodySizeLimit, RequestMetrics
 from .routers import dashboard, health, metrics, orders, websocket
 from .settings import Settings
@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.insert_order = orders.insert_statement(settings.postgres_schema)
         task = asyncio.create_task(broadcaster.run())
         time_collections()
+        freeze_startup_objects()
         try:
             yield
         finally:
