@@ -22,37 +22,61 @@ __all__ = ["add_latency", "add_timeout", "remove_network_faults", "reset_connect
 logger = logging.getLogger("chaostoolkit")
 
 
-def add_latency(dependency: str, latency_ms: int = 500, jitter_ms: int = 0,
-                backend: str = "auto", configuration: Configuration = None,
-                secrets: Secrets = None) -> dict[str, Any]:
+def add_latency(
+    dependency: str,
+    latency_ms: int = 500,
+    jitter_ms: int = 0,
+    backend: str = "auto",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
     """Delay ``dependency``'s replies to the API by latency_ms ± jitter_ms."""
-    return _inject(dependency, configuration, kind="latency", latency_ms=latency_ms,
-                   jitter_ms=jitter_ms, backend=backend)
+    return _inject(
+        dependency,
+        configuration,
+        kind="latency",
+        latency_ms=latency_ms,
+        jitter_ms=jitter_ms,
+        backend=backend,
+    )
 
 
-def add_timeout(dependency: str, timeout_ms: int = 0, backend: str = "auto",
-                configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
+def add_timeout(
+    dependency: str,
+    timeout_ms: int = 0,
+    backend: str = "auto",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
     """Stall ``dependency``'s traffic; the proxy closes after timeout_ms (0: never)."""
-    return _inject(dependency, configuration, kind="timeout", timeout_ms=timeout_ms,
-                   backend=backend)
+    return _inject(
+        dependency, configuration, kind="timeout", timeout_ms=timeout_ms, backend=backend
+    )
 
 
-def reset_connections(dependency: str, timeout_ms: int = 0, backend: str = "auto",
-                      configuration: Configuration = None,
-                      secrets: Secrets = None) -> dict[str, Any]:
+def reset_connections(
+    dependency: str,
+    timeout_ms: int = 0,
+    backend: str = "auto",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
     """Reset the API's connections to ``dependency`` (after timeout_ms)."""
-    return _inject(dependency, configuration, kind="reset", timeout_ms=timeout_ms,
-                   backend=backend)
+    return _inject(dependency, configuration, kind="reset", timeout_ms=timeout_ms, backend=backend)
 
 
-def remove_network_faults(dependency: str | None = None, configuration: Configuration = None,
-                          secrets: Secrets = None) -> list[dict[str, Any]]:
+def remove_network_faults(
+    dependency: str | None = None, configuration: Configuration = None, secrets: Secrets = None
+) -> list[dict[str, Any]]:
     """Remove the network faults towards ``dependency`` (None: every dependency)."""
     target = _target(configuration)
     try:
         if dependency is None:
-            recorded = {e["subject"] for e in ledger_for(target).entries()
-                        if e["kind"] in ("toxic", "qdisc")}
+            recorded = {
+                e["subject"]
+                for e in ledger_for(target).entries()
+                if e["kind"] in ("toxic", "qdisc")
+            }
             dependencies = sorted(set(target.proxies) | recorded)
         else:
             if dependency not in target.proxies:
@@ -79,6 +103,7 @@ def _inject(dependency: str, configuration: Configuration, **kwargs: Any) -> dic
         result = netfault.inject(target, dependency, interface=interface, **kwargs)
     except (TargetError, GamedayError) as exc:
         raise ActivityFailed(
-            f"could not inject {kwargs['kind']} towards {dependency!r}: {exc}") from None
+            f"could not inject {kwargs['kind']} towards {dependency!r}: {exc}"
+        ) from None
     logger.info("network fault injected: %s", result)
     return result

@@ -33,37 +33,80 @@ PASS_GAUGE = "aggregator_pass_in_progress"
 _GAUGE_LINE = re.compile(rf"^{PASS_GAUGE}(?:\{{[^}}]*\}})?\s+(\S+)", re.MULTILINE)
 
 
-def kill_service(service: str, timeout_s: float = 10.0, configuration: Configuration = None,
-                 secrets: Secrets = None) -> dict[str, Any]:
+def kill_service(
+    service: str,
+    timeout_s: float = 10.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
     """Kill ``service`` abruptly: SIGKILL to its process group (pods: no grace period)."""
-    return _run(f"kill service {service!r}", services.kill, service, configuration,
-                timeout_s=timeout_s, secrets=secrets)
+    return _run(
+        f"kill service {service!r}",
+        services.kill,
+        service,
+        configuration,
+        timeout_s=timeout_s,
+        secrets=secrets,
+    )
 
 
-def stop_service(service: str, timeout_s: float = 60.0, configuration: Configuration = None,
-                 secrets: Secrets = None) -> dict[str, Any]:
+def stop_service(
+    service: str,
+    timeout_s: float = 60.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
     """Stop ``service`` gracefully (pods: scale its deployment to 0)."""
-    return _run(f"stop service {service!r}", services.stop, service, configuration,
-                timeout_s=timeout_s, secrets=secrets)
+    return _run(
+        f"stop service {service!r}",
+        services.stop,
+        service,
+        configuration,
+        timeout_s=timeout_s,
+        secrets=secrets,
+    )
 
 
-def start_service(service: str, timeout_s: float = 60.0, configuration: Configuration = None,
-                  secrets: Secrets = None) -> dict[str, Any]:
+def start_service(
+    service: str,
+    timeout_s: float = 60.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
     """Start ``service`` and wait until it runs; a running service is left as it is."""
-    return _run(f"start service {service!r}", services.start, service, configuration,
-                timeout_s=timeout_s, secrets=secrets)
+    return _run(
+        f"start service {service!r}",
+        services.start,
+        service,
+        configuration,
+        timeout_s=timeout_s,
+        secrets=secrets,
+    )
 
 
-def restart_service(service: str, timeout_s: float = 60.0, configuration: Configuration = None,
-                    secrets: Secrets = None) -> dict[str, Any]:
+def restart_service(
+    service: str,
+    timeout_s: float = 60.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
     """Stop then start ``service``."""
-    return _run(f"restart service {service!r}", services.restart, service, configuration,
-                timeout_s=timeout_s, secrets=secrets)
+    return _run(
+        f"restart service {service!r}",
+        services.restart,
+        service,
+        configuration,
+        timeout_s=timeout_s,
+        secrets=secrets,
+    )
 
 
-def kill_aggregator_mid_pass(metrics_url: str = "http://127.0.0.1:8006/metrics",
-                             wait_s: float = 30.0, configuration: Configuration = None,
-                             secrets: Secrets = None) -> dict[str, Any]:
+def kill_aggregator_mid_pass(
+    metrics_url: str = "http://127.0.0.1:8006/metrics",
+    wait_s: float = 30.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
     """Kill the ``aggregator`` while it computes a pass.
 
     Relies on the reference café's OPTIONAL gauge ``aggregator_pass_in_progress``
@@ -80,15 +123,15 @@ def kill_aggregator_mid_pass(metrics_url: str = "http://127.0.0.1:8006/metrics",
     with requests.Session() as session:
         note = _await_pass(session, metrics_url, wait_s, began)
     waited = round(time.monotonic() - began, 3)
-    result = _run("kill service 'aggregator'", services.kill, "aggregator", configuration,
-                  secrets=secrets)
+    result = _run(
+        "kill service 'aggregator'", services.kill, "aggregator", configuration, secrets=secrets
+    )
     result.update({"mid_pass": not note, "waited_s": waited, "note": note})
     logger.info("aggregator killed after %.1f s%s", waited, f" ({note})" if note else " mid-pass")
     return result
 
 
-def _await_pass(session: requests.Session, metrics_url: str, wait_s: float,
-                began: float) -> str:
+def _await_pass(session: requests.Session, metrics_url: str, wait_s: float, began: float) -> str:
     """Wait until a pass is in progress; the note of a plain kill when that cannot be seen."""
     while True:
         value, problem = _gauge(session, metrics_url)
@@ -123,8 +166,9 @@ def _target(configuration: Configuration) -> Target:
         raise ActivityFailed(str(exc)) from None
 
 
-def _run(what: str, call: Callable[..., dict], service: str, configuration: Configuration,
-         **kwargs: Any) -> dict[str, Any]:
+def _run(
+    what: str, call: Callable[..., dict], service: str, configuration: Configuration, **kwargs: Any
+) -> dict[str, Any]:
     target = _target(configuration)
     try:
         result = call(service, target, **kwargs)

@@ -119,8 +119,14 @@ def recover(target: Target) -> list[dict]:
             failures.append(f"{label}: {exc}")
             continue
         ledger.resolve(entry["id"])
-        reverted.append({"id": entry["id"], "kind": entry["kind"],
-                         "subject": entry["subject"], "result": result})
+        reverted.append(
+            {
+                "id": entry["id"],
+                "kind": entry["kind"],
+                "subject": entry["subject"],
+                "result": result,
+            }
+        )
     if failures:
         raise LedgerError(
             f"could not revert {len(failures)} fault(s) of the ledger {ledger.directory}: "

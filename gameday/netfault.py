@@ -76,14 +76,27 @@ def active(target: Target) -> list[dict[str, Any]]:
     faults = []
     for dependency, proxy in sorted(target.proxies.items()):
         for toxic in _toxics(target.faultproxy_url, proxy):
-            faults.append({"dependency": dependency, "backend": "proxy", "proxy": proxy,
-                           "toxic": toxic["name"], "type": toxic.get("type"),
-                           "attributes": toxic.get("attributes", {}),
-                           "ours": toxic["name"].startswith(TOXIC_PREFIX)})
+            faults.append(
+                {
+                    "dependency": dependency,
+                    "backend": "proxy",
+                    "proxy": proxy,
+                    "toxic": toxic["name"],
+                    "type": toxic.get("type"),
+                    "attributes": toxic.get("attributes", {}),
+                    "ours": toxic["name"].startswith(TOXIC_PREFIX),
+                }
+            )
     for entry in ledger_for(target).entries():
         if entry["kind"] == "qdisc":
-            faults.append({"dependency": entry["subject"], "backend": "netem",
-                           "interface": entry["revert"]["interface"], "note": entry["note"]})
+            faults.append(
+                {
+                    "dependency": entry["subject"],
+                    "backend": "netem",
+                    "interface": entry["revert"]["interface"],
+                    "note": entry["note"],
+                }
+            )
     return faults
 
 
@@ -93,8 +106,7 @@ def revert(entry: dict, target: Target) -> dict[str, Any]:
     if entry.get("kind") == "toxic":
         url = spec.get("faultproxy_url") or target.faultproxy_url
         gone = _delete_toxic(url, spec["proxy"], spec["toxic"])
-        return {"backend": "proxy", "proxy": spec["proxy"], "toxic": spec["toxic"],
-                "removed": gone}
+        return {"backend": "proxy", "proxy": spec["proxy"], "toxic": spec["toxic"], "removed": gone}
     if entry.get("kind") == "qdisc":
         return _delete_qdisc(spec["interface"])
     raise NetFaultError(
@@ -110,11 +122,15 @@ def _check(kind: str, latency_ms: int, jitter_ms: int, timeout_ms: int, backend:
         raise NetFaultError(f"unknown network fault {kind!r}: use one of {', '.join(KINDS)}")
     if backend not in BACKENDS:
         raise NetFaultError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
-    for name, value in (("latency_ms", latency_ms), ("jitter_ms", jitter_ms),
-                        ("timeout_ms", timeout_ms)):
+    for name, value in (
+        ("latency_ms", latency_ms),
+        ("jitter_ms", jitter_ms),
+        ("timeout_ms", timeout_ms),
+    ):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise NetFaultError(f"{name} must be a whole number of milliseconds >= 0, "
-                                f"not {value!r}")
+            raise NetFaultError(
+                f"{name} must be a whole number of milliseconds >= 0, not {value!r}"
+            )
     if kind == "latency" and latency_ms == 0:
         raise NetFaultError("a latency fault needs latency_ms > 0")
     if jitter_ms > latency_ms and kind == "latency":
@@ -147,27 +163,42 @@ def _http(method: str, url: str, **kwargs: Any) -> requests.Response:
 def _toxics(base_url: str, proxy: str) -> list[dict[str, Any]]:
     response = _http("GET", f"{base_url}/proxies/{proxy}/toxics")
     if response.status_code == 404:
-        raise NetFaultError(f"the fault proxy at {base_url} has no proxy {proxy!r}: "
-                            "check `proxies` in the target file and the proxy's config")
+        raise NetFaultError(
+            f"the fault proxy at {base_url} has no proxy {proxy!r}: "
+            "check `proxies` in the target file and the proxy's config"
+        )
     if not response.ok:
-        raise NetFaultError(f"the fault proxy at {base_url} refused to list toxics of "
-                            f"{proxy!r}: HTTP {response.status_code} {response.text[:200]}")
+        raise NetFaultError(
+            f"the fault proxy at {base_url} refused to list toxics of "
+            f"{proxy!r}: HTTP {response.status_code} {response.text[:200]}"
+        )
     return response.json()
 
 
-def _inject_toxic(target: Target, dependency: str, kind: str, latency_ms: int,
-                  jitter_ms: int, timeout_ms: int) -> dict[str, Any]:
+def _inject_toxic(
+    target: Target, dependency: str, kind: str, latency_ms: int, jitter_ms: int, timeout_ms: int
+) -> dict[str, Any]:
     proxy = target.proxy(dependency)
     base_url = target.faultproxy_url
     _toxics(base_url, proxy)  # the proxy answers and knows this proxy, before anything changes
     name = f"{TOXIC_PREFIX}{kind}"
-    attributes = ({"latency": latency_ms, "jitter": jitter_ms} if kind == "latency"
-                  else {"timeout": timeout_ms})
-    body = {"name": name, "type": KINDS[kind], "stream": "downstream", "toxicity": 1,
-            "attributes": attributes}
+    attributes = (
+        {"latency": latency_ms, "jitter": jitter_ms}
+        if kind == "latency"
+        else {"timeout": timeout_ms}
+    )
+    body = {
+        "name": name,
+        "type": KINDS[kind],
+        "stream": "downstream",
+        "toxicity": 1,
+        "attributes": attributes,
+    }
     ledger = ledger_for(target)
     entry_id = ledger.record(
-        "toxic", dependency, {"proxy": proxy, "toxic": name, "faultproxy_url": base_url},
+        "toxic",
+        dependency,
+        {"proxy": proxy, "toxic": name, "faultproxy_url": base_url},
         note=f"{KINDS[kind]} toxic {attributes} on proxy {proxy}",
     )
     response = _http("POST", f"{base_url}/proxies/{proxy}/toxics", json=body)
@@ -178,10 +209,19 @@ def _inject_toxic(target: Target, dependency: str, kind: str, latency_ms: int,
                 f"proxy {proxy!r} already has a toxic {name!r}: remove it first "
                 f"(remove_network_faults dependency={dependency!r})"
             )
-        raise NetFaultError(f"the fault proxy refused toxic {name!r} on {proxy!r}: "
-                            f"HTTP {response.status_code} {response.text[:200]}")
-    return {"dependency": dependency, "backend": "proxy", "proxy": proxy, "toxic": name,
-            "type": KINDS[kind], "attributes": attributes, "ledger_id": entry_id}
+        raise NetFaultError(
+            f"the fault proxy refused toxic {name!r} on {proxy!r}: "
+            f"HTTP {response.status_code} {response.text[:200]}"
+        )
+    return {
+        "dependency": dependency,
+        "backend": "proxy",
+        "proxy": proxy,
+        "toxic": name,
+        "type": KINDS[kind],
+        "attributes": attributes,
+        "ledger_id": entry_id,
+    }
 
 
 def _delete_toxic(base_url: str, proxy: str, toxic: str) -> bool:
@@ -189,8 +229,10 @@ def _delete_toxic(base_url: str, proxy: str, toxic: str) -> bool:
     if response.status_code == 404:
         return False
     if not response.ok:
-        raise NetFaultError(f"the fault proxy at {base_url} refused to delete toxic "
-                            f"{toxic!r} of {proxy!r}: HTTP {response.status_code}")
+        raise NetFaultError(
+            f"the fault proxy at {base_url} refused to delete toxic "
+            f"{toxic!r} of {proxy!r}: HTTP {response.status_code}"
+        )
     return True
 
 
@@ -200,18 +242,27 @@ def _delete_toxic(base_url: str, proxy: str, toxic: str) -> bool:
 def _tc(*args: str) -> subprocess.CompletedProcess:
     tc = shutil.which("tc")
     if not tc:
-        raise NetFaultError("`tc` (iproute2) is not installed here: install it, or use "
-                            "backend 'proxy'")
+        raise NetFaultError(
+            "`tc` (iproute2) is not installed here: install it, or use backend 'proxy'"
+        )
     try:
-        return subprocess.run([tc, *args], capture_output=True, text=True,
-                              timeout=TC_TIMEOUT_S, check=False)
+        return subprocess.run(
+            [tc, *args], capture_output=True, text=True, timeout=TC_TIMEOUT_S, check=False
+        )
     except subprocess.TimeoutExpired:
-        raise NetFaultError(f"`tc {' '.join(args)}` did not finish within "
-                            f"{TC_TIMEOUT_S:g} s") from None
+        raise NetFaultError(
+            f"`tc {' '.join(args)}` did not finish within {TC_TIMEOUT_S:g} s"
+        ) from None
 
 
-def _inject_qdisc(target: Target, dependency: str, kind: str, latency_ms: int,
-                  jitter_ms: int, interface: str | None) -> dict[str, Any]:
+def _inject_qdisc(
+    target: Target,
+    dependency: str,
+    kind: str,
+    latency_ms: int,
+    jitter_ms: int,
+    interface: str | None,
+) -> dict[str, Any]:
     if kind == "reset":
         raise NetFaultError("netem cannot reset connections: use backend 'proxy' for 'reset'")
     if not interface:
@@ -219,11 +270,14 @@ def _inject_qdisc(target: Target, dependency: str, kind: str, latency_ms: int,
             f"the netem backend needs the interface towards {dependency!r}: set "
             "`netem_interface` in the experiment's configuration"
         )
-    rule = (["delay", f"{latency_ms}ms", f"{jitter_ms}ms"] if kind == "latency"
-            else ["loss", "100%"])
+    rule = ["delay", f"{latency_ms}ms", f"{jitter_ms}ms"] if kind == "latency" else ["loss", "100%"]
     ledger = ledger_for(target)
-    entry_id = ledger.record("qdisc", dependency, {"interface": interface},
-                             note=f"tc qdisc add dev {interface} root netem {' '.join(rule)}")
+    entry_id = ledger.record(
+        "qdisc",
+        dependency,
+        {"interface": interface},
+        note=f"tc qdisc add dev {interface} root netem {' '.join(rule)}",
+    )
     try:
         done = _tc("qdisc", "add", "dev", interface, "root", "netem", *rule)
     except NetFaultError:
@@ -238,8 +292,13 @@ def _inject_qdisc(target: Target, dependency: str, kind: str, latency_ms: int,
                 f"{kind} towards {dependency!r}"
             )
         raise NetFaultError(f"tc could not add netem on {interface!r}: {error}")
-    return {"dependency": dependency, "backend": "netem", "interface": interface,
-            "rule": " ".join(rule), "ledger_id": entry_id}
+    return {
+        "dependency": dependency,
+        "backend": "netem",
+        "interface": interface,
+        "rule": " ".join(rule),
+        "ledger_id": entry_id,
+    }
 
 
 def _delete_qdisc(interface: str) -> dict[str, Any]:
@@ -248,6 +307,5 @@ def _delete_qdisc(interface: str) -> dict[str, Any]:
         return {"backend": "netem", "interface": interface, "removed": False}
     done = _tc("qdisc", "del", "dev", interface, "root")
     if done.returncode != 0:
-        raise NetFaultError(f"tc could not remove netem on {interface!r}: "
-                            f"{done.stderr.strip()}")
+        raise NetFaultError(f"tc could not remove netem on {interface!r}: {done.stderr.strip()}")
     return {"backend": "netem", "interface": interface, "removed": True}

@@ -53,17 +53,30 @@ def kill(name: str, target: Target, timeout_s: float = 10.0, secrets: Secrets = 
     pid = info["pid"]
     pgid = _process_group(target, service, pid)
     entry_id = ledger_for(target).record(
-        "service", name, {"action": "start", "platform": "supervisor"},
+        "service",
+        name,
+        {"action": "start", "platform": "supervisor"},
         note=f"SIGKILL to process group {pgid} and descendants of program {service.program}",
     )
     began = time.monotonic()
     killed = _kill_tree(service, pid, pgid)
-    after = _wait(target, service, lambda i: i["statename"] != "RUNNING" or i["pid"] != pid,
-                  timeout_s, "stop running after SIGKILL")
+    after = _wait(
+        target,
+        service,
+        lambda i: i["statename"] != "RUNNING" or i["pid"] != pid,
+        timeout_s,
+        "stop running after SIGKILL",
+    )
     _wait_gone(service, killed, began + timeout_s)
-    return {**_facts(service, after), "killed_pid": pid, "process_group": pgid,
-            "killed_pids": [p.pid for p in killed], "signal": "SIGKILL",
-            "seconds": round(time.monotonic() - began, 3), "ledger_id": entry_id}
+    return {
+        **_facts(service, after),
+        "killed_pid": pid,
+        "process_group": pgid,
+        "killed_pids": [p.pid for p in killed],
+        "signal": "SIGKILL",
+        "seconds": round(time.monotonic() - began, 3),
+        "ledger_id": entry_id,
+    }
 
 
 def stop(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets = None) -> dict:
@@ -73,10 +86,15 @@ def stop(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets = 
         return _k8s_stop(service, target, timeout_s, secrets)
     info = _info(target, service)
     if info["statename"] in STOPPED_STATES:
-        return {**_facts(service, info), "changed": False,
-                "note": f"already {info['statename']}: nothing to stop"}
+        return {
+            **_facts(service, info),
+            "changed": False,
+            "note": f"already {info['statename']}: nothing to stop",
+        }
     entry_id = ledger_for(target).record(
-        "service", name, {"action": "start", "platform": "supervisor"},
+        "service",
+        name,
+        {"action": "start", "platform": "supervisor"},
         note=f"stopped program {service.program} through supervisor",
     )
     began = time.monotonic()
@@ -85,10 +103,13 @@ def stop(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets = 
     except ServiceError:
         if _info(target, service)["statename"] not in STOPPED_STATES:
             raise
-    after = _wait(target, service, lambda i: i["statename"] in STOPPED_STATES,
-                  timeout_s, "stop")
-    return {**_facts(service, after), "changed": True,
-            "seconds": round(time.monotonic() - began, 3), "ledger_id": entry_id}
+    after = _wait(target, service, lambda i: i["statename"] in STOPPED_STATES, timeout_s, "stop")
+    return {
+        **_facts(service, after),
+        "changed": True,
+        "seconds": round(time.monotonic() - began, 3),
+        "ledger_id": entry_id,
+    }
 
 
 def start(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets = None) -> dict:
@@ -143,8 +164,11 @@ def _supervisor_start(service: Service, target: Target, timeout_s: float) -> dic
             if _info(target, service)["statename"] not in ("STARTING", "RUNNING"):
                 raise
     after = _wait(target, service, lambda i: i["statename"] == "RUNNING", timeout_s, "run")
-    return {**_facts(service, after), "changed": True,
-            "seconds": round(time.monotonic() - began, 3)}
+    return {
+        **_facts(service, after),
+        "changed": True,
+        "seconds": round(time.monotonic() - began, 3),
+    }
 
 
 def _rpc(target: Target) -> Any:
@@ -256,8 +280,9 @@ def _wait_gone(service: Service, processes: list[psutil.Process], deadline: floa
         time.sleep(POLL_S / 2)
 
 
-def _wait(target: Target, service: Service, done: Callable[[dict], bool],
-          timeout_s: float, what: str) -> dict[str, Any]:
+def _wait(
+    target: Target, service: Service, done: Callable[[dict], bool], timeout_s: float, what: str
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
         info = _info(target, service)
@@ -310,7 +335,8 @@ def _k8s_running_pods(selector: str, ns: str, secrets: Secrets) -> list[str]:
     from kubernetes import client
 
     pods = client.CoreV1Api(create_k8s_api_client(secrets)).list_namespaced_pod(
-        ns, label_selector=selector)
+        ns, label_selector=selector
+    )
     return [p.metadata.name for p in pods.items if p.status.phase == "Running"]
 
 
@@ -325,9 +351,16 @@ def _k8s_replicas(deployment: str, ns: str, secrets: Secrets) -> int:
 def _k8s_status(service: Service, secrets: Secrets) -> dict[str, Any]:
     selector, ns, deployment = _k8s_spec(service)
     pods = _k8s(service, "list pods", lambda: _k8s_running_pods(selector, ns, secrets))
-    return {"service": service.name, "program": deployment, "platform": "kubernetes",
-            "state": "RUNNING" if pods else "STOPPED", "running": bool(pods),
-            "pid": None, "uptime": None, "pods": pods}
+    return {
+        "service": service.name,
+        "program": deployment,
+        "platform": "kubernetes",
+        "state": "RUNNING" if pods else "STOPPED",
+        "running": bool(pods),
+        "pid": None,
+        "uptime": None,
+        "pods": pods,
+    }
 
 
 def _k8s_kill(service: Service, target: Target, secrets: Secrets) -> dict:
@@ -340,14 +373,26 @@ def _k8s_kill(service: Service, target: Target, secrets: Secrets) -> dict:
             f"namespace {ns!r}"
         )
     entry_id = ledger_for(target).record(
-        "service", service.name, {"action": "start", "platform": "kubernetes"},
+        "service",
+        service.name,
+        {"action": "start", "platform": "kubernetes"},
         note=f"terminated pods {selector} in {ns} with no grace period",
     )
     began = time.monotonic()
-    deleted = _k8s(service, "terminate pods", lambda: pod_actions.terminate_pods(
-        label_selector=selector, ns=ns, all=True, grace_period=0, secrets=secrets))
-    return {"service": service.name, "platform": "kubernetes", "pods_terminated": deleted,
-            "seconds": round(time.monotonic() - began, 3), "ledger_id": entry_id}
+    deleted = _k8s(
+        service,
+        "terminate pods",
+        lambda: pod_actions.terminate_pods(
+            label_selector=selector, ns=ns, all=True, grace_period=0, secrets=secrets
+        ),
+    )
+    return {
+        "service": service.name,
+        "platform": "kubernetes",
+        "pods_terminated": deleted,
+        "seconds": round(time.monotonic() - began, 3),
+        "ledger_id": entry_id,
+    }
 
 
 def _k8s_stop(service: Service, target: Target, timeout_s: float, secrets: Secrets) -> dict:
@@ -356,45 +401,77 @@ def _k8s_stop(service: Service, target: Target, timeout_s: float, secrets: Secre
     selector, ns, deployment = _k8s_spec(service)
     replicas = _k8s(service, "read the deployment", lambda: _k8s_replicas(deployment, ns, secrets))
     if replicas == 0:
-        return {"service": service.name, "platform": "kubernetes", "changed": False,
-                "note": f"deployment {deployment} already has 0 replicas"}
+        return {
+            "service": service.name,
+            "platform": "kubernetes",
+            "changed": False,
+            "note": f"deployment {deployment} already has 0 replicas",
+        }
     entry_id = ledger_for(target).record(
-        "service", service.name,
+        "service",
+        service.name,
         {"action": "start", "platform": "kubernetes", "replicas": replicas},
         note=f"scaled deployment {deployment} in {ns} from {replicas} to 0",
     )
     began = time.monotonic()
-    _k8s(service, "scale to 0", lambda: deployment_actions.scale_deployment(
-        name=deployment, replicas=0, ns=ns, secrets=secrets))
+    _k8s(
+        service,
+        "scale to 0",
+        lambda: deployment_actions.scale_deployment(
+            name=deployment, replicas=0, ns=ns, secrets=secrets
+        ),
+    )
     _k8s_wait(service, selector, ns, secrets, False, timeout_s)
-    return {"service": service.name, "platform": "kubernetes", "changed": True,
-            "deployment": deployment, "replicas_before": replicas,
-            "seconds": round(time.monotonic() - began, 3), "ledger_id": entry_id}
+    return {
+        "service": service.name,
+        "platform": "kubernetes",
+        "changed": True,
+        "deployment": deployment,
+        "replicas_before": replicas,
+        "seconds": round(time.monotonic() - began, 3),
+        "ledger_id": entry_id,
+    }
 
 
 def _k8s_start(service: Service, target: Target, timeout_s: float, secrets: Secrets) -> dict:
     from chaosk8s.deployment import actions as deployment_actions
 
     selector, ns, deployment = _k8s_spec(service)
-    recorded = [e["revert"].get("replicas") for e in ledger_for(target).entries()
-                if e["kind"] == "service" and e["subject"] == service.name]
+    recorded = [
+        e["revert"].get("replicas")
+        for e in ledger_for(target).entries()
+        if e["kind"] == "service" and e["subject"] == service.name
+    ]
     wanted = max((r for r in recorded if r), default=0)
     if not wanted:
-        current = _k8s(service, "read the deployment",
-                       lambda: _k8s_replicas(deployment, ns, secrets))
+        current = _k8s(
+            service, "read the deployment", lambda: _k8s_replicas(deployment, ns, secrets)
+        )
         wanted = 0 if current else int(service.kubernetes.get("replicas", 1))
     began = time.monotonic()
     if wanted:
-        _k8s(service, f"scale to {wanted}", lambda: deployment_actions.scale_deployment(
-            name=deployment, replicas=wanted, ns=ns, secrets=secrets))
+        _k8s(
+            service,
+            f"scale to {wanted}",
+            lambda: deployment_actions.scale_deployment(
+                name=deployment, replicas=wanted, ns=ns, secrets=secrets
+            ),
+        )
     pods = _k8s_wait(service, selector, ns, secrets, True, timeout_s)
-    return {"service": service.name, "platform": "kubernetes", "changed": bool(wanted),
-            "deployment": deployment, "replicas": wanted or None, "pods": pods,
-            "seconds": round(time.monotonic() - began, 3)}
+    return {
+        "service": service.name,
+        "platform": "kubernetes",
+        "changed": bool(wanted),
+        "deployment": deployment,
+        "replicas": wanted or None,
+        "pods": pods,
+        "seconds": round(time.monotonic() - began, 3),
+    }
 
 
-def _k8s_wait(service: Service, selector: str, ns: str, secrets: Secrets,
-              running: bool, timeout_s: float) -> list[str]:
+def _k8s_wait(
+    service: Service, selector: str, ns: str, secrets: Secrets, running: bool, timeout_s: float
+) -> list[str]:
     deadline = time.monotonic() + timeout_s
     while True:
         pods = _k8s(service, "list pods", lambda: _k8s_running_pods(selector, ns, secrets))

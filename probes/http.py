@@ -110,8 +110,9 @@ def endpoint_latency(
             "use place_order to time orders"
         )
     if not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
-        raise ActivityFailed(f"samples must be a whole number from 1 to {MAX_SAMPLES}, "
-                             f"got {samples!r}")
+        raise ActivityFailed(
+            f"samples must be a whole number from 1 to {MAX_SAMPLES}, got {samples!r}"
+        )
     url = _api_url(configuration)
     timings: list[float] = []
     statuses: dict[str, int] = {}

@@ -16,8 +16,9 @@ __all__ = ["service_is_running", "service_status"]
 logger = logging.getLogger("chaostoolkit")
 
 
-def service_status(service: str, configuration: Configuration = None,
-                   secrets: Secrets = None) -> dict[str, Any]:
+def service_status(
+    service: str, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
     """{service, program, platform, state, running, pid, uptime} of ``service``."""
     try:
         return services.status(service, load_target(configuration), secrets=secrets)
@@ -25,8 +26,12 @@ def service_status(service: str, configuration: Configuration = None,
         raise ActivityFailed(f"could not read the status of service {service!r}: {exc}") from None
 
 
-def service_is_running(service: str, raise_on_unavailable: bool = True,
-                       configuration: Configuration = None, secrets: Secrets = None) -> bool:
+def service_is_running(
+    service: str,
+    raise_on_unavailable: bool = True,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> bool:
     """True while ``service`` runs; for tolerances. An unknown service always raises.
 
     With ``raise_on_unavailable=False``, an unreachable process manager reads as

@@ -72,15 +72,20 @@ def metrics():
 
 def test_an_unknown_service_fails_naming_it_and_the_declared_ones(tmp_path) -> None:
     config = write_target(tmp_path)
-    for action in (service_actions.kill_service, service_actions.stop_service,
-                   service_actions.start_service, service_actions.restart_service):
+    for action in (
+        service_actions.kill_service,
+        service_actions.stop_service,
+        service_actions.start_service,
+        service_actions.restart_service,
+    ):
         with pytest.raises(ActivityFailed) as exc:
             action("memcached", configuration=config)
         assert "memcached" in str(exc.value)
         assert "aggregator, api, postgresql, redis" in str(exc.value)
     with pytest.raises(ActivityFailed) as exc:
-        service_probes.service_is_running("memcached", raise_on_unavailable=False,
-                                          configuration=config)
+        service_probes.service_is_running(
+            "memcached", raise_on_unavailable=False, configuration=config
+        )
     assert "memcached" in str(exc.value)
 
 
@@ -112,8 +117,10 @@ def test_kill_and_start_return_json_facts_and_the_probes_follow(configuration) -
 
 def test_an_unreachable_supervisor_reads_as_not_running_only_when_asked(tmp_path) -> None:
     config = write_target(tmp_path, supervisor_url=f"unix://{tmp_path}/none.sock")
-    assert service_probes.service_is_running("redis", raise_on_unavailable=False,
-                                             configuration=config) is False
+    assert (
+        service_probes.service_is_running("redis", raise_on_unavailable=False, configuration=config)
+        is False
+    )
     with pytest.raises(ActivityFailed) as exc:
         service_probes.service_is_running("redis", configuration=config)
     assert "cannot reach supervisor" in str(exc.value)
@@ -122,10 +129,12 @@ def test_an_unreachable_supervisor_reads_as_not_running_only_when_asked(tmp_path
 @pytest.mark.lab
 def test_kill_aggregator_mid_pass_waits_for_the_gauge(configuration, metrics) -> None:
     metrics.text = "aggregator_pass_in_progress 0.0\n"
-    threading.Timer(0.4, lambda: setattr(metrics, "text",
-                                         "aggregator_pass_in_progress 1.0\n")).start()
-    result = service_actions.kill_aggregator_mid_pass(metrics_url=metrics.url, wait_s=5,
-                                                      configuration=configuration)
+    threading.Timer(
+        0.4, lambda: setattr(metrics, "text", "aggregator_pass_in_progress 1.0\n")
+    ).start()
+    result = service_actions.kill_aggregator_mid_pass(
+        metrics_url=metrics.url, wait_s=5, configuration=configuration
+    )
     assert result["mid_pass"] is True and result["note"] == ""
     assert result["waited_s"] >= 0.35
     assert result["program"] == "redis" and result["running"] is False
@@ -134,8 +143,9 @@ def test_kill_aggregator_mid_pass_waits_for_the_gauge(configuration, metrics) ->
 @pytest.mark.lab
 def test_kill_aggregator_mid_pass_falls_back_without_the_gauge(configuration, metrics) -> None:
     metrics.text = "http_requests_total 3\n"
-    result = service_actions.kill_aggregator_mid_pass(metrics_url=metrics.url, wait_s=5,
-                                                      configuration=configuration)
+    result = service_actions.kill_aggregator_mid_pass(
+        metrics_url=metrics.url, wait_s=5, configuration=configuration
+    )
     assert result["mid_pass"] is False and result["running"] is False
     assert "no aggregator_pass_in_progress gauge" in result["note"]
 
@@ -145,8 +155,9 @@ def test_kill_aggregator_mid_pass_fails_when_no_pass_starts(configuration, metri
     metrics.text = "aggregator_pass_in_progress 0.0\n"
     began = time.monotonic()
     with pytest.raises(ActivityFailed) as exc:
-        service_actions.kill_aggregator_mid_pass(metrics_url=metrics.url, wait_s=0.3,
-                                                 configuration=configuration)
+        service_actions.kill_aggregator_mid_pass(
+            metrics_url=metrics.url, wait_s=0.3, configuration=configuration
+        )
     assert "no pass started within 0.3 s" in str(exc.value)
     assert time.monotonic() - began < 3
     assert service_probes.service_is_running("redis", configuration=configuration) is True

@@ -80,8 +80,9 @@ def test_an_entry_survives_a_sigkill_of_the_process_that_recorded_it(tmp_path: P
         "Ledger(Path(sys.argv[1])).record('service', 'redis', {'action': 'start'})\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "ledger")],
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "ledger")], timeout=60, check=False
+    )
     assert done.returncode == -signal.SIGKILL
     [entry] = Ledger(tmp_path / "ledger").entries()
     assert entry["subject"] == "redis" and entry["pid"] != os.getpid()
@@ -97,12 +98,25 @@ def test_recover_on_an_empty_ledger_does_nothing(target) -> None:
 
 def test_recover_tries_every_entry_and_lists_the_failures(target) -> None:
     book = ledger.ledger_for(target)
-    unreachable = book.record("toxic", "redis", {"proxy": "redis", "toxic": "coffee-chaos-latency",
-                                                 "faultproxy_url": "http://127.0.0.1:9"})
+    unreachable = book.record(
+        "toxic",
+        "redis",
+        {"proxy": "redis", "toxic": "coffee-chaos-latency", "faultproxy_url": "http://127.0.0.1:9"},
+    )
     # an entry of a kind this version cannot revert (written by hand)
-    (book.directory / "9-alien-x.json").write_text(json.dumps(
-        {"id": "9-alien-x", "kind": "alien", "subject": "api", "revert": {}, "note": "",
-         "created_at": "", "pid": 1}))
+    (book.directory / "9-alien-x.json").write_text(
+        json.dumps(
+            {
+                "id": "9-alien-x",
+                "kind": "alien",
+                "subject": "api",
+                "revert": {},
+                "note": "",
+                "created_at": "",
+                "pid": 1,
+            }
+        )
+    )
     with pytest.raises(LedgerError) as exc:
         ledger.recover(target)
     message = str(exc.value)

@@ -46,11 +46,29 @@ def faultproxy(tmp_path_factory):
         pytest.skip("gameday/faultproxy.py is not in the tree yet: no proxy to drive")
     api_port, redis_port = free_port(), free_port()
     config = tmp_path_factory.mktemp("faultproxy") / "proxies.json"
-    config.write_text(json.dumps([{"name": "redis", "listen": f"127.0.0.1:{redis_port}",
-                                   "upstream": "127.0.0.1:6379", "enabled": True}]))
+    config.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "redis",
+                    "listen": f"127.0.0.1:{redis_port}",
+                    "upstream": "127.0.0.1:6379",
+                    "enabled": True,
+                }
+            ]
+        )
+    )
     process = subprocess.Popen(
-        [sys.executable, str(FAULTPROXY), "--listen", f"127.0.0.1:{api_port}",
-         "--config", str(config)], stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            str(FAULTPROXY),
+            "--listen",
+            f"127.0.0.1:{api_port}",
+            "--config",
+            str(config),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{api_port}"
     deadline = time.monotonic() + 10
     while True:
@@ -69,8 +87,9 @@ def faultproxy(tmp_path_factory):
 @pytest.fixture
 def proxied(tmp_path, faultproxy):
     """A target whose "redis" goes through our proxy; no toxic is left afterwards."""
-    configuration = write_target(tmp_path, faultproxy_url=faultproxy["url"],
-                                 proxies={"redis": "redis"})
+    configuration = write_target(
+        tmp_path, faultproxy_url=faultproxy["url"], proxies={"redis": "redis"}
+    )
     target = load_target(configuration)
     yield target, configuration, faultproxy["redis_port"]
     for toxic in requests.get(f"{faultproxy['url']}/proxies/redis/toxics", timeout=5).json():
@@ -100,8 +119,9 @@ def test_latency_through_the_proxy_delays_redis_and_remove_clears_it(proxied) ->
     assert reply == b"+PONG\r\n" and seconds >= 0.28
 
     removed = netfault.remove(target, "redis")
-    assert removed["removed"] == [{"backend": "proxy", "proxy": "redis",
-                                   "toxic": "coffee-chaos-latency"}]
+    assert removed["removed"] == [
+        {"backend": "proxy", "proxy": "redis", "toxic": "coffee-chaos-latency"}
+    ]
     assert netfault.active(target) == [] and ledger.ledger_for(target).entries() == []
     reply, seconds = ping(port)
     assert reply == b"+PONG\r\n" and seconds < 0.2
@@ -204,8 +224,9 @@ def test_netem_cannot_reset(tmp_path) -> None:
 def test_netem_without_kernel_support_says_to_use_the_proxy(tmp_path) -> None:
     target = load_target(write_target(tmp_path))
     try:
-        result = netfault.inject(target, "redis", "latency", latency_ms=1, backend="netem",
-                                 interface="lo")
+        result = netfault.inject(
+            target, "redis", "latency", latency_ms=1, backend="netem", interface="lo"
+        )
     except NetFaultError as exc:  # this lab's kernel has no netem
         assert "no netem" in str(exc) and "use backend 'proxy'" in str(exc)
         assert ledger.ledger_for(target).entries() == []

@@ -63,7 +63,9 @@ def test_role_documents_every_default_in_its_argument_specs(role: Path) -> None:
     assert not without_default, f"{role.name}: documented but no default: {without_default}"
     prefix = f"{role.name}_"
     unprefixed = sorted(name for name in defaults if not name.startswith(prefix))
-    assert not unprefixed, f"{role.name}: public variables without the {prefix} prefix: {unprefixed}"
+    assert not unprefixed, (
+        f"{role.name}: public variables without the {prefix} prefix: {unprefixed}"
+    )
     for name, spec in options.items():
         assert spec.get("description"), f"{role.name}: {name} has no description"
 
@@ -79,7 +81,9 @@ def provision_run() -> subprocess.CompletedProcess[str]:
 def test_second_provision_changes_nothing(provision_run: subprocess.CompletedProcess[str]) -> None:
     output = provision_run.stdout + provision_run.stderr
     assert provision_run.returncode == 0, f"provision.yml failed:\n{output[-4000:]}"
-    recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=0\s+failed=0", output)
+    recap = re.search(
+        r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=0\s+failed=0", output
+    )
     assert recap, f"no successful recap in the output:\n{output[-2000:]}"
     assert int(recap.group(1)) > 50, "the run did too little to be the full provisioning"
     assert recap.group(2) == "0", f"not idempotent, changed: {_changed_tasks(output)}"

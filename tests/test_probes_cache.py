@@ -43,6 +43,6 @@ def test_an_unreachable_redis_is_named(tmp_path):
     with pytest.raises(ActivityFailed) as exc:
         cache.cache_ttls(
             configuration={"target_file": str(target_file)},
-            secrets={"coffee": {"postgres_dsn": "x", "redis_url": "redis://127.0.0.1:1/0"}}
+            secrets={"coffee": {"postgres_dsn": "x", "redis_url": "redis://127.0.0.1:1/0"}},
         )
     assert "cannot read cache TTLs from Redis: ConnectionError" in str(exc.value)

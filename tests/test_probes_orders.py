@@ -19,9 +19,14 @@ NEVER_AN_ID = 2_000_000_000
 @pytest.fixture
 def configuration(tmp_path: Path) -> dict:
     # Without a provisioned lab, the tests that need none still get a target.
-    raw = json.loads(LAB_TARGET.read_text()) if LAB_TARGET.exists() else {
-        "api_url": "http://127.0.0.1:8005", "services": {},
-    }
+    raw = (
+        json.loads(LAB_TARGET.read_text())
+        if LAB_TARGET.exists()
+        else {
+            "api_url": "http://127.0.0.1:8005",
+            "services": {},
+        }
+    )
     raw["state_dir"] = str(tmp_path / "state")
     target_file = tmp_path / "target.json"
     target_file.write_text(json.dumps(raw))
@@ -73,8 +78,11 @@ def test_a_database_error_never_shows_the_dsn(tmp_path, configuration):
     _acked(tmp_path, [1])
     dsn = "postgresql://coffee:Sup3r-s3cret-pw@127.0.0.1:5432/coffee"
     with pytest.raises(ActivityFailed) as exc:
-        orders.no_lost_orders(run_dir=str(tmp_path), configuration=configuration,
-                              secrets={"coffee": {"postgres_dsn": dsn}})
+        orders.no_lost_orders(
+            run_dir=str(tmp_path),
+            configuration=configuration,
+            secrets={"coffee": {"postgres_dsn": dsn}},
+        )
     assert "cannot read coffee_rt.orders from PostgreSQL" in str(exc.value)
     assert "Sup3r-s3cret-pw" not in str(exc.value) and dsn not in str(exc.value)
 

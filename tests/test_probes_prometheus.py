@@ -16,12 +16,9 @@ LAB_PROMETHEUS = "http://127.0.0.1:9090"
 
 def test_p99_query_follows_the_contract_histogram():
     assert prometheus.p99_query() == (
-        "histogram_quantile(0.99, sum by (le) "
-        "(rate(http_request_duration_seconds_bucket[1m])))"
+        "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))"
     )
-    assert 'bucket{endpoint="/api/v1/order"}[30s]' in prometheus.p99_query(
-        "30s", "/api/v1/order"
-    )
+    assert 'bucket{endpoint="/api/v1/order"}[30s]' in prometheus.p99_query("30s", "/api/v1/order")
 
 
 @pytest.mark.parametrize(
@@ -41,9 +38,12 @@ def test_an_unreachable_prometheus_is_named(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(ActivityFailed) as exc:
-        prometheus.api_p99_ms(configuration={
-            "target_file": str(target_file), "prometheus_url": f"http://127.0.0.1:{port}",
-        })
+        prometheus.api_p99_ms(
+            configuration={
+                "target_file": str(target_file),
+                "prometheus_url": f"http://127.0.0.1:{port}",
+            }
+        )
     assert f"127.0.0.1:{port} did not answer" in str(exc.value)
 
 

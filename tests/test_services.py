@@ -89,8 +89,9 @@ def test_an_entry_left_by_a_sigkilled_runner_is_reverted_by_recover(target, tmp_
         "services.kill('redis', load_target({'target_file': sys.argv[1]}))\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "target.json")],
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "target.json")], timeout=60, check=False
+    )
     assert done.returncode == -signal.SIGKILL
     assert not running(target, "redis")
     [entry] = ledger.ledger_for(target).entries()
@@ -138,8 +139,11 @@ def test_killing_a_service_that_is_not_running_is_refused_without_an_entry(targe
 def test_recover_reverts_what_it_can_and_keeps_what_it_cannot(target) -> None:
     book = ledger.ledger_for(target)
     services.kill("redis", target)
-    toxic = book.record("toxic", "postgresql", {"proxy": "postgresql", "toxic": "x",
-                                                "faultproxy_url": "http://127.0.0.1:9"})
+    toxic = book.record(
+        "toxic",
+        "postgresql",
+        {"proxy": "postgresql", "toxic": "x", "faultproxy_url": "http://127.0.0.1:9"},
+    )
     with pytest.raises(LedgerError) as exc:
         ledger.recover(target)
     assert toxic in str(exc.value) and "1 fault(s)" in str(exc.value)
