@@ -4,10 +4,11 @@ Which classes run, and their weights, come from ``COFFEE_USER_CLASSES``
 (``"CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"`` by default), so
 one file serves every experiment. An unknown name stops Locust before any load.
 ``COFFEE_TASKS_PER_USER_S`` (open model, set for the sustained shape's
-``orders_per_s``) replaces the HTTP classes' waits with ``constant_throughput``,
-each user starting at a random point of its period: Locust spawns a whole
-second's users at once, and with a constant pace they would otherwise keep
-arriving together, in bursts, for the whole run.
+``orders_per_s``) paces the customers instead of their waits: each places an
+order every ``1 / COFFEE_TASKS_PER_USER_S`` seconds from a random phase of its
+own (Locust spawns a whole second's users at once; with a common phase they
+would arrive together, in bursts, for the whole run); other HTTP classes get
+``constant_throughput``.
 
 Distributed runs: the master hands these settings (and the dashboard interval)
 to every worker with Locust's spawn messages, so a remote worker started
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,11 +61,19 @@ class Customer(FastHttpUser):
     """Places orders; anything but a 200 carrying an ``id`` is a failure."""
 
     abstract = True
-    start_jitter_s = 0.0  # open model: first task after a random part of the period
+    pace_s = 0.0  # open model: one task every pace_s seconds (see paced_wait)
+    next_slot = 0.0
 
     def on_start(self) -> None:
-        if self.start_jitter_s:
-            gevent.sleep(random.uniform(0, self.start_jitter_s))
+        if self.pace_s:
+            gevent.sleep(random.uniform(0, self.pace_s))
+            self.next_slot = time.monotonic()
+
+    def paced_wait(self) -> float:
+        """Until the next slot of this user's own phase; a late task delays, never bunches."""
+        now = time.monotonic()
+        self.next_slot = max(self.next_slot + self.pace_s, now)
+        return self.next_slot - now
 
     def order(self, drink: str | None = None, store: str | None = None) -> None:
         with self.client.post(
@@ -193,10 +203,11 @@ def _select(spec: str, tasks_per_user_s: str) -> None:
     for name, cls in PROFILES.items():
         cls.abstract = name not in chosen
         cls.weight = chosen.get(name, cls.weight)
-        if throughput and issubclass(cls, FastHttpUser):
+        if throughput and issubclass(cls, Customer):
+            cls.pace_s = 1 / throughput
+            cls.wait_time = Customer.paced_wait
+        elif throughput and issubclass(cls, FastHttpUser):
             cls.wait_time = constant_throughput(throughput)
-            if issubclass(cls, Customer):
-                cls.start_jitter_s = 1 / throughput
 
 
 _select(os.environ.get(CLASSES_ENV, DEFAULT_CLASSES), os.environ.get(THROUGHPUT_ENV, ""))
