@@ -4,11 +4,11 @@ Which classes run, and their weights, come from ``COFFEE_USER_CLASSES``
 (``"CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"`` by default), so
 one file serves every experiment. An unknown name stops Locust before any load.
 ``COFFEE_TASKS_PER_USER_S`` (open model, set for the sustained shape's
-``orders_per_s``) paces the customers instead of their waits: each places an
-order every ``1 / COFFEE_TASKS_PER_USER_S`` seconds from a random phase of its
-own (Locust spawns a whole second's users at once; with a common phase they
-would arrive together, in bursts, for the whole run); other HTTP classes get
-``constant_throughput``.
+``orders_per_s``) paces the HTTP users instead of their waits: each runs a
+task every ``1 / COFFEE_TASKS_PER_USER_S`` seconds from a random phase of its
+own (Locust spawns a whole second's users at once; with a common phase, as
+Locust's ``constant_throughput`` keeps them, they would arrive together, in
+bursts, for the whole run).
 
 Distributed runs: the master hands these settings (and the dashboard interval)
 to every worker with Locust's spawn messages, so a remote worker started
@@ -29,7 +29,7 @@ from typing import Any
 
 import gevent
 import instrumentation
-from locust import between, constant_throughput, events, task
+from locust import between, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 from locust.runners import WorkerRunner
@@ -57,11 +57,12 @@ def make_order(drink: str | None = None, store: str | None = None) -> dict[str, 
     }
 
 
-class Customer(FastHttpUser):
-    """Places orders; anything but a 200 carrying an ``id`` is a failure."""
+class PacedUser(FastHttpUser):
+    """An HTTP user that, in the open model, runs a task every ``pace_s`` seconds from a
+    random phase of its own; otherwise it keeps its class's wait."""
 
     abstract = True
-    pace_s = 0.0  # open model: one task every pace_s seconds (see paced_wait)
+    pace_s = 0.0
     next_slot = 0.0
 
     def on_start(self) -> None:
@@ -74,6 +75,12 @@ class Customer(FastHttpUser):
         now = time.monotonic()
         self.next_slot = max(self.next_slot + self.pace_s, now)
         return self.next_slot - now
+
+
+class Customer(PacedUser):
+    """Places orders; anything but a 200 carrying an ``id`` is a failure."""
+
+    abstract = True
 
     def order(self, drink: str | None = None, store: str | None = None) -> None:
         with self.client.post(
@@ -145,7 +152,7 @@ class RushHourCustomer(Customer):
         self.order()
 
 
-class DashboardViewer(FastHttpUser):
+class DashboardViewer(PacedUser):
     """Watches the dashboard; anything but a 200 is a failure."""
 
     wait_time = between(1, 3)
@@ -203,11 +210,9 @@ def _select(spec: str, tasks_per_user_s: str) -> None:
     for name, cls in PROFILES.items():
         cls.abstract = name not in chosen
         cls.weight = chosen.get(name, cls.weight)
-        if throughput and issubclass(cls, Customer):
+        if throughput and issubclass(cls, PacedUser):
             cls.pace_s = 1 / throughput
-            cls.wait_time = Customer.paced_wait
-        elif throughput and issubclass(cls, FastHttpUser):
-            cls.wait_time = constant_throughput(throughput)
+            cls.wait_time = PacedUser.paced_wait
 
 
 _select(os.environ.get(CLASSES_ENV, DEFAULT_CLASSES), os.environ.get(THROUGHPUT_ENV, ""))
