@@ -367,18 +367,24 @@ def test_workers_hand_their_seconds_and_orders_to_the_master(tmp_path):
     assert [json.loads(o)["id"] for o in acked.read_text().splitlines()] == [1, 2]
 
 
-@pytest.mark.lab
-def test_dashboard_watchers_reconnect_after_the_api_restarts(lab, tmp_path):
-    """Real sockets on the café: every watcher gets pushes, and reconnects after a restart."""
+def _own_state_target(tmp_path: Path) -> tuple:
+    """The lab's target with its own state dir (the run's ledger stays out of the lab's),
+    and a free port for the run's load metrics."""
     raw = json.loads(
         Path(os.environ.get("COFFEE_CHAOS_TARGET", "/etc/coffee-chaos/target.json")).read_text()
     )
-    raw["state_dir"] = str(tmp_path / "state")  # the run's ledger stays out of the lab's
+    raw["state_dir"] = str(tmp_path / "state")
     (tmp_path / "target.json").write_text(json.dumps(raw))
-    target = load_target({"target_file": str(tmp_path / "target.json")})
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    return load_target({"target_file": str(tmp_path / "target.json")}), port
+
+
+@pytest.mark.lab
+def test_dashboard_watchers_reconnect_after_the_api_restarts(lab, tmp_path):
+    """Real sockets on the café: every watcher gets pushes, and reconnects after a restart."""
+    target, port = _own_state_target(tmp_path)
     run = locustrun.start(
         tmp_path / "run",
         target.api_url,
@@ -476,15 +482,7 @@ def test_under_light_open_load_locust_sees_the_cafes_own_answer_times(lab, tmp_p
     30.4 ms where the café's handlers took 16.2 ms on average. Each on its own phase:
     2.35 vs 1.50 ms, the café's figure plus the trip. Both figures come from the same
     run, so a busier machine moves them together."""
-    raw = json.loads(
-        Path(os.environ.get("COFFEE_CHAOS_TARGET", "/etc/coffee-chaos/target.json")).read_text()
-    )
-    raw["state_dir"] = str(tmp_path / "state")  # the run's ledger stays out of the lab's
-    (tmp_path / "target.json").write_text(json.dumps(raw))
-    target = load_target({"target_file": str(tmp_path / "target.json")})
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    target, port = _own_state_target(tmp_path)
     before = _cafe_order_seconds(target.api_url)
     run = locustrun.start(
         tmp_path / "run",
