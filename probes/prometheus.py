@@ -5,9 +5,9 @@ Queries go through chaostoolkit-prometheus to the target's ``prometheus_url``.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
+import threading
 import time
 from typing import Any
 
@@ -19,7 +19,8 @@ from gameday.httpcheck import HttpCheckError, require_loopback
 from gameday.target import TargetError, load_target
 
 __all__ = ["api_p99_ms", "p99_query", "prometheus_memory", "series_count", "series_count_at_most"]
-logger = logging.getLogger("chaostoolkit")
+
+QUERY_TIMEOUT_S: float = 10
 
 _DURATION = re.compile(r"^[0-9]+(ms|s|m|h)$")
 _ENDPOINT = re.compile(r"^/[A-Za-z0-9_./{}-]*$")
@@ -49,18 +50,8 @@ def api_p99_ms(
 ) -> float:
     """The API's p99 latency (ms) over ``window`` by Prometheus; fails without traffic."""
     promql = p99_query(window, endpoint)
-    try:
-        url = load_target(configuration).prometheus_url
-        require_loopback(url, bool((configuration or {}).get("allow_remote_target", False)))
-    except (TargetError, HttpCheckError) as exc:
-        raise ActivityFailed(str(exc)) from None
-    try:
-        answer = query(promql, timeout=10, configuration={"prometheus_base_url": url})
-    except ActivityFailed:
-        raise
-    except Exception as exc:  # requests' connection errors, JSON decoding
-        raise ActivityFailed(f"Prometheus at {url} did not answer: {type(exc).__name__}") from None
-    results = answer.get("data", {}).get("result", [])
+    url = _prometheus_url(configuration)
+    results = _ask(url, promql).get("data", {}).get("result", [])
     value = float(results[0]["value"][1]) if results else math.nan
     if math.isnan(value):
         raise ActivityFailed(
@@ -164,13 +155,41 @@ def _prometheus_url(configuration: Configuration) -> str:
 
 def _scalar(url: str, promql: str) -> float:
     """The single value of an instant query; 0 for count() of nothing, NaN when empty."""
-    try:
-        answer = query(promql, timeout=10, configuration={"prometheus_base_url": url})
-    except ActivityFailed:
-        raise
-    except Exception as exc:  # requests' connection errors, JSON decoding
-        raise ActivityFailed(f"Prometheus at {url} did not answer: {type(exc).__name__}") from None
-    results = answer.get("data", {}).get("result", [])
+    results = _ask(url, promql).get("data", {}).get("result", [])
     if not results:
         return 0.0 if promql.startswith("count(") else math.nan
     return float(results[0]["value"][1])
+
+
+def _ask(url: str, promql: str) -> dict[str, Any]:
+    """chaostoolkit-prometheus's instant query, answered within ``QUERY_TIMEOUT_S`` or failed.
+
+    Its HTTP call has no timeout, so a Prometheus that accepts connections but never
+    answers (stopped, swapping) would hang the experiment before its rollbacks; the
+    query runs in a daemon thread that is abandoned after the deadline.
+    """
+    timeout_s = QUERY_TIMEOUT_S
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            outcome["answer"] = query(
+                promql, timeout=timeout_s, configuration={"prometheus_base_url": url}
+            )
+        except Exception as exc:  # requests' connection errors, JSON decoding
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=ask, name="prometheus-query", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise ActivityFailed(
+            f"Prometheus at {url} did not answer within {timeout_s:g} s: check that it runs "
+            "and is not stopped (supervisorctl status prometheus)"
+        )
+    error = outcome.get("error")
+    if isinstance(error, ActivityFailed):
+        raise error
+    if error is not None:
+        raise ActivityFailed(f"Prometheus at {url} did not answer: {type(error).__name__}")
+    return outcome["answer"]

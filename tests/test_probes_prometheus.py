@@ -1,4 +1,4 @@
-"""probes.prometheus: the p99 query, and its errors against a closed port."""
+"""probes.prometheus: the p99 query, and its errors against a closed or silent port."""
 
 from __future__ import annotations
 
@@ -45,6 +45,26 @@ def test_an_unreachable_prometheus_is_named(tmp_path):
             }
         )
     assert f"127.0.0.1:{port} did not answer" in str(exc.value)
+
+
+@pytest.mark.timeout(30)
+def test_a_prometheus_that_never_answers_fails_the_probe_in_bounded_time(tmp_path, monkeypatch):
+    """A listening socket nobody reads: the connection opens, the answer never comes."""
+    target_file = tmp_path / "target.json"
+    target_file.write_text(json.dumps({"api_url": "http://127.0.0.1:8005", "services": {}}))
+    monkeypatch.setattr(prometheus, "QUERY_TIMEOUT_S", 0.5)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        with pytest.raises(ActivityFailed) as exc:
+            prometheus.series_count(
+                configuration={
+                    "target_file": str(target_file),
+                    "prometheus_url": f"http://127.0.0.1:{port}",
+                }
+            )
+    assert f"127.0.0.1:{port} did not answer within 0.5 s" in str(exc.value)
 
 
 @pytest.mark.lab
