@@ -10,23 +10,12 @@ from pathlib import Path
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
+from target_files import LAB_TARGET, write_target
 
 from actions import services as service_actions
 from gameday import ledger, services
 from gameday.target import load_target
 from probes import services as service_probes
-
-LAB_TARGET = Path("/etc/coffee-chaos/target.json")
-
-
-def write_target(tmp_path: Path, **changes) -> dict:
-    """A lab target file under tmp_path (ledger there too); returns its configuration."""
-    raw = json.loads(LAB_TARGET.read_text())
-    raw["state_dir"] = str(tmp_path / "state")
-    raw.update(changes)
-    path = tmp_path / "target.json"
-    path.write_text(json.dumps(raw))
-    return {"target_file": str(path)}
 
 
 @pytest.fixture

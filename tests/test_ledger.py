@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from target_files import write_target
 
 from gameday import ledger
 from gameday.ledger import Ledger, LedgerError
@@ -19,12 +20,8 @@ from gameday.target import load_target
 @pytest.fixture
 def target(tmp_path: Path):
     """The lab's target with its state (and ledger) under tmp_path."""
-    raw = json.loads(Path("/etc/coffee-chaos/target.json").read_text())
-    raw["state_dir"] = str(tmp_path / "state")
-    raw["faultproxy_url"] = "http://127.0.0.1:9"  # nothing listens: proxy calls fail fast
-    path = tmp_path / "target.json"
-    path.write_text(json.dumps(raw))
-    return load_target({"target_file": str(path)})
+    # Nothing listens on port 9: proxy calls fail fast.
+    return load_target(write_target(tmp_path, faultproxy_url="http://127.0.0.1:9"))
 
 
 def test_record_writes_one_file_per_entry_with_every_field(tmp_path: Path) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from pathlib import Path
 
 import pytest
 import requests
 from prometheus_client import CollectorRegistry, generate_latest
+from target_files import write_target
 
 from gameday import ledger, locustrun
 from gameday.target import load_target
@@ -60,12 +58,7 @@ def test_collector_counts_requests_failures_and_latency_buckets():
 
 @pytest.mark.lab
 def test_a_live_run_is_scraped_by_the_lab_prometheus(lab, tmp_path):
-    raw = json.loads(
-        Path(os.environ.get("COFFEE_CHAOS_TARGET", "/etc/coffee-chaos/target.json")).read_text()
-    )
-    raw["state_dir"] = str(tmp_path / "state")
-    (tmp_path / "target.json").write_text(json.dumps(raw))
-    target = load_target({"target_file": str(tmp_path / "target.json")})
+    target = load_target(write_target(tmp_path))
     started = time.time()
     run = locustrun.start(
         tmp_path / "run", target.api_url, 5, 5, 40, {"RushHourCustomer": 1}, target
@@ -82,7 +75,7 @@ def test_a_live_run_is_scraped_by_the_lab_prometheus(lab, tmp_path):
         deadline = time.monotonic() + 30
         while True:
             answer = requests.get(
-                f"{raw['prometheus_url']}/api/v1/query", params={"query": query}, timeout=5
+                f"{target.prometheus_url}/api/v1/query", params={"query": query}, timeout=5
             ).json()
             series = answer["data"]["result"]
             if (

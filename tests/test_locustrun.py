@@ -20,6 +20,7 @@ import psutil
 import psycopg
 import pytest
 from chaoslib.exceptions import ActivityFailed
+from target_files import free_port, write_target
 
 from actions import load as load_actions
 from gameday import ledger, locustrun
@@ -27,24 +28,11 @@ from gameday.target import load_target
 from probes import http, orders
 from probes import load as load_probes
 
-LAB_TARGET = Path(os.environ.get("COFFEE_CHAOS_TARGET", "/etc/coffee-chaos/target.json"))
-
 
 @pytest.fixture
 def configuration(tmp_path: Path) -> dict:
-    # Without a provisioned lab, the tests that need none still get a target.
-    raw = (
-        json.loads(LAB_TARGET.read_text())
-        if LAB_TARGET.exists()
-        else {
-            "api_url": "http://127.0.0.1:8005",
-            "services": {},
-        }
-    )
-    raw["state_dir"] = str(tmp_path / "state")
-    target_file = tmp_path / "target.json"
-    target_file.write_text(json.dumps(raw))
-    return {"target_file": str(target_file), "run_dir": str(tmp_path / "run")}
+    """The lab's target (a minimal one without a lab) with its state under tmp_path."""
+    return {**write_target(tmp_path), "run_dir": str(tmp_path / "run")}
 
 
 @pytest.fixture
@@ -271,12 +259,6 @@ def test_an_orphan_killed_with_sigkill_is_reaped_too(tmp_path, target):
     assert _locusts_of(tmp_path / "run") == []
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -340,7 +322,7 @@ def test_start_load_refuses_a_bad_shape_naming_it(configuration):
 
 def test_load_stops_itself_when_the_target_refuses_connections(tmp_path, target, configuration):
     """Nothing listens on the port: every request fails, so Locust stops itself (exit 3)."""
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     run = locustrun.start(
         tmp_path / "run",
@@ -352,7 +334,7 @@ def test_load_stops_itself_when_the_target_refuses_connections(tmp_path, target,
         target,
         abort_failure_ratio=0.5,
         abort_after_s=3,
-        metrics_port=_free_port(),
+        metrics_port=free_port(),
     )
     process = psutil.Process(run["pid"])
     deadline = time.monotonic() + 20
@@ -388,7 +370,7 @@ def test_a_run_with_two_local_workers(cafe, tmp_path, target):
         {"RushHourCustomer": 1},
         target,
         workers=2,
-        metrics_port=_free_port(),
+        metrics_port=free_port(),
     )
     master = psutil.Process(run["pid"])
     workers = master.children()
@@ -422,7 +404,7 @@ def test_a_distributed_run_is_recovered_whole_after_its_starter_dies(
         target = load_target({{"target_file": {configuration["target_file"]!r}}})
         run = locustrun.start({str(run_dir)!r}, target.api_url, 2, 2, 120,
                               {{"CappuccinoLover": 1}}, target, workers=2,
-                              metrics_port={_free_port()})
+                              metrics_port={free_port()})
         print(run["pid"], flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
@@ -446,7 +428,7 @@ def remote_configuration(tmp_path, configuration) -> dict:
     raw = json.loads(path.read_text())
     raw["load"] = {
         "master_bind_host": "127.0.0.1",
-        "master_port": _free_port(),
+        "master_port": free_port(),
         "remote_workers": 1,
     }
     path.write_text(json.dumps(raw))
@@ -505,7 +487,7 @@ def test_the_master_waits_for_and_uses_a_remote_worker(
         {"DashboardViewer": 1},  # not a default class: the worker gets it from the master
         target,
         workers=workers,
-        metrics_port=_free_port(),
+        metrics_port=free_port(),
     )
     assert run["workers"] == workers and run["remote_workers"] == 1
     time.sleep(3)
@@ -544,7 +526,7 @@ def test_a_missing_remote_worker_fails_the_start_and_leaves_nothing(
             {"CoffeeConsumer": 1},
             target,
             workers=workers,
-            metrics_port=_free_port(),
+            metrics_port=free_port(),
         )
     assert time.monotonic() - started < 3 + 10  # Locust's startup plus the max wait
     message = str(exc.value)
@@ -582,7 +564,7 @@ def test_load_workers_from_the_configuration_reaches_the_run(cafe, tmp_path, tar
         spawn_rate=2,
         duration_s=8,
         user_classes="RushHourCustomer=1",
-        metrics_port=_free_port(),
+        metrics_port=free_port(),
         configuration={**configuration, "load_workers": 1},
     )
     assert run["workers"] == 1

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 from chaoslib.exceptions import ActivityFailed
+from target_files import free_port, write_target
 
 from actions import network
 from gameday import ledger, netfault
@@ -20,23 +21,6 @@ from gameday.target import TargetError, load_target
 
 REPO = Path(__file__).resolve().parent.parent
 FAULTPROXY = REPO / "gameday" / "faultproxy.py"
-LAB_TARGET = Path("/etc/coffee-chaos/target.json")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def write_target(tmp_path: Path, **changes) -> dict:
-    """A lab target file under tmp_path (ledger there too); returns its configuration."""
-    raw = json.loads(LAB_TARGET.read_text())
-    raw["state_dir"] = str(tmp_path / "state")
-    raw.update(changes)
-    path = tmp_path / "target.json"
-    path.write_text(json.dumps(raw))
-    return {"target_file": str(path)}
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from datetime import datetime
 from pathlib import Path
@@ -11,19 +10,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from chaoslib.exceptions import ActivityFailed
+from target_files import free_port
 
 from probes import http
 
 SECRETS = Path("/etc/coffee-chaos/secrets.json")
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-DOWN = {"api_url": f"http://127.0.0.1:{_closed_port()}"}
+DOWN = {"api_url": f"http://127.0.0.1:{free_port()}"}
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
+from target_files import write_target
 
 from probes import http, orders
 
-LAB_TARGET = Path(os.environ.get("COFFEE_CHAOS_TARGET", "/etc/coffee-chaos/target.json"))
 NEVER_AN_ID = 2_000_000_000
 
 
 @pytest.fixture
 def configuration(tmp_path: Path) -> dict:
-    # Without a provisioned lab, the tests that need none still get a target.
-    raw = (
-        json.loads(LAB_TARGET.read_text())
-        if LAB_TARGET.exists()
-        else {
-            "api_url": "http://127.0.0.1:8005",
-            "services": {},
-        }
-    )
-    raw["state_dir"] = str(tmp_path / "state")
-    target_file = tmp_path / "target.json"
-    target_file.write_text(json.dumps(raw))
-    return {"target_file": str(target_file)}
+    """The lab's target (a minimal one without a lab) with its state under tmp_path."""
+    return write_target(tmp_path)
 
 
 def _acked(run_dir: Path, ids: list[int], tail: str = "") -> Path:

@@ -8,6 +8,7 @@ import socket
 import pytest
 import requests
 from chaoslib.exceptions import ActivityFailed
+from target_files import free_port
 
 from probes import http, prometheus
 
@@ -34,9 +35,7 @@ def test_bad_inputs_are_refused(window, endpoint, message):
 def test_an_unreachable_prometheus_is_named(tmp_path):
     target_file = tmp_path / "target.json"
     target_file.write_text(json.dumps({"api_url": "http://127.0.0.1:8005", "services": {}}))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     with pytest.raises(ActivityFailed) as exc:
         prometheus.api_p99_ms(
             configuration={

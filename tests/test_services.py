@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,22 +10,16 @@ from pathlib import Path
 
 import psutil
 import pytest
+from target_files import write_target
 
 from gameday import ledger, services
 from gameday.errors import LedgerError, ServiceError
 from gameday.target import TargetError, load_target
 
-LAB_TARGET = Path("/etc/coffee-chaos/target.json")
-
 
 def make_target(tmp_path: Path, **changes):
     """The lab's target, its ledger under tmp_path, with ``changes`` applied."""
-    raw = json.loads(LAB_TARGET.read_text())
-    raw["state_dir"] = str(tmp_path / "state")
-    raw.update(changes)
-    path = tmp_path / "target.json"
-    path.write_text(json.dumps(raw))
-    return load_target({"target_file": str(path)})
+    return load_target(write_target(tmp_path, **changes))
 
 
 @pytest.fixture

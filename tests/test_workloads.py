@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from target_files import free_port, write_target
 
 from gameday import livestats, locustrun, services
 from gameday.target import load_target
@@ -370,15 +370,7 @@ def test_workers_hand_their_seconds_and_orders_to_the_master(tmp_path):
 def _own_state_target(tmp_path: Path) -> tuple:
     """The lab's target with its own state dir (the run's ledger stays out of the lab's),
     and a free port for the run's load metrics."""
-    raw = json.loads(
-        Path(os.environ.get("COFFEE_CHAOS_TARGET", "/etc/coffee-chaos/target.json")).read_text()
-    )
-    raw["state_dir"] = str(tmp_path / "state")
-    (tmp_path / "target.json").write_text(json.dumps(raw))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return load_target({"target_file": str(tmp_path / "target.json")}), port
+    return load_target(write_target(tmp_path)), free_port()
 
 
 @pytest.mark.lab
