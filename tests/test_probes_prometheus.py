@@ -32,37 +32,30 @@ def test_bad_inputs_are_refused(window, endpoint, message):
     assert message in str(exc.value)
 
 
-def test_an_unreachable_prometheus_is_named(tmp_path):
+def _prometheus_at(tmp_path, port: int) -> dict:
+    """A configuration whose Prometheus is 127.0.0.1:``port``; it needs no lab."""
     target_file = tmp_path / "target.json"
     target_file.write_text(json.dumps({"api_url": "http://127.0.0.1:8005", "services": {}}))
+    return {"target_file": str(target_file), "prometheus_url": f"http://127.0.0.1:{port}"}
+
+
+def test_an_unreachable_prometheus_is_named(tmp_path):
     port = free_port()
     with pytest.raises(ActivityFailed) as exc:
-        prometheus.api_p99_ms(
-            configuration={
-                "target_file": str(target_file),
-                "prometheus_url": f"http://127.0.0.1:{port}",
-            }
-        )
+        prometheus.api_p99_ms(configuration=_prometheus_at(tmp_path, port))
     assert f"127.0.0.1:{port} did not answer" in str(exc.value)
 
 
 @pytest.mark.timeout(30)
 def test_a_prometheus_that_never_answers_fails_the_probe_in_bounded_time(tmp_path, monkeypatch):
     """A listening socket nobody reads: the connection opens, the answer never comes."""
-    target_file = tmp_path / "target.json"
-    target_file.write_text(json.dumps({"api_url": "http://127.0.0.1:8005", "services": {}}))
     monkeypatch.setattr(prometheus, "QUERY_TIMEOUT_S", 0.5)
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         port = silent.getsockname()[1]
         with pytest.raises(ActivityFailed) as exc:
-            prometheus.series_count(
-                configuration={
-                    "target_file": str(target_file),
-                    "prometheus_url": f"http://127.0.0.1:{port}",
-                }
-            )
+            prometheus.series_count(configuration=_prometheus_at(tmp_path, port))
     assert f"127.0.0.1:{port} did not answer within 0.5 s" in str(exc.value)
 
 
