@@ -69,6 +69,14 @@ def _restore(target: Target) -> None:
 
 
 @pytest.fixture
+def cafe() -> None:
+    """Wait (bounded) for the café to be ready: other lab tests stop and restart it."""
+    target = load_target()
+    if not wait_ready(target, timeout_s=60):
+        pytest.fail(f"the café at {target.api_url} is not ready after 60 s: `supervisorctl status`")
+
+
+@pytest.fixture
 def lab() -> Target:
     """The provisioned lab; the test must leave it exactly as clean as it found it."""
     target = load_target()

@@ -25,25 +25,14 @@ from target_files import free_port, write_target
 from actions import load as load_actions
 from gameday import ledger, locustrun
 from gameday.target import load_target
-from probes import http, orders
 from probes import load as load_probes
+from probes import orders
 
 
 @pytest.fixture
 def configuration(tmp_path: Path) -> dict:
     """The lab's target (a minimal one without a lab) with its state under tmp_path."""
     return {**write_target(tmp_path), "run_dir": str(tmp_path / "run")}
-
-
-@pytest.fixture
-def cafe() -> None:
-    """Wait (bounded) for the café to be ready: other lab tests stop and restart it."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if http.readyz_status(raise_on_unavailable=False) == 200:
-            return
-        time.sleep(0.5)
-    pytest.fail("the café at 127.0.0.1:8005 is not ready after 60 s: `supervisorctl status`")
 
 
 @pytest.fixture

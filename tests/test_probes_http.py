@@ -28,17 +28,6 @@ def _minimal_target(tmp_path_factory) -> None:
     DOWN["target_file"] = str(path)
 
 
-@pytest.fixture
-def cafe() -> None:
-    """Wait (bounded) for the café to be ready: other lab tests stop and restart it."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if http.readyz_status(raise_on_unavailable=False) == 200:
-            return
-        time.sleep(0.5)
-    pytest.fail("the café at 127.0.0.1:8005 is not ready after 60 s: `supervisorctl status`")
-
-
 @pytest.mark.lab
 def test_readyz_of_a_ready_cafe(cafe):
     answer = http.readyz()
