@@ -497,6 +497,30 @@ def test_the_master_waits_for_and_uses_a_remote_worker(
 
 
 @pytest.mark.lab
+def test_a_remote_worker_stops_its_load_15_s_after_its_master_is_killed(
+    cafe, tmp_path, remote_configuration, remote_worker
+):
+    """Nothing on this machine can stop a remote worker: it must notice the silence itself."""
+    target = load_target(remote_configuration)
+    worker = remote_worker()
+    run = locustrun.start(
+        tmp_path / "run",
+        target.api_url,
+        2,
+        2,
+        120,
+        {"DashboardViewer": 1},
+        target,
+        metrics_port=free_port(),
+    )
+    os.killpg(run["pid"], signal.SIGKILL)
+    worker.wait(timeout=45)  # Locust's own 60 s would time out here
+    assert "Didn't get heartbeat from master in over 15s" in (tmp_path / "worker-0.log").read_text()
+    [entry] = ledger.ledger_for(target).entries()
+    assert locustrun.revert(entry, target)["stopped"] == "already gone"
+
+
+@pytest.mark.lab
 @pytest.mark.parametrize("workers", [0, 1])
 def test_a_missing_remote_worker_fails_the_start_and_leaves_nothing(
     cafe, tmp_path, target, remote_configuration, monkeypatch, workers

@@ -65,6 +65,9 @@ logger = logging.getLogger("coffee-chaos")
 
 # Workers report to the master every second instead of every 3 s, so the live file lags less.
 locust.runners.WORKER_REPORT_INTERVAL = 1.0
+# A worker whose master went silent (killed, crashed) stops loading after 15 s instead of
+# Locust's 60 s: nothing else can stop a worker on another machine.
+locust.runners.MASTER_HEARTBEAT_TIMEOUT = 15
 
 
 _bucket_names: dict[int, str] = {}  # lower bound in µs -> name; 900 a decade at most
