@@ -5,7 +5,7 @@ aggregator, PostgreSQL connections, table bytes, Prometheus series, the load's
 figures), appends each sample to ``<run_dir>/soak/samples.jsonl`` (flushed and
 fsync'd) and rewrites ``<run_dir>/soak/checkpoint.json`` every
 ``checkpoint_s``, so an interrupted soak still has its evidence. At the end it
-writes ``report.json`` and ``report.md`` there (``limits.json`` keeps the
+writes ``report.json``, ``report.md`` and ``soak.png`` there (``limits.json`` keeps the
 allowances, so ``report`` can judge a soak that was cut short).
 
 A figure leaks when its least-squares growth over the soak (slope times
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gameday import soakchart
 from gameday.errors import GamedayError
 
 __all__ = [
@@ -48,6 +49,7 @@ SERIES = {
     "orders_created_series": "orders_created_total series",
 }
 MIB = 1024 * 1024
+PICTURE = "soak.png"
 
 
 class SoakError(GamedayError):
@@ -160,16 +162,19 @@ def judge(samples: list[dict[str, Any]], limits: dict[str, float]) -> dict[str, 
 
 
 def write_report(run_dir: Path | str, limits: dict[str, float]) -> dict[str, Any]:
-    """Judge the samples of ``run_dir`` and write ``report.json`` and ``report.md``."""
-    judged = judge(read_samples(run_dir), limits)
+    """Judge the samples of ``run_dir``; write ``report.json``, ``report.md`` and its
+    picture ``soak.png``."""
+    samples = read_samples(run_dir)
+    judged = judge(samples, limits)
     directory = Path(run_dir) / "soak"
     _write_json(directory / "report.json", judged)
-    (directory / "report.md").write_text(report(judged))
+    picture = soakchart.draw(samples, judged, SERIES, directory / PICTURE)
+    (directory / "report.md").write_text(report(judged, picture is not None))
     return judged
 
 
-def report(judged: dict[str, Any]) -> str:
-    """A readable report of a judged soak."""
+def report(judged: dict[str, Any], with_picture: bool = False) -> str:
+    """A readable report of a judged soak (linking its picture ``soak.png``)."""
     verdict = "LEAKS: " + "; ".join(judged["breaches"]) if judged["breaches"] else "no leak found"
     lines = [
         "# Soak report",
@@ -187,13 +192,20 @@ def report(judged: dict[str, Any]) -> str:
         )
     load = judged.get("load") or {}
     if load:
-        lines += ["", f"Load: {load}"]
+        worst = load["worst_p99_ms"]
+        lines += [
+            "",
+            f"Load: {load['requests']:,} requests, {load['failures']:,} failures, worst P99 of "
+            f"a sample {'-' if worst is None else f'{worst:g} ms'}",
+        ]
     if judged.get("sample_error_count"):
         lines += [
             "",
             f"{judged['sample_error_count']} samples had errors, last: "
             f"{judged['sample_errors'][-1]}",
         ]
+    if with_picture:
+        lines += ["", f"![every figure over the soak]({PICTURE})"]
     return "\n".join(lines) + "\n"
 
 
@@ -249,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         limits = json.loads((run_dir / "soak" / "limits.json").read_text())
         print(report(write_report(run_dir, limits)), end="")
+        picture = run_dir / "soak" / PICTURE
+        if picture.exists():
+            print(f"\npicture: {picture}")
     except FileNotFoundError:
         print(
             f"soak: {run_dir}/soak/limits.json is missing: is this a soak's run directory?",
