@@ -5,6 +5,7 @@ Queries go through chaostoolkit-prometheus to the target's ``prometheus_url``.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -19,6 +20,7 @@ from gameday.httpcheck import HttpCheckError, require_loopback
 from gameday.target import TargetError, load_target
 
 __all__ = ["api_p99_ms", "p99_query", "prometheus_memory", "series_count", "series_count_at_most"]
+logger = logging.getLogger("chaostoolkit")
 
 QUERY_TIMEOUT_S: float = 10
 

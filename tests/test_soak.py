@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from gameday import soak, soakchart
+from gameday import soak
 from tests.chaosrun import REPO
 from tests.test_experiments import CHAOS, QUICK
 
@@ -87,7 +87,7 @@ def test_watch_refuses_a_bad_plan(tmp_path):
 
 WATCHER = """
 import itertools, sys
-from gameday import soak, soakchart
+from gameday import soak
 tick = itertools.count()
 def sample():
     i = next(tick)
@@ -142,28 +142,6 @@ def test_a_single_sample_has_a_report_but_no_picture(tmp_path):
     soak.write_report(tmp_path, LIMITS)
     assert not (tmp_path / "soak" / "soak.png").exists()
     assert "soak.png" not in (tmp_path / "soak" / "report.md").read_text()
-
-
-class _Axis:
-    ylim: tuple[float, float] | None = None
-
-    def set_ylim(self, bottom: float, top: float) -> None:
-        self.ylim = (bottom, top)
-
-
-@pytest.mark.parametrize(
-    ("low", "high", "span", "ylim"),
-    [
-        (70.8, 70.9, 22.0, (59.85, 81.85)),  # flat memory in a window as tall as its allowance
-        (12, 12, 1000, (0.0, 1000.0)),  # never below zero for a count
-        (40, 90, 22.0, None),  # data taller than the allowance keeps matplotlib's own axis
-        (200, 200, None, (190.0, 210.0)),  # no allowance: a tenth of the level
-    ],
-)
-def test_the_picture_shows_at_least_the_allowance(low, high, span, ylim):
-    axis = _Axis()
-    soakchart._at_least(axis, low, high, span)
-    assert axis.ylim == (pytest.approx(ylim) if ylim else None)
 
 
 def test_report_of_a_directory_that_is_no_soak_says_so(tmp_path):
