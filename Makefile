@@ -67,6 +67,6 @@ bench: lab
 # checkpoints go to $(SOAK_DIR)/soak/ as it runs; the report is printed even if it was cut short.
 soak: lab
 	mkdir -p $(SOAK_DIR)
-	COFFEE_CHAOS_RUN_DIR=$(abspath $(SOAK_DIR)) $(BIN)/chaos --log-file $(SOAK_DIR)/chaostoolkit.log \
+	COFFEE_CHAOS_RUN_DIR=$(abspath $(SOAK_DIR)) $(BIN)/chaos --log-file $(SOAK_DIR)/chaostoolkit.log --log-file-level info \
 		run $(SOAK_VARS) --journal-path $(SOAK_DIR)/journal.json experiments/soak.json; \
 	status=$$?; $(BIN)/python -m gameday.soak report $(SOAK_DIR); exit $$status
