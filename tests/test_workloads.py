@@ -273,14 +273,16 @@ sockets = [FakeSocket([
     (1013.5, "1970-01-01T00:16:53.480+00:00"),   # interval 10.5 s: jitter 500 ms
     (1023.2, None),                              # no server_timestamp: a failure
 ]), FakeSocket([])]
-watcher.websocket.create_connection = lambda url, timeout: sockets.pop(0)
+connects = []
+watcher.websocket.create_connection = lambda url, **options: (
+    connects.append(options), sockets.pop(0))[1]
 watcher.backoff_s = lambda attempt: 0
 user = watcher.DashboardWatcher(env)
 user.host = "http://127.0.0.1:8005"
 user.on_start()
 for _ in range(7):
     user.watch()
-print(json.dumps({"url": user.url, "events": events}))
+print(json.dumps({"url": user.url, "events": events, "connects": connects}))
 """
 
 
@@ -303,6 +305,8 @@ def test_dashboard_watcher_reports_lag_jitter_bad_pushes_and_reconnects():
     pushes = [(ms, failed) for name, ms, failed in out["events"] if name.endswith("push")]
     assert pushes == [(250, False), (10, False), (20, False), (0, True)]
     assert [ms for name, ms, _ in out["events"] if name.endswith("jitter")] == [500]
+    # websocket-client's pure-Python UTF-8 check made a thousand watchers read late.
+    assert out["connects"] == [{"timeout": 10.0, "skip_utf8_validation": True}] * 2
 
 
 def test_dashboard_watcher_backoff_doubles_up_to_ten_seconds():
