@@ -1,4 +1,4 @@
-"""The session report: a verdict table and, per experiment, a timeline picture."""
+"""The session report: a verdict table and, per experiment, its timeline (and a soak's figures)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,12 @@ def timeline(live: Path, verdict: Verdict, picture: Path) -> Path | None:
     return picture
 
 
+def pictures(verdict: Verdict) -> list[Path]:
+    """The pictures of an experiment's run: its timeline, and a soak's figures."""
+    candidates = (verdict.run_dir / "timeline.png", verdict.run_dir / "soak" / "soak.png")
+    return [picture for picture in candidates if picture.exists()]
+
+
 def _per_second(live: Path) -> list[tuple[int, int, int, float]]:
     rows = []
     for second in livestats.read_seconds(live):
@@ -92,8 +98,7 @@ def _markdown(directory: Path, verdicts: list[Verdict]) -> str:
         lines.append("| " + " | ".join(cell.replace("|", "/") for cell in row) + " |")
     lines.append("")
     for v in verdicts:
-        picture = v.run_dir / "timeline.png"
-        if picture.exists():
+        for picture in pictures(v):
             lines.append(f"![{v.title}]({picture.relative_to(directory)})")
     return "\n".join(lines) + "\n"
 
@@ -104,19 +109,20 @@ def _html(directory: Path, verdicts: list[Verdict]) -> str:
         "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
         for row in _rows(directory, verdicts)
     )
-    pictures = "".join(
-        f'<h2>{html.escape(v.title)}</h2><img src="{(v.run_dir / "timeline.png").relative_to(directory)}">'
+    sections = "".join(
+        f"<h2>{html.escape(v.title)}</h2>"
+        + "".join(f'<img src="{picture.relative_to(directory)}">' for picture in pictures(v))
         + (
             f' <p><a href="{v.locust_report.relative_to(directory)}">Locust report</a></p>'
             if v.locust_report.exists()
             else ""
         )
         for v in verdicts
-        if (v.run_dir / "timeline.png").exists()
+        if pictures(v)
     )
     return (
         "<!doctype html><meta charset=utf-8><title>Game day report</title>"
         "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px}"
         "table{border-collapse:collapse}</style>"
-        f"<h1>Game day report</h1><table><tr>{head}</tr>{body}</table>{pictures}"
+        f"<h1>Game day report</h1><table><tr>{head}</tr>{body}</table>{sections}"
     )

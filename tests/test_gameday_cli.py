@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gameday import cli
+from gameday import cli, soak
 from gameday.report import write_report
 from gameday.verdict import read_verdict
 
@@ -128,3 +128,25 @@ def test_report_has_the_table_and_a_timeline_picture(tmp_path):
     html = page.read_text()
     assert "Redis killed" in html and "passed" in html and "01-kill-redis/timeline.png" in html
     assert "| Redis killed | passed | 1.2 s |" in (tmp_path / "report.md").read_text()
+
+
+def test_report_shows_a_soaks_figures_beside_its_verdict(tmp_path):
+    run_dir = tmp_path / "01-soak"
+    (run_dir / "soak").mkdir(parents=True)
+    (run_dir / "journal.json").write_text(json.dumps(_journal("completed", False)))
+    samples = [
+        {"t": 1795744800 + 30 * i, "api_rss_bytes": 70 * 2**20, "postgres_connections": 12}
+        for i in range(5)
+    ]
+    (run_dir / "soak" / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    limits = {
+        "max_rss_slope_mb_per_h": 16,
+        "rss_noise_mb": 16,
+        "max_connection_growth": 5,
+        "max_series_growth": 1000,
+    }
+    soak.write_report(run_dir, limits)
+    verdict = read_verdict(run_dir, Path("experiments/soak.json"), 0)
+    html = write_report(tmp_path, [verdict]).read_text()
+    assert '<img src="01-soak/soak/soak.png">' in html
+    assert "(01-soak/soak/soak.png)" in (tmp_path / "report.md").read_text()
