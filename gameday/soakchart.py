@@ -35,8 +35,8 @@ def draw(
         scale = MIB if key.endswith("_bytes") else 1.0
         title += " (MiB)" if scale == MIB else ""
         xs = [(t - start) / per for t, _ in points]
-        axis.plot(xs, [v / scale for _, v in points], color="tab:blue", linewidth=1)
         ys = [v / scale for _, v in points]
+        axis.plot(xs, ys, color="tab:blue", linewidth=1)
         figure = judged["figures"].get(key)
         allowed = judged.get("allowances", {}).get(key)
         if figure and len(points) > 1:
