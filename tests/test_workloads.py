@@ -371,16 +371,10 @@ def test_workers_hand_their_seconds_and_orders_to_the_master(tmp_path):
     assert [json.loads(o)["id"] for o in acked.read_text().splitlines()] == [1, 2]
 
 
-def _own_state_target(tmp_path: Path) -> tuple:
-    """The lab's target with its own state dir (the run's ledger stays out of the lab's),
-    and a free port for the run's load metrics."""
-    return load_target(write_target(tmp_path)), free_port()
-
-
 @pytest.mark.lab
 def test_dashboard_watchers_reconnect_after_the_api_restarts(lab, tmp_path):
     """Real sockets on the café: every watcher gets pushes, and reconnects after a restart."""
-    target, port = _own_state_target(tmp_path)
+    target, port = load_target(write_target(tmp_path)), free_port()  # its own ledger
     run = locustrun.start(
         tmp_path / "run",
         target.api_url,
@@ -478,7 +472,7 @@ def test_under_light_open_load_locust_sees_the_cafes_own_answer_times(lab, tmp_p
     30.4 ms where the café's handlers took 16.2 ms on average. Each on its own phase:
     2.35 vs 1.50 ms, the café's figure plus the trip. Both figures come from the same
     run, so a busier machine moves them together."""
-    target, port = _own_state_target(tmp_path)
+    target, port = load_target(write_target(tmp_path)), free_port()  # its own ledger
     before = _cafe_order_seconds(target.api_url)
     run = locustrun.start(
         tmp_path / "run",

@@ -2,9 +2,9 @@
 
 With ``orders_per_s`` the run is an open model: ``users`` (default enough for
 ``user_rate_s`` tasks/s each) each run at most ``orders_per_s / users`` tasks
-per second, each customer from a random phase of its own (``Customer.paced_wait``
-in the locustfile), so the total is about ``orders_per_s`` while the target
-keeps up, spread over the second rather than in bursts.
+per second, each from a random phase of its own (``PacedUser.paced_wait`` in the
+locustfile), so the total is about ``orders_per_s`` while the target keeps up,
+spread over the second rather than in bursts.
 """
 
 from __future__ import annotations
