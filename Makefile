@@ -10,11 +10,12 @@ PYTEST_ARGS ?=
 SOAK_DIR := runs/soak-$(shell date -u +%Y%m%dT%H%M%SZ)
 SOAK_VARS ?=
 
-.PHONY: help venv lab gameday test lint recover teardown status bench soak
+.PHONY: help venv lab gameday test unit lint recover teardown status bench soak
 
 help:
 	@echo "make gameday   provision the lab and run the default game day ($(GAMEDAY), $(PROFILE) profile)"
 	@echo "make test      provision the lab and run the whole test suite"
+	@echo "make unit      the tests that need no lab (no provisioning; under a minute)"
 	@echo "make lab       provision (or re-converge) the lab only"
 	@echo "make recover   revert every fault the ledger holds and bring the lab back up"
 	@echo "make teardown  stop and remove what the lab provisioned"
@@ -39,6 +40,9 @@ gameday: lab
 test: lab
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(BIN)/pytest -m "not lab"
 
 lint: venv
 	$(BIN)/ruff check .

@@ -37,7 +37,7 @@ def test_aggregator_lock_contention(lab, tmp_path):
 
 
 def test_pool_exhaustion(lab, tmp_path):
-    runs = passed(*chaos_quick("pool-exhaustion", tmp_path), tmp_path)
+    runs = passed(*chaos_quick("exhaust-api-pool", tmp_path), tmp_path)
     exhausted = runs["pool-exhausted-answers"]["output"]
     assert exhausted["codes"].get("503", 0) > 0, "the small pool really ran dry"
     assert set(exhausted["codes"]) <= {"200", "503"}

@@ -104,7 +104,7 @@ def test_kill_postgres(lab, tmp_path):
 
 @pytest.mark.lab
 @pytest.mark.e2e
-@pytest.mark.parametrize("name", ["kill-aggregator", "aggregator-crash"])
+@pytest.mark.parametrize("name", ["kill-aggregator", "kill-aggregator-mid-pass"])
 def test_aggregator_faults_serve_the_stale_cache(lab, tmp_path, name):
     runs = passed(*chaos_quick(name, tmp_path), tmp_path)
     stale = runs["dashboard-goes-stale-but-answers-200"]["output"]
@@ -114,7 +114,7 @@ def test_aggregator_faults_serve_the_stale_cache(lab, tmp_path, name):
 
 @pytest.mark.lab
 @pytest.mark.e2e
-@pytest.mark.parametrize("name", ["redis-latency", "postgres-latency"])
+@pytest.mark.parametrize("name", ["delay-redis", "delay-postgres"])
 def test_latency_is_handled(lab, tmp_path, name):
     runs = passed(*chaos_quick(name, tmp_path), tmp_path)
     assert runs["answers-stay-bounded"]["output"]["p99_ms"] <= 2500

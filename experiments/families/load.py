@@ -1,0 +1,370 @@
+"""Load tests from the operators' load-test plan: a load shape and what it measures.
+
+Their figures are full defaults; ``experiments/vars/quick.yaml`` shrinks the durations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .blocks import (
+    CUSTOMERS,
+    FAILURES_END,
+    KILL_SWITCH,
+    ORDERS,
+    STOP_LOAD,
+    action,
+    expect,
+    experiment,
+    healthy_load,
+    probe,
+    ref,
+    service_action,
+    start_load,
+    var,
+)
+
+SPIKE_PHASES = ["spike_base_s", "spike_ramp_s", "spike_hold_s", "spike_after_s"]
+
+
+def load_test(
+    title: str,
+    description: str,
+    tags: list[str],
+    configuration: dict[str, Any],
+    method: list[dict[str, Any]],
+    rollbacks: list[dict[str, Any]] | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """A load test; the load is stopped at the end and by the rollbacks."""
+    undo = [*(rollbacks or []), ref(STOP_LOAD)]
+    return experiment(title, description, tags, configuration, [*method, STOP_LOAD], undo, **kwargs)
+
+
+def baseline_ramp() -> dict[str, Any]:
+    return load_test(
+        title="Baseline ramp: the most orders per second before latency degrades",
+        description=(
+            "Ramps the customers 10 -> 100 -> 500 over 10 minutes (stair shape) and measures "
+            "each step: offered and served orders/s, P50/P95/P99 and failure ratio of the "
+            "orders. The knee is the first step whose P99 exceeds the threshold, whose failure "
+            "ratio exceeds the bound, or whose served rate grows by less than min_growth of the "
+            "extra offered load. The capacity (served orders/s before the knee) is saved with "
+            "the per-step table to <state_dir>/capacity.json and the run directory; "
+            "sustained-80 uses it. Operators expect the cafe to serve the first step without "
+            "degrading."
+        ),
+        tags=["load", "capacity"],
+        configuration={
+            "ramp_steps": [10, 100, 500],
+            "ramp_step_s": 200,
+            "ramp_settle_s": 40,
+            "ramp_spawn_rate": 20,
+            "user_classes": CUSTOMERS,
+            "min_growth": 0.5,
+            "capacity_file": "",
+        },
+        method=[
+            action(
+                "find-capacity",
+                "actions.capacity",
+                "find_capacity",
+                steps=var("ramp_steps"),
+                step_s=var("ramp_step_s"),
+                settle_s=var("ramp_settle_s"),
+                spawn_rate=var("ramp_spawn_rate"),
+                user_classes=var("user_classes"),
+                p99_threshold_ms=var("p99_threshold_ms"),
+                max_failure_ratio=var("max_failure_ratio"),
+                min_growth=var("min_growth"),
+                capacity_file=var("capacity_file"),
+            ),
+            expect("capacity-before-latency-degrades", "capacity_was_found"),
+        ],
+    )
+
+
+def sustained_80() -> dict[str, Any]:
+    saved = probe(
+        "a-capacity-figure-is-saved",
+        "probes.capacity",
+        "saved_capacity",
+        capacity_file=var("capacity_file"),
+    )
+    saved["tolerance"] = probe(
+        "positive-capacity", "probes.checks", "within", at_least={"orders_per_s": 0.01}
+    )
+    return load_test(
+        title="Sustained load at 80% of capacity: P95/P99 stay stable",
+        description=(
+            "Offers 80% of the capacity baseline-ramp saved (orders/s, open model: constant "
+            "throughput per user) for 5 minutes and cuts the run into windows (a multiple of "
+            "the aggregator's 10 s period). Operators expect P95/P99 to be stable: the "
+            "per-window P99 varies by no more than max_p99_cv (coefficient of variation) and "
+            "stays under the threshold, with failures within bound. Refuses to start without a "
+            "saved capacity: run baseline-ramp first."
+        ),
+        tags=["load", "stability"],
+        configuration={
+            "capacity_fraction": 0.8,
+            "sustained_s": 300,
+            "warmup_s": 30,
+            "stability_window_s": 30,
+            "max_p99_cv": 0.25,
+            "user_rate_s": 0.5,
+            "sustained_spawn_rate": 20,
+            "user_classes": CUSTOMERS,
+            "capacity_file": "",
+        },
+        hypothesis_first=[saved],
+        method=[
+            action(
+                "start-sustained-load",
+                "actions.capacity",
+                "start_sustained_load",
+                after=var("warmup_s"),
+                fraction=var("capacity_fraction"),
+                duration_s=var("sustained_s"),
+                warmup_s=var("warmup_s"),
+                spawn_rate=var("sustained_spawn_rate"),
+                user_rate_s=var("user_rate_s"),
+                user_classes=var("user_classes"),
+                capacity_file=var("capacity_file"),
+            ),
+            expect(
+                "per-window-p99-is-stable",
+                "p99_is_stable",
+                before=var("sustained_s"),
+                window_s=var("stability_window_s"),
+                over_s=var("sustained_s"),
+                max_cv=var("max_p99_cv"),
+                p99_ms=var("p99_threshold_ms"),
+            ),
+            healthy_load("orders-p99-and-failures-over-the-run", "sustained_s", ORDERS),
+        ],
+    )
+
+
+def spike() -> dict[str, Any]:
+    phases = {key.removeprefix("spike_"): var(key) for key in SPIKE_PHASES}
+    until_drop = [var(key) for key in SPIKE_PHASES[:3]]
+    users = {"base_users": var("spike_base_users"), "peak_users": var("spike_peak_users")}
+    return load_test(
+        title="Morning-rush spike: the system recovers after 50 -> 500 users",
+        description=(
+            "Holds 50 customers, spikes to 500 in 30 s, holds 2 min, drops back to 50. "
+            "Operators expect the system to recover: P99 back under the threshold within "
+            "recovery_bound_s after the drop. Measured: queueing (offered vs served orders/s in "
+            "each phase), database pool exhaustion (the reference cafe's db_pool_waiting gauge, "
+            "optional) and 503 answers."
+        ),
+        tags=["load", "spike"],
+        configuration={
+            "spike_base_users": 50,
+            "spike_peak_users": 500,
+            "spike_base_s": 60,
+            "spike_ramp_s": 30,
+            "spike_hold_s": 120,
+            "spike_after_s": 120,
+            "recovery_bound_s": 30,
+            "p99_window_s": 10,
+            "user_classes": CUSTOMERS,
+            "load_limit_s": 900,
+        },
+        method=[
+            action(
+                "start-spike",
+                "actions.load",
+                "start_load",
+                users=var("spike_peak_users"),
+                duration_s=var("load_limit_s"),
+                user_classes=var("user_classes"),
+                shape="spike",
+                shape_params={**users, **phases},
+            ),
+            probe(
+                "db-pool-waiting-until-the-drop",
+                "probes.capacity",
+                "pool_waiting_during",
+                duration_s=until_drop,
+            ),
+            expect(
+                "p99-back-under-threshold-after-the-drop",
+                "p99_recovers_after_drop",
+                drop_after_s=until_drop,
+                within_s=var("recovery_bound_s"),
+                window_s=var("p99_window_s"),
+                p99_ms=var("p99_threshold_ms"),
+            ),
+            probe(
+                "offered-vs-served-by-phase",
+                "probes.capacity",
+                "spike_phases",
+                user_classes=var("user_classes"),
+                **users,
+                **phases,
+            ),
+        ],
+    )
+
+
+def websocket_limits() -> dict[str, Any]:
+    return load_test(
+        title="WebSocket limits: 100 -> 500 -> 1000 dashboard watchers, then an API restart",
+        description=(
+            "Opens 100, then 500, then 1000 concurrent WebSockets on /ws/dashboard "
+            "(DashboardWatcher users, stair shape). At each step: the API's resident memory, "
+            "connection attempts and failures, broadcast lag (receive time minus "
+            "server_timestamp) P50/P99. Then restarts the API. Operators expect connections to "
+            "succeed (failure ratio within bound), pushes to arrive with lag P99 within "
+            "max_ws_lag_p99_ms, and every watcher to reconnect within reconnect_bound_s of the "
+            "API's restart."
+        ),
+        tags=["load", "websocket"],
+        configuration={
+            "ws_steps": [100, 500, 1000],
+            "ws_step_s": 60,
+            "ws_settle_s": 20,
+            "ws_spawn_rate": 50,
+            "max_ws_lag_p99_ms": 1000,
+            "reconnect_bound_s": 30,
+            "dashboard_interval_s": 10,
+        },
+        safeguards=[KILL_SWITCH, FAILURES_END],
+        method=[
+            action(
+                "open-websockets-step-by-step",
+                "actions.capacity",
+                "start_watchers",
+                steps=var("ws_steps"),
+                step_s=var("ws_step_s"),
+                spawn_rate=var("ws_spawn_rate"),
+                dashboard_interval_s=var("dashboard_interval_s"),
+            ),
+            expect(
+                "each-step-connects-and-pushes-in-time",
+                "websockets_hold_each_step",
+                steps=var("ws_steps"),
+                step_s=var("ws_step_s"),
+                settle_s=var("ws_settle_s"),
+                max_failure_ratio=var("max_failure_ratio"),
+                max_lag_p99_ms=var("max_ws_lag_p99_ms"),
+            ),
+            service_action("restart", "api", "restart-the-api"),
+            expect(
+                "every-watcher-reconnects",
+                "watchers_reconnect_within",
+                watchers=var("ws_steps"),
+                within_s=var("reconnect_bound_s"),
+            ),
+        ],
+        rollbacks=[service_action("start", "api")],
+    )
+
+
+def mixed_workload() -> dict[str, Any]:
+    return load_test(
+        title="Mixed workload: the same load under several customer mixes, side by side",
+        description=(
+            "Plays the same number of customers for the same time under each weighting of the "
+            "customer profiles (the plan's 10 CoffeeConsumer / 5 RushHourCustomer / 3 "
+            "DowntownRegular, then rush-heavy and downtown-heavy), one after the other, and "
+            "compares offered and served orders/s, P50/P95/P99 and failures side by side. "
+            "Operators expect every mix to keep the orders' P99 and failure ratio within bounds."
+        ),
+        tags=["load", "mix"],
+        configuration={
+            "mixes": [
+                CUSTOMERS,
+                "CoffeeConsumer=3,RushHourCustomer=10,DowntownRegular=3",
+                "CoffeeConsumer=3,RushHourCustomer=2,DowntownRegular=10",
+            ],
+            "users": 100,
+            "spawn_rate": 10,
+            "mix_run_s": 120,
+            "mix_settle_s": 20,
+        },
+        method=[
+            action(
+                "run-each-mix",
+                "actions.capacity",
+                "run_mixes",
+                mixes=var("mixes"),
+                users=var("users"),
+                spawn_rate=var("spawn_rate"),
+                run_s=var("mix_run_s"),
+                settle_s=var("mix_settle_s"),
+            ),
+            expect(
+                "every-mix-within-limits-side-by-side",
+                "mixes_within_limits",
+                p99_ms=var("p99_threshold_ms"),
+                max_failure_ratio=var("max_failure_ratio"),
+            ),
+        ],
+    )
+
+
+def soak() -> dict[str, Any]:
+    limits = [
+        "max_rss_slope_mb_per_h",
+        "rss_noise_mb",
+        "max_connection_growth",
+        "max_series_growth",
+    ]
+    shape = {"users": var("users"), "duration_s": var("soak_s"), "spawn_rate": var("spawn_rate")}
+    return load_test(
+        title="Soak: 100 customers for hours without leaks",
+        description=(
+            "Runs 100 customers for 2 h (soak shape; up to 4 h with --var soak_s:int=14400) and "
+            "samples every soak_sample_s: RSS of the API and the aggregator, PostgreSQL client "
+            "connections, the orders table's bytes, Prometheus head series and "
+            "orders_created_total series, the load's figures. Samples go to "
+            "<run_dir>/soak/samples.jsonl and a checkpoint every soak_checkpoint_s, so an "
+            "interrupted soak keeps its evidence (python -m gameday.soak report <run_dir>). "
+            "Operators expect no memory leak (fitted RSS growth within rss_noise_mb + "
+            "max_rss_slope_mb_per_h per hour), no connection leak, no metric cardinality "
+            "explosion; database growth is measured."
+        ),
+        tags=["load", "soak"],
+        configuration={
+            "users": 100,
+            "spawn_rate": 10,
+            "soak_s": 7200,
+            "warmup_s": 60,
+            "soak_sample_s": 30,
+            "soak_checkpoint_s": 300,
+            "max_rss_slope_mb_per_h": 16,
+            "rss_noise_mb": 16,
+            "max_connection_growth": 5,
+            "max_series_growth": 1000,
+            "user_classes": CUSTOMERS,
+        },
+        method=[
+            start_load(
+                "start-soak-load",
+                duration="soak_s",
+                shape="soak",
+                shape_params=shape,
+            ),
+            expect(
+                "no-leak-over-the-soak",
+                "no_leaks_during_soak",
+                duration_s=var("soak_s"),
+                warmup_s=var("warmup_s"),
+                sample_s=var("soak_sample_s"),
+                checkpoint_s=var("soak_checkpoint_s"),
+                **{key: var(key) for key in limits},
+            ),
+        ],
+    )
+
+
+EXPERIMENTS = {
+    "baseline-ramp": baseline_ramp,
+    "sustained-80": sustained_80,
+    "spike": spike,
+    "websocket-limits": websocket_limits,
+    "mixed-workload": mixed_workload,
+    "soak": soak,
+}
