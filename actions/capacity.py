@@ -24,7 +24,7 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.load import configured_workers, start_load, stop_load
+from actions.load import configured_timeout, configured_workers, start_load, stop_load
 from gameday import capacity, livestats, locustrun
 from gameday.errors import GamedayError
 from gameday.target import TargetError, load_target
@@ -185,6 +185,7 @@ def run_mixes(
                 target,
                 remote,
                 workers=workers,
+                request_timeout_s=configured_timeout(configuration),
             )
         except GamedayError as exc:
             raise ActivityFailed(f"cannot start the load of mix {mix!r}: {exc}") from None

@@ -34,7 +34,7 @@ from gameday import locustrun
 from gameday.errors import GamedayError
 from gameday.target import TargetError, load_target
 
-__all__ = ["configured_workers", "start_load", "stop_load"]
+__all__ = ["configured_timeout", "configured_workers", "start_load", "stop_load"]
 logger = logging.getLogger("chaostoolkit")
 
 
@@ -50,6 +50,7 @@ def start_load(
     abort_after_s: int = 0,
     dashboard_interval_s: float = 10,
     metrics_port: int = locustrun.METRICS_PORT,
+    request_timeout_s: float | None = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
@@ -59,11 +60,15 @@ def start_load(
     "soak", with ``shape_params``; ``workers``: local Locust workers behind a master
     (0: one process; default: configuration ``load_workers``); ``abort_failure_ratio``/``abort_after_s``: self-stop on a dead
     target; ``dashboard_interval_s``: the target's DASHBOARD_UPDATE_INTERVAL, for the
-    DashboardWatcher's jitter; ``metrics_port``: where Prometheus scrapes the load.
+    DashboardWatcher's jitter; ``metrics_port``: where Prometheus scrapes the load;
+    ``request_timeout_s``: how long a request may hang before it counts as a failure
+    (default: configuration ``request_timeout_s``, else Locust's 60 s).
     """
     try:
         if workers is None:
             workers = configured_workers(configuration)
+        if request_timeout_s is None:
+            request_timeout_s = configured_timeout(configuration)
         target = load_target(configuration)
         run = locustrun.start(
             run_dir=locustrun.resolve_run_dir(configuration),
@@ -81,6 +86,7 @@ def start_load(
             abort_after_s=abort_after_s,
             dashboard_interval_s=dashboard_interval_s,
             metrics_port=metrics_port,
+            request_timeout_s=request_timeout_s,
         )
     except (GamedayError, TargetError) as exc:
         raise ActivityFailed(f"cannot start load: {exc}") from None
@@ -103,6 +109,17 @@ def configured_workers(configuration: Configuration = None) -> int:
         f"configuration load_workers must be a whole number of local Locust workers, got "
         f"{value!r}: e.g. --var load_workers:int=2"
     )
+
+
+def configured_timeout(configuration: Configuration = None) -> float:
+    """The configuration's ``request_timeout_s`` (Locust's 60 s when absent)."""
+    value = (configuration or {}).get("request_timeout_s", locustrun.REQUEST_TIMEOUT_S)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise locustrun.LoadError(
+            f"configuration request_timeout_s must be a number of seconds, got {value!r}"
+        ) from None
 
 
 def stop_load(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:

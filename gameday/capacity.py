@@ -41,6 +41,7 @@ __all__ = [
     "load_capacity",
     "measure",
     "offered_per_user",
+    "pace_kept",
     "save_capacity",
     "stamp",
     "total_seconds",
@@ -54,6 +55,8 @@ MEAN_WAIT_S = {
     "CappuccinoLover": (3 + 10) / 2,
     "RushHourCustomer": (0.5 + 2) / 2,
 }
+# Dashboard viewers' mean wait (between(1, 3)): they ask for the dashboard, not orders.
+VIEWER_WAIT_S = {"DashboardViewer": (1 + 3) / 2}
 FILE_NAME = "capacity.json"
 
 
@@ -84,6 +87,19 @@ def check_plan(steps: list[int], step_s: int, settle_s: int, spawn_rate: float) 
             f"{max(jumps)} users at {spawn_rate}/s ({spawning_s:.0f} s) but settle_s is "
             f"{settle_s}; raise spawn_rate or settle_s"
         )
+
+
+def pace_kept(user_classes: dict[str, int], answer_s: float) -> float | None:
+    """The share of their pace with instant answers that closed-loop users of these classes
+    keep when every answer takes ``answer_s`` (each waits, asks, then waits for the answer);
+    None when no class has a known wait (WebSocket watchers, the open model)."""
+    waits = {**MEAN_WAIT_S, **VIEWER_WAIT_S}
+    known = {name: weight for name, weight in user_classes.items() if name in waits}
+    if not known:
+        return None
+    instant = sum(weight / waits[name] for name, weight in known.items())
+    slowed = sum(weight / (waits[name] + answer_s) for name, weight in known.items())
+    return round(slowed / instant, 3)
 
 
 def offered_per_user(user_classes: dict[str, int]) -> float:

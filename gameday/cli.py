@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
 import requests
 
-from gameday import ledger
+from gameday import ledger, targetcheck
 from gameday.report import write_report
 from gameday.session import SessionError, plan, run
 from gameday.target import TARGET_ENV, TargetError, load_target
@@ -80,6 +81,19 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if healthy and not pending else 1
 
 
+def _check_target(args: argparse.Namespace) -> int:
+    target = load_target()
+    signals = targetcheck.check(target)
+    experiments = [Path(p) for p in args.experiments] or sorted(Path("experiments").glob("*.json"))
+    verdicts = [targetcheck.applicability(path, signals) for path in experiments]
+    if args.json:
+        print(json.dumps(targetcheck.as_dict(signals, verdicts), indent=2))
+    else:
+        print(f"Target {target.api_url} ({target.platform})")
+        print(targetcheck.describe(signals, verdicts))
+    return 0 if signals["api"].offered else 1
+
+
 def _kill_switch(args: argparse.Namespace) -> int:
     target = load_target()
     if args.state == "on":
@@ -113,6 +127,14 @@ def _parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="check the lab and print where everything is")
     status.set_defaults(func=_status)
+
+    check = commands.add_parser(
+        "check-target",
+        help="which signals the target offers, and which experiments apply fully, partly or not",
+    )
+    check.add_argument("experiments", nargs="*", help="experiment files (default: all)")
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.set_defaults(func=_check_target)
 
     switch = commands.add_parser("kill-switch", help="stop running experiments and refuse new ones")
     switch.add_argument("state", choices=["on", "off"])

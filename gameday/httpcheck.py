@@ -7,7 +7,7 @@ unless the experiment's configuration sets ``allow_remote_target: true``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +17,15 @@ from gameday.errors import GamedayError
 from gameday.faultproxy import is_loopback
 from gameday.target import load_target
 
-__all__ = ["Answer", "HttpCheckError", "InvalidCall", "api_url", "call", "require_loopback"]
+__all__ = [
+    "Answer",
+    "HttpCheckError",
+    "InvalidCall",
+    "api_url",
+    "call",
+    "fetch_text",
+    "require_loopback",
+]
 
 MAX_TIMEOUT_S = 60.0
 
@@ -32,11 +40,13 @@ class InvalidCall(GamedayError):
 
 @dataclass(frozen=True)
 class Answer:
-    """One HTTP answer: status, decoded body (JSON when possible) and elapsed time."""
+    """One HTTP answer: status, decoded body (JSON when possible), elapsed time, headers
+    (names in lower case)."""
 
     status: int
     body: Any
     elapsed_ms: float
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def require_loopback(url: str, allow_remote: bool = False) -> None:
@@ -59,6 +69,15 @@ def api_url(configuration: dict[str, Any] | None = None) -> str:
     return url
 
 
+def fetch_text(base_url: str, path: str, timeout_s: float = 5) -> str | None:
+    """The whole body of a GET (the /metrics text), or None when it does not answer 200."""
+    try:
+        response = requests.get(f"{base_url}{path}", timeout=timeout_s)
+    except requests.RequestException:
+        return None
+    return response.text if response.status_code == 200 else None
+
+
 def call(base_url: str, method: str, path: str, timeout_s: float, json_body: Any = None) -> Answer:
     """One bounded request; HttpCheckError names the URL and cause if no HTTP answer came."""
     if not path.startswith("/"):
@@ -78,4 +97,5 @@ def call(base_url: str, method: str, path: str, timeout_s: float, json_body: Any
         body: Any = response.json()
     except ValueError:
         body = response.text[:500]
-    return Answer(response.status_code, body, elapsed_ms)
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    return Answer(response.status_code, body, elapsed_ms, headers)

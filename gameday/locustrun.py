@@ -95,6 +95,7 @@ MAX_USERS = 5000  # workloads.shapes.MAX_USERS; a test keeps them equal
 MAX_RUN_TIME_S = 24 * 3600
 MAX_WORKERS = 16
 METRICS_PORT = 9646
+REQUEST_TIMEOUT_S = 60.0  # Locust's own; experiments derive theirs from their bounds
 SELF_STOP_EXIT_CODE = 3
 
 
@@ -180,6 +181,7 @@ def start(
     abort_after_s: int = 0,
     dashboard_interval_s: float = 10,
     metrics_port: int = METRICS_PORT,
+    request_timeout_s: float = REQUEST_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Start Locust headless against ``host``; return once it reports its first second."""
     _check_inputs(host, users, spawn_rate, run_time_s, allow_remote_target)
@@ -189,6 +191,7 @@ def start(
     _check_remote_workers(host, target.load)
     _check_self_stop(abort_failure_ratio, abort_after_s)
     _check_positive("dashboard_interval_s", dashboard_interval_s)
+    _check_positive("request_timeout_s", request_timeout_s)
     if target.kill_switch.exists():
         raise LoadError(
             f"refusing to start load: the kill switch {target.kill_switch} is set; "
@@ -211,6 +214,7 @@ def start(
         **os.environ,
         "COFFEE_USER_CLASSES": format_user_classes(classes),
         "COFFEE_DASHBOARD_INTERVAL_S": str(dashboard_interval_s),
+        "COFFEE_REQUEST_TIMEOUT_S": repr(float(request_timeout_s)),
         "PYTHONUNBUFFERED": "1",
     }
     locustfiles = str(LOCUSTFILE)
@@ -300,6 +304,7 @@ def start(
         "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics",
         "abort_failure_ratio": abort_failure_ratio,
         "abort_after_s": abort_after_s,
+        "request_timeout_s": float(request_timeout_s),
         "live_file": str(files["live"]),
         "acked_file": str(files["acked"]),
     }

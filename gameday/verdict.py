@@ -35,6 +35,9 @@ class Verdict:
     failed_actions: list[dict[str, Any]] = field(default_factory=list)
     refused: str | None = None
     fault_window: tuple[float, float] | None = None
+    not_judged: list[dict[str, Any]] = field(default_factory=list)
+    interrupted_by: dict[str, Any] | None = None
+    measurement_problems: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def outcome(self) -> str:
@@ -54,12 +57,24 @@ class Verdict:
 
     def summary(self) -> str:
         parts = [f"{self.outcome.upper()}: {self.title}"]
+        if self.interrupted_by:
+            stop = self.interrupted_by
+            parts.append(f"stopped by {stop.get('safeguard') or 'a signal'}: {stop.get('reason')}")
         if self.recovery_s is not None:
             parts.append(f"recovered in {self.recovery_s:.1f} s")
         for item in self.unmet:
-            parts.append(f"unmet: {item['name']}: {item['reason']}")
+            said = (
+                f"expected {item['expected']}, observed {item['observed']}"
+                if "expected" in item
+                else item["reason"]
+            )
+            parts.append(f"unmet: {item['name']}: {said}")
         for item in self.failed_actions:
             parts.append(f"action failed: {item['name']}: {item['reason']}")
+        for item in self.not_judged:
+            parts.append(f"not judged: {item['name']}: {item['reason']}")
+        for item in self.measurement_problems:
+            parts.append(f"measurement: {item['name']}: {item['note']}")
         if self.refused:
             parts.append(self.refused)
         return "; ".join(parts)
@@ -85,6 +100,9 @@ def read_verdict(run_dir: Path, experiment: Path, exit_code: int) -> Verdict:
         failed_actions=facts.get("failed_actions", []),
         refused=facts.get("refused"),
         fault_window=fault_window(journal),
+        not_judged=facts.get("not_judged", []),
+        interrupted_by=facts.get("interrupted_by"),
+        measurement_problems=facts.get("measurement_problems", []),
     )
 
 

@@ -1,9 +1,10 @@
 """Chaos Toolkit probes of the load experiments: the saved capacity, the spike's phases,
-the café's pool gauge. They measure and report; the verdicts are in ``probes.expect``.
+the café's pool gauge, and the expectations on the step test and the workload mixes.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -14,12 +15,19 @@ import requests
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.evidence import unmet
 from gameday import capacity, livestats, locustrun
 from gameday.errors import GamedayError
 from gameday.httpcheck import HttpCheckError, require_loopback
 from gameday.target import TargetError, load_target
 
-__all__ = ["pool_waiting_during", "saved_capacity", "spike_phases"]
+__all__ = [
+    "capacity_was_found",
+    "mixes_within_limits",
+    "pool_waiting_during",
+    "saved_capacity",
+    "spike_phases",
+]
 logger = logging.getLogger("chaostoolkit")
 
 MAX_WINDOW_S = 3600
@@ -158,3 +166,69 @@ def _seconds_until(live_file: str, end_t: int) -> list[dict[str, Any]]:
         if newest >= end_t - 1 or time.monotonic() > deadline:
             return seconds
         time.sleep(1)
+
+
+def capacity_was_found(
+    configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """The step test of this run found a capacity (orders/s) before latency degraded."""
+    path = locustrun.resolve_run_dir(configuration) / capacity.FILE_NAME
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        raise ActivityFailed(f"no step test result in {path} ({exc}): run find-capacity") from None
+    if not record.get("orders_per_s"):
+        raise ActivityFailed(
+            unmet(
+                f"the first step ({record['steps'][0]['users']} users) served without degrading",
+                f"{record.get('knee_reason')}\n" + capacity.format_table(record),
+            )
+        )
+    return record
+
+
+def mixes_within_limits(
+    p99_ms: float,
+    max_failure_ratio: float,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Every weight mix of this run (``actions.capacity.run_mixes``) kept its orders' P99 and
+    failure ratio within bounds; returns the mixes side by side."""
+    path = locustrun.resolve_run_dir(configuration) / "mixes.json"
+    try:
+        compared = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        raise ActivityFailed(
+            f"no mixed-workload results in {path} ({exc}): run run_mixes"
+        ) from None
+    side_by_side = {
+        row["mix"]: {
+            k: row[k]
+            for k in (
+                "served_per_s",
+                "offered_per_s",
+                "p50_ms",
+                "p95_ms",
+                "p99_ms",
+                "failure_ratio",
+                "requests",
+            )
+        }
+        for row in compared["mixes"]
+    }
+    bad = {
+        mix: figures
+        for mix, figures in side_by_side.items()
+        if not figures["requests"]
+        or figures["p99_ms"] > p99_ms
+        or figures["failure_ratio"] > max_failure_ratio
+    }
+    if bad:
+        raise ActivityFailed(
+            unmet(
+                f"every mix to keep P99 <= {p99_ms} ms and failure ratio <= {max_failure_ratio}",
+                f"these did not: {bad}",
+            )
+        )
+    return side_by_side

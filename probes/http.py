@@ -3,31 +3,40 @@
 Every call is bounded by ``timeout_s``. Probes that may meet an API that does
 not answer at all take ``raise_on_unavailable``: True raises ActivityFailed
 naming the URL and cause; False reports status 0 instead (for tolerances).
+
+``answers_within`` is the one check of what an answer must be during a fault
+(``ANSWERS``: an order accepted or refused, the dashboard served or refused,
+/readyz naming a dependency); ``sampled_latency`` times sequential requests
+and reports the API's own histogram for the same requests beside them.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
+from prometheus_client.parser import text_string_to_metric_families
 
+from controls.evidence import unmet
+from gameday import livestats
 from gameday.errors import GamedayError
-from gameday.httpcheck import Answer, HttpCheckError, InvalidCall, api_url, call
+from gameday.httpcheck import Answer, HttpCheckError, InvalidCall, api_url, call, fetch_text
 from gameday.target import TargetError
 
 __all__ = [
+    "answers_within",
     "dashboard",
-    "dashboard_staleness",
     "endpoint_latency",
     "place_order",
     "readyz",
     "readyz_status",
+    "sampled_latency",
     "time_to_recover",
 ]
 logger = logging.getLogger("chaostoolkit")
@@ -36,7 +45,95 @@ PRICES = {"cappuccino": (4.50, 6.50), "americano": (3.00, 4.50), "latte": (4.00,
 STORES = ("uptown", "downtown", "central", "southend")
 LATENCY_METHODS = ("GET", "HEAD")
 MAX_SAMPLES = 1000
+MAX_ORDERS = 200  # a probe that writes is bounded: sampled orders are real orders
 MAX_DEADLINE_S = 600
+ORDERS = "/api/v1/order"
+DASHBOARD = "/api/dashboard"
+DEPENDENCY_WORDS = {"postgresql": ("postgres", "database", "db"), "redis": ("redis", "cache")}
+CONTRACT_FIELDS = {"top5_drinks", "recent_orders", "server_timestamp"}
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What one kind of answer must be: its request, statuses, and what its body carries."""
+
+    method: str
+    path: str
+    statuses: tuple[int, ...]
+    carries: str  # "id", "reason", "fields", "names:<dependency>" or "" (anything)
+    says: str
+
+
+ANSWERS = {
+    "order-accepted": Expected("POST", ORDERS, (200,), "id", "an order acknowledged with its id"),
+    "order-refused": Expected("POST", ORDERS, (503,), "", "an order refused with 503"),
+    "dashboard-served": Expected(
+        "GET", DASHBOARD, (200,), "fields", "the dashboard served with the contract's fields"
+    ),
+    "dashboard-refused": Expected(
+        "GET", DASHBOARD, (503,), "reason", "the dashboard refused with 503 and a JSON reason"
+    ),
+    "readyz-answers": Expected("GET", "/readyz", (200, 503), "", "/readyz answering 200 or 503"),
+    "readyz-names-redis": Expected(
+        "GET", "/readyz", (503,), "names:redis", "/readyz answering 503 naming redis"
+    ),
+    "readyz-names-postgresql": Expected(
+        "GET", "/readyz", (503,), "names:postgresql", "/readyz answering 503 naming the database"
+    ),
+}
+
+
+def answers_within(
+    answer: str, max_ms: float = 2000, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """One request answers as ``answer`` (a key of ``ANSWERS``) within ``max_ms``: never a
+    500, a hang or a wrong status. Places a real order for the order answers."""
+    expected = ANSWERS.get(answer)
+    if expected is None:
+        raise ActivityFailed(f"unknown answer {answer!r}: choose among {', '.join(ANSWERS)}")
+    if not 0 < max_ms <= MAX_DEADLINE_S * 1000:
+        raise ActivityFailed(f"max_ms must be in (0, {MAX_DEADLINE_S * 1000}], got {max_ms!r}")
+    body = _order("latte", "central", None) if expected.method == "POST" else None
+    got = _call(configuration, expected.method, expected.path, max_ms / 1000 + 1, False, body)
+    result = {"status": got.status, "elapsed_ms": got.elapsed_ms, "body": _short(got.body)}
+    if isinstance(got.body, dict) and "id" in got.body:
+        result["id"] = got.body["id"]
+    if got.status not in expected.statuses or not _carries(got.body, expected.carries):
+        raise ActivityFailed(
+            unmet(f"{expected.says} within {max_ms} ms", f"{got.status}: {_short(got.body)}")
+        )
+    if got.elapsed_ms > max_ms:
+        raise ActivityFailed(
+            unmet(f"{expected.says} within {max_ms} ms", f"after {got.elapsed_ms:.0f} ms")
+        )
+    return result
+
+
+def sampled_latency(
+    path: str = DASHBOARD,
+    samples: int = 20,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """P50/P99 and failure ratio of ``samples`` sequential requests to ``path`` (the order
+    path places real orders, at most ``MAX_ORDERS``; any other path is a GET), with the
+    P99 the API's own histogram (its /metrics) gives for the same requests."""
+    if path == ORDERS and not (isinstance(samples, int) and 1 <= samples <= MAX_ORDERS):
+        raise ActivityFailed(
+            f"samples must be a whole number from 1 to {MAX_ORDERS} for {ORDERS} (each is a "
+            f"real order), got {samples!r}"
+        )
+    before = _server_buckets(configuration, path)
+    if path == ORDERS:
+        facts = _sample_orders(samples, configuration)
+    else:
+        facts = endpoint_latency(path, "GET", samples, configuration=configuration)
+    failed = sum(n for code, n in facts["statuses"].items() if code != "200")
+    facts["failure_ratio"] = round(failed / samples, 4)
+    facts["server_view"] = _sampled_server_view(
+        facts["p99_ms"], before, _server_buckets(configuration, path)
+    )
+    return facts
 
 
 def readyz(
@@ -127,47 +224,7 @@ def endpoint_latency(
             status, elapsed = 0, (time.perf_counter() - started) * 1000
         timings.append(elapsed)
         statuses[str(status)] = statuses.get(str(status), 0) + 1
-    timings.sort()
-    return {
-        "path": path,
-        "samples": samples,
-        "p50_ms": _nearest_rank(timings, 0.50),
-        "p95_ms": _nearest_rank(timings, 0.95),
-        "p99_ms": _nearest_rank(timings, 0.99),
-        "max_ms": round(timings[-1], 3),
-        "statuses": statuses,
-    }
-
-
-def dashboard_staleness(
-    timeout_s: float = 5, configuration: Configuration = None, secrets: Secrets = None
-) -> dict[str, Any]:
-    """How old the newest order of the dashboard is, by the server's own clock.
-
-    ``newest_recent_order_age_s`` is None when ``recent_orders`` is empty.
-    """
-    answer = _call(configuration, "GET", "/api/dashboard", timeout_s, True)
-    body = answer.body
-    if answer.status != 200 or not isinstance(body, dict) or "server_timestamp" not in body:
-        raise ActivityFailed(
-            f"dashboard of {_api_url(configuration)} answered {answer.status} without a "
-            f"server_timestamp: {str(body)[:200]}"
-        )
-    server_time = _parse_time(body["server_timestamp"], "server_timestamp")
-    stamps = [
-        _parse_time(order["timestamp"], "recent_orders timestamp")
-        for order in body.get("recent_orders") or []
-        if isinstance(order, dict) and order.get("timestamp")
-    ]
-    newest = max(stamps) if stamps else None
-    return {
-        "newest_recent_order_age_s": (
-            round((server_time - newest).total_seconds(), 3) if newest else None
-        ),
-        "newest_recent_order_timestamp": newest.isoformat() if newest else None,
-        "server_timestamp": server_time.isoformat(),
-        "recent_orders": len(stamps),
-    }
+    return _timings(path, timings, statuses)
 
 
 def time_to_recover(
@@ -259,14 +316,79 @@ def _call(
         return Answer(0, str(exc), 0.0)
 
 
-def _nearest_rank(sorted_values: list[float], fraction: float) -> float:
-    return round(sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)], 3)
+def _timings(path: str, timings: list[float], statuses: dict[str, int]) -> dict[str, Any]:
+    counts: dict[float, int] = {}
+    for value in timings:
+        counts[value] = counts.get(value, 0) + 1
+    return {
+        "path": path,
+        "samples": len(timings),
+        **{
+            f"p{round(q * 100)}_ms": round(livestats.nearest_rank(counts, q), 3)
+            for q in (0.50, 0.95, 0.99)
+        },
+        "max_ms": round(max(timings), 3),
+        "statuses": statuses,
+    }
 
 
-def _parse_time(value: str, what: str) -> datetime:
-    """An ISO 8601 time; one without an offset is UTC (the contract's convention)."""
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise ActivityFailed(f"dashboard {what} {value!r} is not ISO 8601") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+def _sample_orders(samples: int, configuration: Configuration) -> dict[str, Any]:
+    timings, statuses = [], {}
+    for _ in range(samples):
+        answer = place_order(raise_on_unavailable=False, configuration=configuration)
+        timings.append(answer["elapsed_ms"])
+        statuses[str(answer["status"])] = statuses.get(str(answer["status"]), 0) + 1
+    return _timings(ORDERS, timings, statuses)
+
+
+def _carries(body: Any, what: str) -> bool:
+    if not what:
+        return True
+    if not isinstance(body, dict):
+        return False
+    if what == "id":
+        return body.get("id") is not None
+    if what == "reason":
+        return bool(body)
+    if what == "fields":
+        return CONTRACT_FIELDS <= set(body)
+    words = DEPENDENCY_WORDS[what.removeprefix("names:")]
+    return any(word in str(body).lower() for word in words)
+
+
+def _short(body: Any) -> str:
+    return str(body)[:200]
+
+
+def _server_buckets(configuration: Configuration, path: str) -> dict[float, float] | None:
+    """The API's cumulative ``http_request_duration_seconds`` buckets of ``path`` (ms: count)
+    from its /metrics, or None where it exposes none."""
+    text = fetch_text(_api_url(configuration), "/metrics")
+    if text is None:
+        return None
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "http_request_duration_seconds_bucket" and (
+                sample.labels.get("endpoint") == path
+            ):
+                bound = float(sample.labels["le"]) * 1000
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    return buckets or None
+
+
+def _sampled_server_view(
+    client_p99_ms: float, before: dict[float, float] | None, after: dict[float, float] | None
+) -> dict[str, Any]:
+    if before is None or after is None:
+        return {"not_available": "the API's /metrics has no http_request_duration_seconds"}
+    delta = {bound: after[bound] - before.get(bound, 0.0) for bound in after}
+    estimate = livestats.histogram_quantile(delta, 0.99)
+    if estimate is None:
+        return {"not_available": "the API's histogram counted none of the samples"}
+    value, bucket = estimate
+    view: dict[str, Any] = {"p99_ms": value, "bucket_ms": bucket}
+    note = livestats.compare_views(client_p99_ms, value, bucket)
+    if note:
+        view["measurement_note"] = note
+    return view

@@ -3,34 +3,47 @@
 They read ``live.jsonl`` of the run recorded by ``actions.load.start_load``
 (one line per second, see ``gameday.livestats``); ``window_s`` counts the
 newest complete seconds, ``endpoint`` is a request name such as
-``/api/v1/order`` (None: every request).
+``/api/v1/order`` (None: every request). Every figure includes the requests
+still open at the window's end at their age (a hang is never invisible), and a
+request open longer than the run's request timeout counts as a failure with no
+answer (code 0).
+
+The expectations (``load_within``, ``unexpected_answers``, ``p99_is_stable``,
+``p99_recovers_after_drop``) raise ``ActivityFailed`` saying what was expected
+and what was observed; ``load_within(save_as_baseline=True)`` keeps its window
+as the run's baseline, against which a later window's answers per second are
+judged (``keeps_pace_at_ms``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from gameday import livestats, locustrun
+from controls.evidence import unmet
+from gameday import capacity, livestats, locustrun
 from gameday.errors import GamedayError
 from gameday.target import TargetError, load_target
+from probes.prometheus import server_latency
 
 __all__ = [
-    "failure_ratio",
     "load_outcome",
     "load_stats",
-    "order_success_count",
-    "p99_ms",
-    "unexpected_codes",
+    "load_within",
+    "p99_is_stable",
+    "p99_recovers_after_drop",
+    "unexpected_answers",
 ]
 logger = logging.getLogger("chaostoolkit")
 
-ORDER_ENDPOINT = "/api/v1/order"
+BASELINE_FILE = "baseline.json"
 
 
 def load_stats(
@@ -39,65 +52,194 @@ def load_stats(
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
-    """Count, rps, failures, failure ratio, p50/p95/p99 (ms) and status codes of the window.
-
-    ``age_s`` is how old the newest second is: large once Locust has finished.
-    """
+    """Answered, started and open requests, rates, failures, P50/P95/P99 (ms) and status
+    codes over the window; ``age_s`` is how old its newest second is (large once Locust
+    has finished)."""
+    run = _current(configuration)
+    timeout_ms = run.get("request_timeout_s", locustrun.REQUEST_TIMEOUT_S) * 1000
     try:
-        live_file = Path(locustrun.current(load_target(configuration))["live_file"])
-        facts = livestats.window(live_file, window_s, endpoint)
-    except (GamedayError, TargetError, livestats.LiveStatsError) as exc:
+        facts = livestats.window(run["live_file"], window_s, endpoint, timeout_ms)
+    except livestats.LiveStatsError as exc:
         raise ActivityFailed(f"no load statistics: {exc}") from None
     facts["age_s"] = round(time.time() - facts["to_t"] - 1, 1) if facts["to_t"] else None
+    facts.pop("open_hist")
     return facts
 
 
-def p99_ms(
-    window_s: int = 10,
+def load_within(
+    window_s: int,
+    p99_ms: float | None = None,
+    max_failure_ratio: float | None = None,
+    keeps_pace_at_ms: float | None = None,
     endpoint: str | None = None,
+    save_as_baseline: bool = False,
     configuration: Configuration = None,
     secrets: Secrets = None,
-) -> float:
-    """The 99th percentile latency (ms) seen by the customers over the window."""
-    facts = _with_requests(window_s, endpoint, configuration)
-    return facts["p99_ms"]
+) -> dict[str, Any]:
+    """Over the last ``window_s`` of load: requests were made, their P99 (answered and still
+    open) is at most ``p99_ms``, their failure ratio at most ``max_failure_ratio``, and they
+    were answered at least at the pace the run's customers keep when every answer takes
+    ``keeps_pace_at_ms`` (relative to the baseline window's pace): a system that answers
+    within its bound passes, one that hangs, so that its customers stop asking, does not.
+
+    ``save_as_baseline`` keeps this window as the run's baseline. The API's own P99 for the
+    same window (Prometheus) is reported beside Locust's; a disagreement is a measurement
+    note, not a verdict.
+    """
+    facts = load_stats(window_s, endpoint, configuration)
+    if save_as_baseline:
+        _save_baseline(configuration, endpoint, facts)
+    what = endpoint or "all requests"
+    expected, observed = [], []
+    if not facts["count"] and not facts["in_flight"]:
+        expected.append("requests")
+        observed.append("none made")
+    if p99_ms is not None and (facts["p99_ms"] or 0) > p99_ms:
+        expected.append(f"P99 <= {p99_ms} ms")
+        observed.append(f"P99 {facts['p99_ms']} ms ({facts['in_flight']} still open)")
+    if max_failure_ratio is not None and facts["failure_ratio"] > max_failure_ratio:
+        expected.append(f"failure ratio <= {max_failure_ratio}")
+        observed.append(f"{facts['failure_ratio']} (codes {facts['codes']})")
+    if keeps_pace_at_ms is not None:
+        facts["answer_ratio"] = _answer_ratio(configuration, endpoint, facts)
+        floor = capacity.pace_kept(_current(configuration)["user_classes"], keeps_pace_at_ms / 1000)
+        facts["pace_floor"] = floor
+        if floor is not None and facts["answer_ratio"] < floor:
+            expected.append(
+                f"answers/s >= {floor} x the baseline's (the pace kept were every answer "
+                f"{keeps_pace_at_ms} ms)"
+            )
+            observed.append(f"{facts['answer_ratio']} x ({facts['rps']}/s)")
+    facts["server_view"] = _server_view(configuration, window_s, endpoint, facts, p99_ms)
+    if expected:
+        raise ActivityFailed(
+            unmet(
+                f"{what} over the last {window_s} s: " + ", ".join(expected),
+                "; ".join(observed),
+                figures=facts,
+            )
+        )
+    return facts
 
 
-def failure_ratio(
+def unexpected_answers(
     window_s: int = 10,
-    endpoint: str | None = None,
-    ignore_codes: list[int] | None = None,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
-) -> float:
-    """Failed requests / requests over the window; responses with ``ignore_codes`` don't fail."""
-    facts = _with_requests(window_s, endpoint, configuration)
-    ignored = sum(facts["codes"].get(str(code), 0) for code in ignore_codes or [] if code != 200)
-    return round(max(0, facts["failures"] - ignored) / facts["count"], 6)
-
-
-def unexpected_codes(
-    window_s: int = 10,
-    endpoint: str | None = None,
     allowed: list[int] | None = None,
+    endpoint: str | None = None,
+    raise_on_unexpected: bool = True,
     configuration: Configuration = None,
     secrets: Secrets = None,
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Status codes seen over the window that are not ``allowed`` (default 200 and 503).
 
-    Code ``"0"`` counts requests that got no HTTP answer (refused, reset, timed out).
+    Code ``"0"`` counts requests that got no HTTP answer (refused, reset, timed out, or
+    still open past the request timeout). With ``raise_on_unexpected`` (an expectation),
+    any of them, or no request at all, raises.
     """
     permitted = {str(code) for code in (allowed if allowed is not None else [200, 503])}
-    facts = load_stats(window_s, endpoint, configuration, secrets)
-    return {code: n for code, n in sorted(facts["codes"].items()) if code not in permitted}
+    facts = load_stats(window_s, endpoint, configuration)
+    unexpected = {code: n for code, n in sorted(facts["codes"].items()) if code not in permitted}
+    result = {"unexpected": unexpected, "allowed": sorted(permitted), **facts}
+    if raise_on_unexpected and (unexpected or not facts["count"]):
+        raise ActivityFailed(
+            unmet(
+                f"only {sorted(permitted)} for {endpoint or 'all requests'} over the last "
+                f"{window_s} s",
+                f"{facts['codes'] or 'no answers'}",
+                figures=result,
+            )
+        )
+    return result
 
 
-def order_success_count(
-    window_s: int = 10, configuration: Configuration = None, secrets: Secrets = None
-) -> int:
-    """Orders the target acknowledged (200) over the window."""
-    facts = load_stats(window_s, ORDER_ENDPOINT, configuration, secrets)
-    return int(facts["codes"].get("200", 0))
+def p99_is_stable(
+    window_s: int,
+    over_s: int,
+    max_cv: float,
+    p99_ms: float,
+    endpoint: str | None = "/api/v1/order",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Over the last ``over_s`` of load cut into ``window_s`` windows, the per-window P99
+    varies by at most ``max_cv`` (coefficient of variation) and stays at most ``p99_ms``."""
+    if not isinstance(window_s, int) or not isinstance(over_s, int) or over_s < 2 * window_s:
+        raise ActivityFailed(
+            f"need at least two windows: over_s ({over_s!r}) >= 2 x window_s ({window_s!r})"
+        )
+    records = _records(configuration, last=over_s + 2)
+    newest = max((r["t"] for r in records), default=0)
+    windows = livestats.windows_before(records, newest, window_s, over_s // window_s, endpoint)
+    p99s = [w["p99_ms"] for w in windows if w["p99_ms"] is not None]
+    if len(p99s) < len(windows):
+        raise ActivityFailed(unmet(f"requests in every {window_s} s window", windows))
+    facts = {
+        "windows": windows,
+        "p99_cv": livestats.coefficient_of_variation(p99s),
+        "p95_cv": livestats.coefficient_of_variation([w["p95_ms"] for w in windows]),
+        "worst_p99_ms": max(p99s),
+        "max_cv": max_cv,
+    }
+    if facts["p99_cv"] > max_cv or facts["worst_p99_ms"] > p99_ms:
+        raise ActivityFailed(
+            unmet(
+                f"the per-{window_s}-s P99 to vary by at most {max_cv} (coefficient of "
+                f"variation) and stay <= {p99_ms} ms",
+                f"CV {facts['p99_cv']}, P99s {p99s}",
+                figures=facts,
+            )
+        )
+    return facts
+
+
+def p99_recovers_after_drop(
+    drop_after_s: float | list[float],
+    within_s: float,
+    window_s: int,
+    p99_ms: float,
+    endpoint: str | None = "/api/v1/order",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """The load drops ``drop_after_s`` into the run; within ``within_s`` after it, a
+    ``window_s`` window begins whose P99 is at most ``p99_ms`` again.
+
+    Returns ``recovery_s``: from the drop to the start of that window. ``drop_after_s``
+    may list the phases before the drop, to add up.
+    """
+    run = _current(configuration)
+    try:
+        drop_after_s = capacity.total_seconds(drop_after_s, "drop_after_s")
+        began = capacity.first_second(
+            run["live_file"], datetime.fromisoformat(run["started_at"]).timestamp()
+        )
+    except GamedayError as exc:
+        raise ActivityFailed(f"no load statistics: {exc}") from None
+    drop_t = began + int(drop_after_s)
+    last_start = drop_t + int(within_s)
+    while True:
+        records = _records(configuration)
+        newest = max((r["t"] for r in records), default=0)
+        starts = range(drop_t, min(last_start, newest - window_s + 1) + 1)
+        found, tried = livestats.first_window_under(records, starts, window_s, p99_ms, endpoint)
+        if found is not None:
+            return {
+                "recovery_s": found - drop_t,
+                "p99_ms": tried[-1],
+                "window_s": window_s,
+                "within_s": within_s,
+                "drop_t": drop_t,
+            }
+        if newest - window_s + 1 >= last_start:
+            break
+        time.sleep(1)
+    seen = [p for p in tried if p is not None]
+    raise ActivityFailed(
+        unmet(
+            f"the P99 back under {p99_ms} ms within {within_s} s after the load dropped",
+            f"window P99s from the drop {seen[:5]} ... {seen[-3:]} ms",
+        )
+    )
 
 
 def load_outcome(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
@@ -114,13 +256,67 @@ def load_outcome(configuration: Configuration = None, secrets: Secrets = None) -
     return {"run_dir": run["run_dir"], **facts}
 
 
-def _with_requests(
-    window_s: int, endpoint: str | None, configuration: Configuration
-) -> dict[str, Any]:
-    facts = load_stats(window_s, endpoint, configuration)
-    if not facts["count"]:
+def _current(configuration: Configuration) -> dict[str, Any]:
+    try:
+        return locustrun.current(load_target(configuration))
+    except (GamedayError, TargetError) as exc:
+        raise ActivityFailed(f"no load statistics: {exc}") from None
+
+
+def _records(configuration: Configuration, last: int | None = None) -> list[dict[str, Any]]:
+    try:
+        return livestats.read_seconds(_current(configuration)["live_file"], last=last)
+    except livestats.LiveStatsError as exc:
+        raise ActivityFailed(f"no load statistics: {exc}") from None
+
+
+def _baseline_file(configuration: Configuration) -> Path:
+    return Path(_current(configuration)["run_dir"]) / BASELINE_FILE
+
+
+def _save_baseline(configuration: Configuration, endpoint: str | None, facts: dict) -> None:
+    path = _baseline_file(configuration)
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    saved[endpoint or "*"] = facts
+    path.write_text(json.dumps(saved, indent=2))
+
+
+def _answer_ratio(configuration: Configuration, endpoint: str | None, facts: dict) -> float:
+    """Answers per second of this window over those of the baseline window."""
+    path = _baseline_file(configuration)
+    try:
+        baseline = json.loads(path.read_text())[endpoint or "*"]
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
         raise ActivityFailed(
-            f"no {endpoint or 'request'} completed in the last {window_s} s of load: "
-            "Locust is stalled or the run has not started"
+            f"no baseline for {endpoint or 'all requests'} in {path}: judge a window before "
+            "the fault with load_within(save_as_baseline=True) first"
+        ) from None
+    if not baseline["rps"]:
+        raise ActivityFailed(f"the baseline in {path} saw no answers: it cannot be compared")
+    return round(facts["rps"] / baseline["rps"], 3)
+
+
+def _server_view(
+    configuration: Configuration,
+    window_s: int,
+    endpoint: str | None,
+    facts: dict[str, Any],
+    threshold_ms: float | None,
+) -> dict[str, Any]:
+    """The API's own P99 for the window beside Locust's, and whether they agree."""
+    if facts["p99_ms"] is None:
+        return {"not_available": "no request in the window"}
+    try:
+        server = server_latency(window_s, endpoint, configuration=configuration)
+    except ActivityFailed as exc:
+        return {"not_available": str(exc)}
+    view: dict[str, Any] = {"p99_ms": server["value_ms"], "bucket_ms": server["bucket_ms"]}
+    note = livestats.compare_views(facts["p99_ms"], server["value_ms"], server["bucket_ms"])
+    if note:
+        view["measurement_note"] = note
+    if threshold_ms is not None and float(threshold_ms) not in server["boundaries_ms"]:
+        view["threshold_note"] = (
+            f"the API's histogram has no bucket boundary at {threshold_ms} ms "
+            f"(boundaries {server['boundaries_ms']} ms): its view of the bound is approximate"
         )
-    return facts
+    return view

@@ -13,21 +13,22 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from psycopg import sql
 
+from controls.evidence import not_available, unmet
 from gameday.errors import GamedayError
 from gameday.postgres import DatabaseError, connect, dsn_for
 from gameday.target import TargetError, load_target
-from probes.http import dashboard_staleness
+from probes.http import dashboard
 
 __all__ = [
     "connections",
-    "dashboard_staleness_stays_under",
+    "dashboard_is_one_snapshot",
     "inserts_per_second",
     "lock_waits",
     "lock_waits_stay_under",
@@ -194,62 +195,68 @@ def table_size(
     }
 
 
-def dashboard_staleness_stays_under(
-    duration_s: float,
-    aggregator_interval_s: float = 10,
-    margin_s: float = 5,
-    interval_s: float = 1,
+def dashboard_is_one_snapshot(
+    max_apart: int = 5,
     table: str = "orders",
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
-    """Sample for ``duration_s`` how stale the dashboard is against PostgreSQL; raise when it
-    was ever staler than ``aggregator_interval_s + margin_s``.
+    """The dashboard's figures come from one aggregation pass: its current hour's
+    ``order_count`` equals the orders PostgreSQL holds in that hour up to the newest order
+    its ``recent_orders`` shows (within ``max_apart``: inserts in flight during the pass).
 
-    Staleness: how long the oldest order committed in PostgreSQL but newer than the
-    dashboard's newest order has existed (0 when the dashboard shows the newest order);
-    only orders of the last hour count (the contract's ``recent_orders`` window).
+    A cache written key by key and cut mid-pass mixes two passes: the hour's count runs
+    ahead of the recent orders by every order placed between them.
     """
-    _check_window(duration_s, interval_s)
-    bound = aggregator_interval_s + margin_s
-    missing = sql.SQL(
-        "SELECT extract(epoch FROM (clock_timestamp() AT TIME ZONE 'UTC') - min(timestamp)), "
-        "count(*) FROM {} WHERE timestamp > greatest(%s, "
-        "(clock_timestamp() AT TIME ZONE 'UTC') - interval '1 hour')"
+    answer = dashboard(raise_on_unavailable=False, configuration=configuration)
+    body = answer.get("body") if answer["status"] == 200 else None
+    hourly = (body or {}).get("current_hour")
+    recent = [o.get("id") for o in (body or {}).get("recent_orders") or [] if isinstance(o, dict)]
+    if not isinstance(hourly, dict) or not recent or "server_timestamp" not in (body or {}):
+        return not_available("a cache made of one pass", f"nothing to compare in {answer}")
+    newest_id = max(i for i in recent if isinstance(i, int))
+    hour_start = _hour_start(body["server_timestamp"], hourly.get("hour"))
+    count_sql = sql.SQL(
+        "SELECT count(*) FROM {} WHERE timestamp >= %s AND timestamp < %s + interval '1 hour' "
+        "AND id <= %s"
     ).format(_relation(configuration, table))
-    worst, most_behind, samples = 0.0, 0, 0
-    deadline = time.monotonic() + duration_s
-    with _database(configuration, secrets, f"compare the dashboard with {table}") as conn:
-        while True:
-            shown = dashboard_staleness(configuration=configuration)[
-                "newest_recent_order_timestamp"
-            ]
-            newest = (
-                datetime.fromisoformat(shown).astimezone(UTC).replace(tzinfo=None)
-                if shown
-                else None
-            )
-            age, behind = conn.execute(missing, (newest,)).fetchone()
-            samples += 1
-            worst = max(worst, float(age or 0))
-            most_behind = max(most_behind, behind)
-            if time.monotonic() + interval_s > deadline:
-                break
-            time.sleep(interval_s)
-    result = {
-        "samples": samples,
-        "duration_s": duration_s,
-        "max_staleness_s": round(worst, 3),
-        "max_orders_behind": most_behind,
-        "bound_s": bound,
+    with _database(configuration, secrets, "count the hour's orders") as conn:
+        (stored,) = conn.execute(count_sql, (hour_start, hour_start, newest_id)).fetchone()
+    facts = {
+        "hour_start": hour_start.isoformat(),
+        "dashboard_order_count": hourly.get("order_count"),
+        "stored_up_to_newest_recent": stored,
+        "newest_recent_id": newest_id,
+        "max_apart": max_apart,
     }
-    if worst > bound:
+    if (
+        not isinstance(hourly.get("order_count"), int)
+        or abs(hourly["order_count"] - stored) > max_apart
+    ):
         raise ActivityFailed(
-            f"expected the dashboard to lag PostgreSQL by at most {bound} s (aggregator interval "
-            f"{aggregator_interval_s} s + {margin_s} s), an order waited {worst:.1f} s to appear "
-            f"({most_behind} orders behind at worst)"
+            unmet(
+                f"the dashboard's hour count to match the {stored} orders stored up to its "
+                f"newest recent order {newest_id} (one pass, within {max_apart})",
+                f"order_count {hourly.get('order_count')}: the cache mixes passes",
+                figures=facts,
+            )
         )
-    return result
+    return facts
+
+
+def _hour_start(server_timestamp: str, hour: Any) -> datetime:
+    """The start (naive UTC) of the latest hour ``hour`` at or before the server's time."""
+    try:
+        now = datetime.fromisoformat(str(server_timestamp).replace("Z", "+00:00"))
+    except ValueError:
+        raise ActivityFailed(f"server_timestamp {server_timestamp!r} is not ISO 8601") from None
+    if not isinstance(hour, int) or not 0 <= hour <= 23:
+        raise ActivityFailed(f"current_hour.hour {hour!r} is not an hour of the day")
+    now = (now.astimezone(UTC) if now.tzinfo else now).replace(tzinfo=None)
+    start = now.replace(minute=0, second=0, microsecond=0)
+    while start.hour != hour:
+        start -= timedelta(hours=1)
+    return start
 
 
 def _waits(conn: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import psutil
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.evidence import unmet
 from gameday import services
 from gameday.errors import GamedayError
 from gameday.target import TargetError, load_target
@@ -38,10 +39,13 @@ def process_usage_over(
     service: str,
     duration_s: float,
     interval_s: float = 0.25,
+    max_peak_growth_mb: float | None = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
-    """Sample ``process_usage`` for ``duration_s``: first, last and peak RSS, growth, peak threads."""
+    """Sample ``process_usage`` for ``duration_s``: first, last and peak RSS, growth, peak
+    threads; with ``max_peak_growth_mb``, an expectation that the peak RSS stays within that
+    much of the first sample."""
     if not 0 < duration_s <= MAX_WINDOW_S or not MIN_INTERVAL_S <= interval_s <= duration_s:
         raise ActivityFailed(
             f"duration_s must be in (0, {MAX_WINDOW_S}] and interval_s in "
@@ -56,7 +60,7 @@ def process_usage_over(
             break
         time.sleep(interval_s)
     first, last = samples[0], samples[-1]
-    return {
+    facts = {
         "service": service,
         "samples": len(samples),
         "duration_s": duration_s,
@@ -67,6 +71,16 @@ def process_usage_over(
         "peak_threads": max(s["threads"] for s in samples),
         "peak_fds": max(s["fds"] for s in samples),
     }
+    peak_growth_mb = (facts["peak_rss_bytes"] - first["rss_bytes"]) / 2**20
+    if max_peak_growth_mb is not None and peak_growth_mb > max_peak_growth_mb:
+        raise ActivityFailed(
+            unmet(
+                f"{service}'s memory to grow by at most {max_peak_growth_mb} MiB over {duration_s} s",
+                f"its peak was {peak_growth_mb:.1f} MiB over the first sample",
+                figures=facts,
+            )
+        )
+    return facts
 
 
 def _root(service: str, configuration: Configuration, secrets: Secrets) -> psutil.Process:

@@ -19,7 +19,14 @@ from chaosprometheus.probes import query
 from gameday.httpcheck import HttpCheckError, require_loopback
 from gameday.target import TargetError, load_target
 
-__all__ = ["api_p99_ms", "p99_query", "prometheus_memory", "series_count", "series_count_at_most"]
+__all__ = [
+    "api_p99_ms",
+    "p99_query",
+    "prometheus_memory",
+    "series_count",
+    "series_count_at_most",
+    "server_latency",
+]
 logger = logging.getLogger("chaostoolkit")
 
 QUERY_TIMEOUT_S: float = 10
@@ -61,6 +68,55 @@ def api_p99_ms(
             f"over {window}: no traffic, or it does not scrape the API"
         )
     return round(value * 1000, 3)
+
+
+def server_latency(
+    window_s: int,
+    endpoint: str | None = None,
+    fraction: float = 0.99,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """The API's own view of its latency over the last ``window_s``: the ``fraction``
+    quantile (ms) of ``http_request_duration_seconds`` by Prometheus, the histogram
+    bucket it falls in, and the histogram's bucket boundaries (ms). ``endpoint`` None:
+    orders and the dashboard together. Evaluated now, so the window's edges move by up
+    to a scrape interval: a second view to compare, not one to judge by."""
+    if not isinstance(window_s, int) or window_s < 1 or not 0 < fraction < 1:
+        raise ActivityFailed(f"need window_s >= 1 and 0 < fraction < 1, got {window_s}, {fraction}")
+    selector = _endpoint_selector(endpoint)
+    url = _prometheus_url(configuration)
+    buckets = f"http_request_duration_seconds_bucket{selector}"
+    value = _scalar(
+        url, f"histogram_quantile({fraction}, sum by (le) (increase({buckets}[{window_s}s])))"
+    )
+    bounds = sorted(
+        float(result["metric"]["le"]) * 1000
+        for result in _ask(url, f"count by (le) ({buckets})").get("data", {}).get("result", [])
+        if result["metric"].get("le") not in (None, "+Inf")
+    )
+    if math.isnan(value) or not bounds:
+        raise ActivityFailed(
+            f"Prometheus at {url} has no request durations of the API for "
+            f"{endpoint or 'orders and the dashboard'} over the last {window_s} s"
+        )
+    quantile_ms = round(value * 1000, 3)
+    lower = max((b for b in bounds if b < quantile_ms), default=0.0)
+    upper = min((b for b in bounds if b >= quantile_ms), default=math.inf)
+    return {
+        "quantile": fraction,
+        "value_ms": quantile_ms,
+        "bucket_ms": [lower, upper],
+        "boundaries_ms": bounds,
+    }
+
+
+def _endpoint_selector(endpoint: str | None) -> str:
+    if endpoint is None:
+        return '{endpoint=~"/api/v1/order|/api/dashboard"}'
+    if not _ENDPOINT.match(endpoint):
+        raise ActivityFailed(f"endpoint {endpoint!r} is not a path such as '/api/v1/order'")
+    return f'{{endpoint="{endpoint}"}}'
 
 
 def series_count(

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
+from datetime import datetime
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from gameday import services
+from controls.evidence import not_available, unmet
+from gameday import locustrun, services
 from gameday.errors import GamedayError
 from gameday.target import TargetError, load_target
 
-__all__ = ["service_is_running", "service_status"]
+__all__ = ["api_not_restarted_during_load", "service_is_running", "service_status"]
 logger = logging.getLogger("chaostoolkit")
 
 
@@ -49,3 +52,32 @@ def service_is_running(
             raise ActivityFailed(f"could not check service {service!r}: {exc}") from None
         logger.warning("service %r reads as not running: %s", service, exc)
         return False
+
+
+def api_not_restarted_during_load(
+    service: str = "api", configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """The API process has been up since before the load began: it recovered by itself.
+
+    Lab-only (asks the process manager for the service's uptime).
+    """
+    try:
+        target = load_target(configuration)
+        run = locustrun.current(target)
+        status = services.status(service, target)
+    except (GamedayError, TargetError) as exc:
+        raise ActivityFailed(f"cannot tell whether {service} was restarted: {exc}") from None
+    started = datetime.fromisoformat(run["started_at"]).timestamp()
+    since_load = time.time() - started
+    if status.get("uptime") is None:
+        return not_available(
+            f"{service} not restarted", f"the {status.get('platform')} platform gives no uptime"
+        )
+    if status.get("state") != "RUNNING" or status["uptime"] < since_load:
+        raise ActivityFailed(
+            unmet(
+                f"{service} running since the load started {since_load:.0f} s ago, unrestarted",
+                f"{status.get('state')} for {status.get('uptime')} s",
+            )
+        )
+    return {**status, "load_started_s_ago": round(since_load, 1)}

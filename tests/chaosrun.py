@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 CHAOS = str(Path(sys.executable).parent / "chaos")
 SAFETY_CONTROL = {
     "name": "coffee-chaos-safety",
-    "provider": {"type": "python", "module": "gameday.controls"},
+    "provider": {"type": "python", "module": "controls.safety"},
 }
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from target_files import free_port, write_target
 
 from gameday import cli, soak
 from gameday.report import write_report
@@ -150,3 +151,31 @@ def test_report_shows_a_soaks_figures_beside_its_verdict(tmp_path):
     html = write_report(tmp_path, [verdict]).read_text()
     assert '<img src="01-soak/soak/soak.png">' in html
     assert "(01-soak/soak/soak.png)" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.lab
+def test_check_target_finds_every_signal_of_the_lab(lab, capsys):
+    assert cli.main(["check-target", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert all(signal["offered"] for signal in report["signals"].values()), report["signals"]
+    assert {e["applies"] for e in report["experiments"].values()} == {"fully"}
+
+
+def test_check_target_of_a_system_without_the_lab_says_what_applies(tmp_path, capsys, monkeypatch):
+    """A target with only an unreachable API: nothing applies, and the report says why."""
+    monkeypatch.setenv("COFFEE_CHAOS_TARGET", "")  # so that the `--target` set below is undone
+    target = write_target(
+        tmp_path,
+        api_url=f"http://127.0.0.1:{free_port()}",
+        prometheus_url=f"http://127.0.0.1:{free_port()}",
+        faultproxy_url=f"http://127.0.0.1:{free_port()}",
+        supervisor_url=f"unix://{tmp_path}/none.sock",
+        secrets_file=str(tmp_path / "none.json"),
+    )
+    code = cli.main(
+        ["--target", target["target_file"], "check-target", "experiments/kill-redis.json"]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "no   api" in out and "no   service-control" in out
+    assert "no      kill-redis" in out and "needs api, service-control" in out

@@ -168,3 +168,52 @@ def test_outcome_of_a_missing_live_file_names_it(tmp_path):
     with pytest.raises(livestats.LiveStatsError) as exc:
         livestats.outcome(tmp_path / "gone.jsonl")
     assert "gone.jsonl does not exist" in str(exc.value)
+
+
+def test_requests_open_at_the_end_of_a_window_count_at_their_age(tmp_path):
+    path = tmp_path / "live.jsonl"
+    answered = {"count": 99, "failures": 0, "codes": {"200": 99}, "hist": {"2.0": 99}}
+    seconds = [
+        {
+            "t": 10,
+            "by_name": {
+                "/o": {
+                    **answered,
+                    "started": 100,
+                    "open": 1,
+                    "open_hist": {"500.0": 1},
+                    "oldest_open_ms": 500.0,
+                }
+            },
+        },
+        {
+            "t": 11,
+            "by_name": {
+                "/o": {
+                    **answered,
+                    "started": 99,
+                    "open": 5,
+                    "open_hist": {"1500.0": 5},
+                    "oldest_open_ms": 1500.0,
+                }
+            },
+        },
+    ]
+    path.write_text("".join(json.dumps(second) + "\n" for second in seconds))
+    facts = livestats.window(path, 2, "/o")
+    assert facts["count"] == 198 and facts["started"] == 199
+    assert facts["in_flight"] == 5 and facts["oldest_in_flight_ms"] == 1500.0
+    assert facts["p99_ms"] > 1000, "5 hung requests of 203 are over 1 %: the P99 sees them"
+    assert facts["p50_ms"] < 3
+    assert livestats.merge(seconds[:1], "/o")["in_flight"] == 1  # the newest second decides
+
+
+def test_a_hang_that_never_answers_raises_the_p99_instead_of_vanishing(tmp_path):
+    """Answered requests alone look healthy (4 ms); the 20 that never answered decide."""
+    path = tmp_path / "live.jsonl"
+    quick = {"count": 10, "failures": 0, "codes": {"200": 10}, "hist": {"4.0": 10}, "started": 30}
+    hung = {"open": 20, "open_hist": {"22000.0": 20}, "oldest_open_ms": 22000.0}
+    path.write_text(json.dumps({"t": 5, "by_name": {"/o": {**quick, **hung}}}) + "\n")
+    facts = livestats.window(path, 1, "/o")
+    assert facts["p99_ms"] > 20000
+    assert facts["count"] == 10 and facts["in_flight"] == 20

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -12,6 +11,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 from target_files import free_port
 
+from controls import evidence
 from probes import http
 
 SECRETS = Path("/etc/coffee-chaos/secrets.json")
@@ -59,14 +59,50 @@ def test_dashboard_has_the_contract_shape(cafe):
 
 
 @pytest.mark.lab
-def test_dashboard_staleness_compares_with_the_server_clock(cafe):
-    http.place_order()
-    facts = http.dashboard_staleness()
-    assert datetime.fromisoformat(facts["server_timestamp"]).tzinfo is not None
-    if facts["recent_orders"]:
-        assert facts["newest_recent_order_age_s"] >= -1  # clocks of one machine
-    else:
-        assert facts["newest_recent_order_age_s"] is None
+def test_expected_answers_of_a_healthy_cafe_are_met(cafe):
+    assert http.answers_within("dashboard-served")["status"] == 200
+    assert http.answers_within("order-accepted")["id"] is not None
+    assert http.answers_within("readyz-answers", max_ms=2000)["status"] == 200
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("readyz-names-redis", "/readyz answering 503 naming redis within 2000 ms"),
+        ("dashboard-refused", "the dashboard refused with 503 and a JSON reason"),
+        ("order-refused", "an order refused with 503"),
+    ],
+)
+def test_an_answer_the_cafe_does_not_give_is_an_unmet_expectation(cafe, answer, expected):
+    with pytest.raises(ActivityFailed) as exc:
+        http.answers_within(answer)
+    assert f"expected {expected}" in str(exc.value) and "observed 200" in str(exc.value)
+    failure = evidence.take()
+    assert failure["expected"].startswith(expected) and failure["observed"].startswith("200")
+
+
+def test_an_unknown_answer_is_refused_naming_the_known_ones():
+    with pytest.raises(ActivityFailed) as exc:
+        http.answers_within("readyz-names-mongodb", configuration=DOWN)
+    assert "unknown answer 'readyz-names-mongodb'" in str(exc.value)
+    assert "readyz-names-redis" in str(exc.value)
+
+
+@pytest.mark.lab
+def test_sampled_orders_are_timed_by_both_the_toolkit_and_the_api(cafe):
+    facts = http.sampled_latency(path="/api/v1/order", samples=10)
+    assert facts["statuses"] == {"200": 10} and facts["failure_ratio"] == 0
+    assert 0 < facts["p50_ms"] <= facts["p99_ms"] <= facts["max_ms"]
+    server = facts["server_view"]
+    assert server["bucket_ms"][0] <= server["p99_ms"] <= server["bucket_ms"][1]
+    assert "measurement_note" not in server, server
+
+
+def test_sampled_orders_are_bounded_because_each_is_real():
+    with pytest.raises(ActivityFailed) as exc:
+        http.sampled_latency(path="/api/v1/order", samples=201, configuration=DOWN)
+    assert "from 1 to 200" in str(exc.value) and "real order" in str(exc.value)
 
 
 @pytest.mark.lab

@@ -100,6 +100,7 @@ def test_safeguard_trip_stops_the_run_and_reverts(lab, tmp_path):
     assert code != 0
     assert body["status"] == "interrupted"
     assert "start-redis" in activity_names(body, "rollbacks")
+    assert body["coffee_chaos"]["interrupted_by"]["safeguard"] == "kill-switch-is-off"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

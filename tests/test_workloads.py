@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,6 +232,7 @@ def test_recorder_writes_one_line_per_second_and_the_acknowledged_orders(tmp_pat
         "failures": 1,
         "codes": {"200": 1, "503": 1},
         "hist": {"12.3": 1, "45.6": 1},
+        "started": 0,
     }
     assert lines[3]["by_name"]["/api/dashboard"]["codes"] == {"0": 1}
     assert json.loads(acked.read_text()) == {
@@ -284,6 +287,59 @@ for _ in range(7):
     user.watch()
 print(json.dumps({"url": user.url, "events": events, "connects": connects}))
 """
+
+
+def test_requests_still_open_at_the_end_of_a_second_are_recorded_with_their_age(tmp_path):
+    live = tmp_path / "live.jsonl"
+    result = _locust_python(f"""
+        import instrumentation, time
+        clock = [1000.2]
+        time.time = lambda: clock[0]  # a fixed clock, in this throw-away process only
+        r = instrumentation.LiveRecorder({str(live)!r}, None)
+        r.flushed_until = 1000
+        hung = r.begin("/api/v1/order")          # started at 1000.2, never answered
+        quick = r.begin("/api/v1/order")
+        clock[0] = 1000.4
+        r.on_request("/api/v1/order", 200.0, 200, False, "POST")
+        r.end(quick)
+        clock[0] = 1001.01                       # just after the second ended
+        r.snapshot()
+        clock[0] = 1003.01
+        r.snapshot()                             # second 1002: still open, older
+        r.flush(final=True)
+    """)
+    assert result.returncode == 0, result.stderr
+    lines = {line["t"]: line["by_name"] for line in map(json.loads, live.read_text().splitlines())}
+    first = lines[1000]["/api/v1/order"]
+    assert first["started"] == 2 and first["count"] == 1
+    assert first["open"] == 1 and first["oldest_open_ms"] == pytest.approx(810, abs=1)
+    assert lines[1001] == {}  # nothing recorded while no snapshot was taken
+    later = lines[1002]["/api/v1/order"]
+    assert later["open"] == 1 and later["started"] == 0
+    assert later["oldest_open_ms"] == pytest.approx(2810, abs=1)
+    (bucket,) = later["open_hist"]
+    assert float(bucket) == pytest.approx(2810, rel=0.01)
+
+
+def test_a_late_snapshot_from_a_worker_does_not_count_twice(tmp_path):
+    live = tmp_path / "live.jsonl"
+    result = _locust_python(f"""
+        import instrumentation, time
+        time.time = lambda: 3000.5
+        master = instrumentation.LiveRecorder({str(live)!r}, None)
+        master.flushed_until = 3000
+        stats = {{"method": "GET", "count": 1, "failures": 0, "codes": {{"200": 1}},
+                  "hist": {{"1.0": 1}}, "sum_ms": 1.0, "started": 2, "open": 1,
+                  "open_hist": {{"900.0": 1}}, "oldest_open_ms": 900.0}}
+        master.take_over({{"seconds": [[2999, {{"/x": stats}}], [3000, {{"/x": stats}}]],
+                           "acked": []}})
+        master.flush(final=True)
+    """)
+    assert result.returncode == 0, result.stderr
+    (line,) = [json.loads(line) for line in live.read_text().splitlines()]
+    merged = line["by_name"]["/x"]
+    assert merged["count"] == 2 and merged["started"] == 4  # both seconds' requests count
+    assert merged["open"] == 1 and merged["open_hist"] == {"900.0": 1}  # one snapshot only
 
 
 def test_dashboard_watcher_reports_lag_jitter_bad_pushes_and_reconnects():
@@ -367,6 +423,7 @@ def test_workers_hand_their_seconds_and_orders_to_the_master(tmp_path):
         "sum_ms": 35.0,
         "codes": {"200": 2, "0": 1},
         "hist": {"10.0": 1, "20.0": 1, "5.0": 1},
+        "started": 0,
     }
     assert [json.loads(o)["id"] for o in acked.read_text().splitlines()] == [1, 2]
 
@@ -500,3 +557,59 @@ def test_under_light_open_load_locust_sees_the_cafes_own_answer_times(lab, tmp_p
         f"Locust's P50 {locust_p50_ms:.1f} ms, the café's own mean {cafe_mean_ms:.1f} ms: "
         "the customers' requests wait somewhere the café does not time (arriving in bursts?)"
     )
+
+
+def test_a_target_that_never_answers_shows_open_requests_then_timeouts(tmp_path):
+    """Locust records a request when it ends: against a server that accepts and never
+    answers, the live file must show the requests open with their ages, then each as a
+    failure (status 0) once the run's request timeout passes."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_and_hold() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    threading.Thread(target=accept_and_hold, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    target = load_target(write_target(tmp_path, api_url=url))
+    try:
+        run = locustrun.start(
+            tmp_path / "run",
+            url,
+            4,
+            4,
+            7,
+            {"RushHourCustomer": 1},
+            target,
+            metrics_port=free_port(),
+            request_timeout_s=3,
+        )
+        _wait_for(lambda: (livestats.window(run["live_file"], 1)["p99_ms"] or 0) >= 1000, 10)
+        hanging = livestats.window(run["live_file"], 1, "/api/v1/order")
+        _wait_for(lambda: livestats.window(run["live_file"], 3)["codes"].get("0"), 10)
+        timed_out = livestats.window(run["live_file"], 3, "/api/v1/order")
+    finally:
+        if _running(target):
+            locustrun.stop(target)
+        stop.set()
+        server.close()
+        for connection in held:
+            connection.close()
+    assert hanging["count"] == 0 and hanging["in_flight"] == 4
+    assert hanging["oldest_in_flight_ms"] >= 1000 and hanging["p99_ms"] >= 1000
+    assert timed_out["failures"] >= 1 and set(timed_out["codes"]) == {"0"}
+    assert 2900 <= timed_out["p50_ms"] <= 4000, "a timeout is recorded at the timeout"
+
+
+def _running(target) -> bool:
+    try:
+        locustrun.current(target)
+    except locustrun.NotRunning:
+        return False
+    return True

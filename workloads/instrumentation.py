@@ -10,7 +10,14 @@ requests that completed during that whole second::
 
 Latencies go to log-linear buckets (three significant digits, keyed by the
 bucket's lower bound in milliseconds), so any percentile merged from them is
-within 1 % of the exact value. Every acknowledged order (200 with an ``id``)
+within 1 % of the exact value.
+
+Locust records a request when it ends, so a request that hangs would be
+invisible until it does. Each name therefore also carries ``started`` (requests
+begun in that second) and, when any were still unanswered at the second's end,
+``open`` (how many), ``open_hist`` (their ages, bucketed like ``hist``) and
+``oldest_open_ms``: the judges count them at their age (``gameday.livestats``).
+Users open that account with ``in_flight(name)`` around each request. Every acknowledged order (200 with an ``id``)
 is appended to ``$COFFEE_ACKED_FILE``, flushed each second. WebSocket events
 (request type ``WS``) carry code 101 when they succeed, 0 when no answer came.
 
@@ -33,6 +40,8 @@ import it (Locust monkey-patches the interpreter with gevent).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
 import os
@@ -40,6 +49,7 @@ import signal
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import gevent
@@ -85,15 +95,34 @@ def bucket_ms(response_time_ms: float) -> str:
         return name
 
 
-def merge_stats(into: dict[str, Any], stats: dict[str, Any]) -> None:
-    """Add the per-name statistics ``stats`` into ``into``."""
+def new_stats(method: str = "") -> dict[str, Any]:
+    """The statistics of one request name in one second, before any request."""
+    return {
+        "method": method,
+        "count": 0,
+        "failures": 0,
+        "codes": {},
+        "hist": {},
+        "sum_ms": 0.0,  # rounded to the µs when the second is written
+        "started": 0,
+    }
+
+
+def merge_stats(into: dict[str, Any], stats: dict[str, Any], open_too: bool = True) -> None:
+    """Add the per-name statistics ``stats`` into ``into``, with their open requests unless
+    ``open_too`` is False (a late second's snapshot: the next one supersedes it)."""
     into.setdefault("method", stats.get("method", ""))
-    for key in ("count", "failures", "sum_ms"):
-        into[key] = into.get(key, 0) + stats.get(key, 0)
-    for key in ("codes", "hist"):
-        target = into.setdefault(key, {})
-        for bucket, n in stats.get(key, {}).items():
-            target[bucket] = target.get(bucket, 0) + n
+    numbers = ("count", "failures", "sum_ms", "started") + (("open",) if open_too else ())
+    for key in numbers:
+        if key in stats:
+            into[key] = into.get(key, 0) + stats[key]
+    for key in ("codes", "hist") + (("open_hist",) if open_too else ()):
+        if key in stats:
+            target = into.setdefault(key, {})
+            for bucket, n in stats[key].items():
+                target[bucket] = target.get(bucket, 0) + n
+    if open_too and "oldest_open_ms" in stats:
+        into["oldest_open_ms"] = max(into.get("oldest_open_ms", 0), stats["oldest_open_ms"])
 
 
 class LiveRecorder:
@@ -107,22 +136,47 @@ class LiveRecorder:
         self.flushed_until = int(time.time())
         self.lag_s = 0.0
         self.on_second: list[Any] = []  # callables(t, by_name), for each second written
+        self.open: dict[int, tuple[str, float]] = {}  # token -> (name, start time)
+        self._tokens = itertools.count()
+
+    def _stats(self, t: int, name: str, method: str = "") -> dict[str, Any]:
+        by_name = self.seconds[t]
+        stats = by_name.get(name)
+        if stats is None:
+            stats = by_name[name] = new_stats(method)
+        return stats
+
+    def begin(self, name: str) -> int:
+        """A request to ``name`` starts: count it, and keep it open until ``end``."""
+        now = time.time()
+        self._stats(int(now), name)["started"] += 1
+        token = next(self._tokens)
+        self.open[token] = (name, now)
+        return token
+
+    def end(self, token: int) -> None:
+        """The request of ``token`` was answered (or failed): it is no longer open."""
+        self.open.pop(token, None)
+
+    def snapshot(self, now: float | None = None) -> None:
+        """Record, in the second that just ended, the requests still open and their ages."""
+        now = time.time() if now is None else now
+        second = int(now) - 1
+        for name, started in self.open.values():
+            stats = self._stats(second, name)
+            age_ms = (now - started) * 1000
+            stats["open"] = stats.get("open", 0) + 1
+            bucket = bucket_ms(age_ms)
+            hist = stats.setdefault("open_hist", {})
+            hist[bucket] = hist.get(bucket, 0) + 1
+            stats["oldest_open_ms"] = round(max(stats.get("oldest_open_ms", 0), age_ms), 3)
 
     def on_request(
         self, name: str, response_time: float, status: int, failed: bool, method: str = ""
     ) -> None:
         """Count one completed request in the second it completed (runs for every request)."""
-        by_name = self.seconds[int(time.time())]
-        stats = by_name.get(name)
-        if stats is None:
-            stats = by_name[name] = {
-                "method": method,
-                "count": 0,
-                "failures": 0,
-                "codes": {},
-                "hist": {},
-                "sum_ms": 0.0,  # rounded to the µs when the second is written
-            }
+        stats = self._stats(int(time.time()), name, method)
+        stats["method"] = stats["method"] or method
         stats["count"] += 1
         if failed:
             stats["failures"] += 1
@@ -149,9 +203,10 @@ class LiveRecorder:
     def take_over(self, report: dict[str, Any]) -> None:
         """Merge a worker's report; a second already written counts in the next one."""
         for t, by_name in report.get("seconds", []):
+            on_time = int(t) >= self.flushed_until
             second = self.seconds[max(int(t), self.flushed_until)]
             for name, stats in by_name.items():
-                merge_stats(second.setdefault(name, {}), stats)
+                merge_stats(second.setdefault(name, {}), stats, open_too=on_time)
         self.acked.extend(report.get("acked", []))
 
     def flush(self, final: bool = False) -> None:
@@ -185,13 +240,26 @@ def _append(path: str | None, lines: list[str]) -> None:
 
 recorder = LiveRecorder(os.environ.get(LIVE_ENV), os.environ.get(ACKED_ENV))
 stop_reason: list[str] = []
-flusher: list[gevent.Greenlet] = []
+ticker: list[gevent.Greenlet] = []
 
 
-def _flush_every_second() -> None:
+@contextlib.contextmanager
+def in_flight(name: str) -> Iterator[None]:
+    """Keep the request to ``name`` made inside open in the live statistics until it ends."""
+    token = recorder.begin(name)
+    try:
+        yield
+    finally:
+        recorder.end(token)
+
+
+def _tick_every_second(writes: bool) -> None:
+    """Just after each second: note the open requests; the writing process then flushes."""
     while True:
         gevent.sleep(1 - time.time() % 1 + 0.01)
-        recorder.flush()
+        recorder.snapshot()
+        if writes:
+            recorder.flush()
 
 
 def _serve_metrics(environment: Environment, port: int) -> None:
@@ -240,6 +308,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         recorder.live_path = recorder.acked_path = None
         if environment.parsed_options is not None:
             environment.parsed_options.json_file = None
+        environment.events.test_start.add_listener(_start_ticking)
         return
     if isinstance(environment.runner, locust.runners.MasterRunner):
         recorder.lag_s = LAG_S
@@ -255,14 +324,15 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if bound:
         _watch_failures(environment, bound, int(os.environ.get(ABORT_AFTER_ENV) or 1))
     if recorder.live_path or recorder.acked_path or port:
-        environment.events.test_start.add_listener(_start_flushing)
+        environment.events.test_start.add_listener(_start_ticking)
 
 
-def _start_flushing(**_: Any) -> None:
+def _start_ticking(**_: Any) -> None:
     """Write seconds from the load's start: none while a master waits for its workers."""
-    if not flusher:
+    if not ticker:
         recorder.flushed_until = int(time.time())
-        flusher.append(gevent.spawn(_flush_every_second))
+        writes = bool(recorder.live_path or recorder.acked_path or recorder.on_second)
+        ticker.append(gevent.spawn(_tick_every_second, writes))
 
 
 @events.request.add_listener

@@ -37,6 +37,7 @@ from watcher import INTERVAL_ENV, DashboardWatcher
 
 CLASSES_ENV = "COFFEE_USER_CLASSES"
 THROUGHPUT_ENV = "COFFEE_TASKS_PER_USER_S"
+TIMEOUT_ENV = "COFFEE_REQUEST_TIMEOUT_S"
 DEFAULT_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
 SETTINGS_OPTION = "coffee_settings"  # travels in parsed_options, as Locust's custom options do
 ORDER_PATH = "/api/v1/order"
@@ -83,9 +84,12 @@ class Customer(PacedUser):
     abstract = True
 
     def order(self, drink: str | None = None, store: str | None = None) -> None:
-        with self.client.post(
-            ORDER_PATH, json=make_order(drink, store), name=ORDER_PATH, catch_response=True
-        ) as response:
+        with (
+            instrumentation.in_flight(ORDER_PATH),
+            self.client.post(
+                ORDER_PATH, json=make_order(drink, store), name=ORDER_PATH, catch_response=True
+            ) as response,
+        ):
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}")
                 return
@@ -159,7 +163,10 @@ class DashboardViewer(PacedUser):
 
     @task
     def dashboard(self) -> None:
-        with self.client.get(DASHBOARD_PATH, name=DASHBOARD_PATH, catch_response=True) as response:
+        with (
+            instrumentation.in_flight(DASHBOARD_PATH),
+            self.client.get(DASHBOARD_PATH, name=DASHBOARD_PATH, catch_response=True) as response,
+        ):
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}")
 
@@ -199,14 +206,18 @@ def parse_user_classes(spec: str) -> dict[str, int]:
     return chosen
 
 
-def _select(spec: str, tasks_per_user_s: str) -> None:
-    """Leave only the chosen classes runnable, with their weights (and throughput)."""
+def _select(spec: str, tasks_per_user_s: str, request_timeout_s: str = "") -> None:
+    """Leave only the chosen classes runnable, with their weights (and throughput), and give
+    every HTTP request the run's timeout: a request that hangs becomes a recorded failure."""
     try:
         chosen = parse_user_classes(spec)
         throughput = float(tasks_per_user_s) if tasks_per_user_s else None
+        timeout = float(request_timeout_s) if request_timeout_s else None
     except ValueError as exc:
         sys.stderr.write(f"coffee-chaos locustfile: {exc}\n")
         sys.exit(2)
+    if timeout:
+        PacedUser.network_timeout = PacedUser.connection_timeout = timeout
     for name, cls in PROFILES.items():
         cls.abstract = name not in chosen
         cls.weight = chosen.get(name, cls.weight)
@@ -215,13 +226,18 @@ def _select(spec: str, tasks_per_user_s: str) -> None:
             cls.wait_time = PacedUser.paced_wait
 
 
-_select(os.environ.get(CLASSES_ENV, DEFAULT_CLASSES), os.environ.get(THROUGHPUT_ENV, ""))
+_select(
+    os.environ.get(CLASSES_ENV, DEFAULT_CLASSES),
+    os.environ.get(THROUGHPUT_ENV, ""),
+    os.environ.get(TIMEOUT_ENV, ""),
+)
 
 
 @events.init.add_listener
 def _hand_settings_to_workers(environment: Environment, **_: Any) -> None:
     if environment.parsed_options is not None and not isinstance(environment.runner, WorkerRunner):
-        settings = {name: os.environ.get(name, "") for name in (THROUGHPUT_ENV, INTERVAL_ENV)}
+        passed_on = (THROUGHPUT_ENV, INTERVAL_ENV, TIMEOUT_ENV)
+        settings = {name: os.environ.get(name, "") for name in passed_on}
         settings[CLASSES_ENV] = os.environ.get(CLASSES_ENV, DEFAULT_CLASSES)
         setattr(environment.parsed_options, SETTINGS_OPTION, settings)
 
@@ -232,6 +248,6 @@ def _take_settings_from_master(environment: Environment, **_: Any) -> None:
     settings = getattr(environment.parsed_options, SETTINGS_OPTION, None)
     if not isinstance(environment.runner, WorkerRunner) or not settings:
         return
-    _select(settings[CLASSES_ENV], settings[THROUGHPUT_ENV])
+    _select(settings[CLASSES_ENV], settings[THROUGHPUT_ENV], settings.get(TIMEOUT_ENV, ""))
     DashboardWatcher.interval_s = float(settings[INTERVAL_ENV] or DashboardWatcher.interval_s)
     environment.user_classes = [cls for cls in PROFILES.values() if not cls.abstract]

@@ -10,12 +10,14 @@ CUSTOMERS = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
 CUSTOMERS_AND_VIEWERS = CUSTOMERS + ",DashboardViewer=2"
 ONLY_200_OR_503 = [200, 503]
 
-# Thresholds, the steady-state sample and the safeguards: every experiment declares them.
+# Thresholds, the steady-state sample, the load's request timeout and the safeguards:
+# every experiment declares them. The request timeout (read by every load action) is twice
+# the largest answer bound any experiment asserts (2.5 s): a hang becomes a recorded failure.
 COMMON_CONFIG = {
     "p99_threshold_ms": 200,
     "max_failure_ratio": 0.01,
     "hypothesis_samples": 30,
-    "safeguard_unexpected_window_s": 5,
+    "request_timeout_s": 5,
     "safeguard_failure_ratio": 0.5,
     "safeguard_failure_for_s": 240,
 }
@@ -59,11 +61,6 @@ def probe(name: str, module: str, func: str, /, **kwargs: Any) -> dict[str, Any]
     return activity("probe", name, module, func, **kwargs)
 
 
-def expect(name: str, func: str, /, **kwargs: Any) -> dict[str, Any]:
-    """A probe of ``probes.expect``: what the operators expect, failing when it does not hold."""
-    return probe(name, "probes.expect", func, **kwargs)
-
-
 def ref(activity_: dict[str, Any]) -> dict[str, str]:
     """Play a method activity again, by name (Chaos Toolkit's ``ref``), as a rollback."""
     return {"ref": activity_["name"]}
@@ -89,31 +86,52 @@ def start_load(
 STOP_LOAD = action("stop-load", "actions.load", "stop_load")
 
 
-def healthy_load(name: str, window: str, endpoint: str | None = None, **pauses: Any) -> dict:
-    """Over the last ``window`` seconds of load, P99 and failure ratio within bounds."""
+def load_within(name: str, window: str, endpoint: str | None = None, **kwargs: Any) -> dict:
+    """Over the last ``window`` seconds of load (answered and still open requests), the
+    limits given: ``p99_ms``, ``max_failure_ratio``, ``keeps_pace_at_ms`` (the baseline's
+    pace kept were every answer that slow)."""
+    pauses = {key: kwargs.pop(key) for key in ("before", "after") if key in kwargs}
     scope = {"endpoint": endpoint} if endpoint else {}
-    return expect(
-        name,
-        "load_is_healthy",
-        **pauses,
-        window_s=var(window),
-        **scope,
-        p99_ms=var("p99_threshold_ms"),
-        max_failure_ratio=var("max_failure_ratio"),
+    return probe(
+        name, "probes.load", "load_within", **pauses, window_s=var(window), **scope, **kwargs
     )
+
+
+def healthy_load(name: str, window: str, endpoint: str | None = None, **kwargs: Any) -> dict:
+    """``load_within`` the experiment's P99 threshold and failure bound."""
+    limits = {"p99_ms": var("p99_threshold_ms"), "max_failure_ratio": var("max_failure_ratio")}
+    return load_within(name, window, endpoint, **limits, **kwargs)
 
 
 def only_200_or_503(name: str, window: str, **pauses: Any) -> dict[str, Any]:
-    """Over the last ``window`` seconds of load, no answer but 200 or 503."""
-    return expect(
-        name, "only_expected_answers", **pauses, window_s=var(window), allowed=ONLY_200_OR_503
+    """Over the last ``window`` seconds of load, no answer but 200 or 503 (a request open
+    past the request timeout is an answer of none)."""
+    return probe(
+        name,
+        "probes.load",
+        "unexpected_answers",
+        **pauses,
+        window_s=var(window),
+        allowed=ONLY_200_OR_503,
     )
 
 
-def p99_at_most(name: str, window: str, bound: Any, endpoint: str | None = None, **pauses: Any):
-    """Over the last ``window`` seconds, answers (good or bad) came with P99 within ``bound``."""
-    scope = {"endpoint": endpoint} if endpoint else {}
-    return expect(name, "load_p99_at_most", **pauses, window_s=var(window), **scope, p99_ms=bound)
+def answer(name: str, kind: str, max_ms: Any = 2000) -> dict[str, Any]:
+    """One request answers as ``kind`` (``probes.http.ANSWERS``) within ``max_ms``."""
+    return probe(name, "probes.http", "answers_within", answer=kind, max_ms=max_ms)
+
+
+def marker_shown(name: str, within: str, websocket_within: str | None = None, **pauses) -> dict:
+    """A marker order shows on the dashboard (and a WebSocket push) within the bounds."""
+    pushes = {"websocket_within_s": var(websocket_within)} if websocket_within else {}
+    return probe(
+        name,
+        "probes.freshness",
+        "marker_shown_within",
+        **pauses,
+        within_s=var(within),
+        **pushes,
+    )
 
 
 def service_action(verb: str, service: str, name: str | None = None, **kwargs: Any) -> dict:
@@ -137,42 +155,41 @@ def _safeguard(name: str, func: str, **arguments: Any) -> dict[str, Any]:
     return {"name": name, "type": "probe", "frequency": 1, "tolerance": True, "provider": provider}
 
 
-KILL_SWITCH = _safeguard("kill-switch-is-off", "kill_switch_is_off")
-EXPECTED_ANSWERS = _safeguard(
-    "no-answers-but-the-expected-ones",
-    "answers_are_expected",
-    window_s=var("safeguard_unexpected_window_s"),
-    allowed=ONLY_200_OR_503,
-)
-FAILURES_END = _safeguard(
-    "failures-do-not-outlast-the-fault",
-    "failures_do_not_persist",
-    max_failure_ratio=var("safeguard_failure_ratio"),
-    for_s=var("safeguard_failure_for_s"),
-)
-SAFEGUARDS = [KILL_SWITCH, EXPECTED_ANSWERS, FAILURES_END]
+# Safeguards stop a run only for harm beyond the plan; unexpected answers during a fault
+# are failed expectations judged by the method, so the revert and recovery are measured too.
+SAFEGUARDS = [
+    _safeguard("kill-switch-is-off", "kill_switch_is_off"),
+    _safeguard(
+        "failures-do-not-outlast-the-fault",
+        "failures_do_not_persist",
+        max_failure_ratio=var("safeguard_failure_ratio"),
+        for_s=var("safeguard_failure_for_s"),
+    ),
+]
 
 
-def controls(safeguards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def controls() -> list[dict[str, Any]]:
     """The safety control first, then chaostoolkit-addons' safeguards."""
     return [
         {
             "name": "coffee-chaos-safety",
-            "provider": {"type": "python", "module": "gameday.controls"},
+            "provider": {"type": "python", "module": "controls.safety"},
         },
         {
             "name": "safeguards",
             "provider": {
                 "type": "python",
                 "module": "chaosaddons.controls.safeguards",
-                "arguments": {"probes": safeguards},
+                "arguments": {"probes": SAFEGUARDS},
             },
         },
     ]
 
 
 def _sampled(name: str, path: str) -> dict[str, Any]:
-    sampled = expect(name, "sampled_latency", path=path, samples=var("hypothesis_samples"))
+    sampled = probe(
+        name, "probes.http", "sampled_latency", path=path, samples=var("hypothesis_samples")
+    )
     limits = {"p99_ms": var("p99_threshold_ms"), "failure_ratio": var("max_failure_ratio")}
     sampled["tolerance"] = probe("within-limits", "probes.checks", "within", at_most=limits)
     return sampled
@@ -200,7 +217,6 @@ def experiment(
     configuration: dict[str, Any],
     method: list[dict[str, Any]],
     rollbacks: list[dict[str, Any]],
-    safeguards: list[dict[str, Any]] | None = None,
     hypothesis_first: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One experiment with the shared controls, hypothesis and thresholds."""
@@ -214,11 +230,22 @@ def experiment(
             **configuration,
             **_unset(COMMON_CONFIG, configuration),
         },
-        "controls": controls(safeguards or SAFEGUARDS),
+        "controls": controls(),
         "steady-state-hypothesis": hypothesis(hypothesis_first),
         "method": method,
         "rollbacks": rollbacks,
     }
+
+
+def catches(body: dict[str, Any], flaws: dict[str, str]) -> dict[str, Any]:
+    """Declare the café flaws (``CAFE_FLAWS``) this experiment must catch, each with the
+    method probe that must fail on it: the detection matrix (``tests/test_detection.py``).
+    Kept in Chaos Toolkit's ``extensions``, where tools keep their own data."""
+    names = {activity["name"] for activity in body["method"]}
+    unknown = {flaw: name for flaw, name in flaws.items() if name not in names}
+    if unknown:
+        raise ValueError(f"{body['title']}: no method probe named {unknown}")
+    return {**body, "extensions": [{"name": "coffee-chaos", "catches": dict(flaws)}]}
 
 
 def _unset(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

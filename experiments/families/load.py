@@ -9,12 +9,9 @@ from typing import Any
 
 from .blocks import (
     CUSTOMERS,
-    FAILURES_END,
-    KILL_SWITCH,
     ORDERS,
     STOP_LOAD,
     action,
-    expect,
     experiment,
     healthy_load,
     probe,
@@ -79,7 +76,7 @@ def baseline_ramp() -> dict[str, Any]:
                 min_growth=var("min_growth"),
                 capacity_file=var("capacity_file"),
             ),
-            expect("capacity-before-latency-degrades", "capacity_was_found"),
+            probe("capacity-before-latency-degrades", "probes.capacity", "capacity_was_found"),
         ],
     )
 
@@ -131,8 +128,9 @@ def sustained_80() -> dict[str, Any]:
                 user_classes=var("user_classes"),
                 capacity_file=var("capacity_file"),
             ),
-            expect(
+            probe(
                 "per-window-p99-is-stable",
+                "probes.load",
                 "p99_is_stable",
                 before=var("sustained_s"),
                 window_s=var("stability_window_s"),
@@ -188,8 +186,9 @@ def spike() -> dict[str, Any]:
                 "pool_waiting_during",
                 duration_s=until_drop,
             ),
-            expect(
+            probe(
                 "p99-back-under-threshold-after-the-drop",
+                "probes.load",
                 "p99_recovers_after_drop",
                 drop_after_s=until_drop,
                 within_s=var("recovery_bound_s"),
@@ -230,7 +229,6 @@ def websocket_limits() -> dict[str, Any]:
             "reconnect_bound_s": 30,
             "dashboard_interval_s": 10,
         },
-        safeguards=[KILL_SWITCH, FAILURES_END],
         method=[
             action(
                 "open-websockets-step-by-step",
@@ -241,8 +239,9 @@ def websocket_limits() -> dict[str, Any]:
                 spawn_rate=var("ws_spawn_rate"),
                 dashboard_interval_s=var("dashboard_interval_s"),
             ),
-            expect(
+            probe(
                 "each-step-connects-and-pushes-in-time",
+                "probes.websocket",
                 "websockets_hold_each_step",
                 steps=var("ws_steps"),
                 step_s=var("ws_step_s"),
@@ -251,8 +250,9 @@ def websocket_limits() -> dict[str, Any]:
                 max_lag_p99_ms=var("max_ws_lag_p99_ms"),
             ),
             service_action("restart", "api", "restart-the-api"),
-            expect(
+            probe(
                 "every-watcher-reconnects",
+                "probes.websocket",
                 "watchers_reconnect_within",
                 watchers=var("ws_steps"),
                 within_s=var("reconnect_bound_s"),
@@ -295,8 +295,9 @@ def mixed_workload() -> dict[str, Any]:
                 run_s=var("mix_run_s"),
                 settle_s=var("mix_settle_s"),
             ),
-            expect(
+            probe(
                 "every-mix-within-limits-side-by-side",
+                "probes.capacity",
                 "mixes_within_limits",
                 p99_ms=var("p99_threshold_ms"),
                 max_failure_ratio=var("max_failure_ratio"),
@@ -347,8 +348,9 @@ def soak() -> dict[str, Any]:
                 shape="soak",
                 shape_params=shape,
             ),
-            expect(
+            probe(
                 "no-leak-over-the-soak",
+                "probes.soak",
                 "no_leaks_during_soak",
                 duration_s=var("soak_s"),
                 warmup_s=var("warmup_s"),
@@ -367,4 +369,13 @@ EXPERIMENTS = {
     "websocket-limits": websocket_limits,
     "mixed-workload": mixed_workload,
     "soak": soak,
+}
+# The café flaws each experiment must catch, and the method probe that must fail on each.
+CATCHES = {
+    "baseline-ramp": {"blocking-handler": "capacity-before-latency-degrades"},
+    "sustained-80": {"blocking-handler": "per-window-p99-is-stable"},
+    "spike": {"blocking-handler": "p99-back-under-threshold-after-the-drop"},
+    "websocket-limits": {"serial-broadcast": "each-step-connects-and-pushes-in-time"},
+    "mixed-workload": {"blocking-handler": "every-mix-within-limits-side-by-side"},
+    "soak": {"memory-per-request": "no-leak-over-the-soak"},
 }

@@ -1,7 +1,6 @@
-"""The safety control every Coffee Chaos experiment declares.
+"""The safety control every Coffee Chaos experiment declares (module ``controls.safety``).
 
-Declared in an experiment's ``controls`` block (module ``gameday.controls``),
-it makes the experiment's guarantees independent of how ``chaos run`` is
+It makes the experiment's guarantees independent of how ``chaos run`` is
 called:
 
 - the kill switch refuses the run before anything is touched;
@@ -9,10 +8,15 @@ called:
   ``always``, whatever ``--rollback-strategy`` says);
 - when the run ends, however it ends, the Locust run is stopped and whatever
   the fault ledger still holds is reverted;
-- method probes state what the operators expect during the fault: a probe
-  that fails turns the verdict into a deviation, and an action that fails
-  (the fault could not be injected) fails the run;
+- every expectation is judged: a method probe that fails is an unmet
+  expectation (a deviation, with what was expected and observed), the method
+  goes on through the revert and the recovery, and a probe that cannot judge
+  on this target is listed as not judged, never as a deviation;
+- an action that fails while the ledger still holds a fault (one that could
+  not be injected cleanly or reverted) stops the method: the rollbacks play;
 - Locust's files go to a run directory beside the journal.
+
+The verdict's facts land in the journal under ``coffee_chaos``.
 """
 
 from __future__ import annotations
@@ -29,15 +33,21 @@ from typing import Any
 
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.run import RunEventHandler
-from chaoslib.types import Configuration, Experiment, Journal, Secrets, Settings
+from chaoslib.types import Activity, Configuration, Experiment, Journal, Run, Secrets, Settings
 
+from controls import evidence
 from gameday import ledger, locustrun
 from gameday.target import TargetError, load_target
 
-__all__ = ["configure_control", "before_experiment_control", "cleanup_control"]
+__all__ = [
+    "after_activity_control",
+    "before_experiment_control",
+    "cleanup_control",
+    "configure_control",
+]
 logger = logging.getLogger("chaostoolkit")
 
-RUN_DIR_ENV = "COFFEE_CHAOS_RUN_DIR"
+RUN_DIR_ENV = locustrun.RUN_DIR_ENV
 _admission: dict[str, Any] = {"lock": None}
 
 
@@ -52,6 +62,7 @@ def configure_control(
     if not os.environ.get(RUN_DIR_ENV):
         os.environ[RUN_DIR_ENV] = str(_run_dir(experiment or {}))
     _admission["refusal"] = _admit(configuration)
+    _admission.update(stopped_by=None, phase=None)
     if event_registry is not None:
         event_registry.register(SafetyHandler(configuration, secrets))
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
@@ -80,8 +91,43 @@ def before_experiment_control(
         raise InterruptExecution(refusal)
 
 
+def after_activity_control(
+    context: Activity,
+    state: Run,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+    **kwargs: Any,
+) -> None:
+    """Keep what a probe observed with its record; stop on a fault that is stuck."""
+    failure = evidence.take()
+    if state is None:
+        return
+    if failure and state.get("status") == "failed":
+        state["expectation"] = failure
+    in_method = _admission.get("phase") == "method"
+    if in_method and context.get("type") == "action" and state.get("status") == "failed":
+        stuck = _stuck_faults(configuration)
+        if stuck:
+            reason = (
+                f"action {context.get('name')!r} failed while the ledger holds {stuck}: "
+                "a fault that could not be injected cleanly or reverted; stopping the method "
+                "and playing the rollbacks"
+            )
+            _admission["stopped_by"] = {"safeguard": "fault-not-reverted", "reason": reason}
+            logger.critical(reason)
+            raise InterruptExecution(reason)
+
+
 def cleanup_control() -> None:
     """Nothing to release: the handler does its work when the run finishes."""
+
+
+def _stuck_faults(configuration: Configuration) -> str:
+    try:
+        entries = ledger.ledger_for(load_target(configuration)).entries()
+    except (TargetError, ledger.LedgerError) as exc:
+        return f"an unreadable ledger ({exc})"
+    return ", ".join(f"{e['kind']} {e['subject']}" for e in entries if e.get("kind") != "locust")
 
 
 def _admit(configuration: Configuration) -> str | None:
@@ -151,6 +197,15 @@ class SafetyHandler(RunEventHandler):
         self.configuration = configuration
         self.secrets = secrets
 
+    def start_method(self, experiment: Experiment) -> None:
+        _admission["phase"] = "method"
+
+    def method_completed(self, experiment: Experiment, state: Any = None) -> None:
+        _admission["phase"] = "after"
+
+    def start_rollbacks(self, experiment: Experiment) -> None:
+        _admission["phase"] = "rollbacks"
+
     def finish(self, journal: Journal) -> None:
         facts: dict[str, Any] = {"run_dir": os.environ.get(RUN_DIR_ENV)}
         journal["coffee_chaos"] = facts
@@ -172,6 +227,8 @@ class SafetyHandler(RunEventHandler):
             journal["status"] = "failed"
         _judge_precheck(journal, facts)
         _judge_method(journal, facts)
+        _name_the_stop(journal, facts)
+        facts["measurement_problems"] = _measurement_problems(journal)
 
 
 def _stop_load(target: Any) -> dict[str, Any] | None:
@@ -197,20 +254,69 @@ def _judge_precheck(journal: Journal, facts: dict[str, Any]) -> None:
 
 
 def _judge_method(journal: Journal, facts: dict[str, Any]) -> None:
-    """Failed method probes are unmet expectations; failed actions fail the run."""
-    unmet, broken = [], []
-    for run in journal.get("run", []):
-        if run.get("status") != "failed":
-            continue
+    """Every method probe is an expectation: met, unmet (with its evidence), or not judged
+    (not available on this target, or never reached); failed actions fail the run."""
+    ran = journal.get("run", [])
+    unmet, broken, not_judged = [], [], []
+    for run in ran:
         activity = run.get("activity", {})
         entry = {"name": activity.get("name"), "reason": _reason(run)}
-        (unmet if activity.get("type") == "probe" else broken).append(entry)
+        output = run.get("output")
+        if activity.get("type") == "probe" and run.get("status") == "succeeded":
+            if isinstance(output, dict) and evidence.NOT_AVAILABLE in output:
+                not_judged.append({"name": entry["name"], "reason": output[evidence.NOT_AVAILABLE]})
+        elif activity.get("type") == "probe":
+            unmet.append({**entry, **run.get("expectation", {})})
+        elif run.get("status") == "failed":
+            broken.append(entry)
+    reached = {run.get("activity", {}).get("name") for run in ran}
+    for activity in (journal.get("experiment") or {}).get("method", []):
+        if activity.get("type") == "probe" and activity.get("name") not in reached:
+            not_judged.append({"name": activity.get("name"), "reason": "not reached"})
     facts["unmet_expectations"] = unmet
     facts["failed_actions"] = broken
+    facts["not_judged"] = not_judged
     if unmet:
         journal["deviated"] = True
     if broken and journal.get("status") == "completed":
         journal["status"] = "failed"
+
+
+def _measurement_problems(journal: Journal) -> list[dict[str, str]]:
+    """Where the load generator's view and the API's own disagree (a note, not a verdict)."""
+    states = journal.get("steady_states") or {}
+    runs = [
+        *journal.get("run", []),
+        *((states.get("before") or {}).get("probes") or []),
+        *((states.get("after") or {}).get("probes") or []),
+    ]
+    problems = []
+    for run in runs:
+        output = run.get("output")
+        figures = (run.get("expectation") or {}).get("figures")
+        for facts in (output, figures):
+            view = facts.get("server_view") if isinstance(facts, dict) else None
+            if isinstance(view, dict) and view.get("measurement_note"):
+                name = run.get("activity", {}).get("name")
+                problems.append({"name": name, "note": view["measurement_note"]})
+    return problems
+
+
+def _name_the_stop(journal: Journal, facts: dict[str, Any]) -> None:
+    """An interrupted run says which safeguard stopped it (and the expectations it judged)."""
+    if journal.get("status") != "interrupted":
+        return
+    stopped = _admission.get("stopped_by") or _tripped_safeguard()
+    facts["interrupted_by"] = stopped or {"safeguard": None, "reason": "interrupted (a signal)"}
+
+
+def _tripped_safeguard() -> dict[str, Any] | None:
+    """The chaostoolkit-addons safeguard that ended the run, if one did."""
+    guardian = getattr(sys.modules.get("chaosaddons.controls.safeguards"), "guardian", None)
+    if guardian is None or not getattr(guardian, "was_triggered", False):
+        return None
+    run = getattr(guardian, "triggered_by_run", None) or {}
+    return {"safeguard": guardian.triggered_by, "reason": f"returned {run.get('output')!r}"}
 
 
 def _reason(run: dict[str, Any]) -> str:

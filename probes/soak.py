@@ -1,0 +1,100 @@
+"""The soak's expectation: no leak over hours of load (``gameday.soak`` samples and judges)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from controls.evidence import unmet
+from gameday import locustrun, soak
+from gameday.errors import GamedayError
+from probes.load import load_stats
+from probes.postgres import connections, table_size
+from probes.process import process_usage
+from probes.prometheus import prometheus_memory, series_count
+
+__all__ = ["no_leaks_during_soak"]
+logger = logging.getLogger("chaostoolkit")
+
+
+def no_leaks_during_soak(
+    duration_s: float,
+    warmup_s: float = 0,
+    sample_s: float = 30,
+    checkpoint_s: float = 300,
+    max_rss_slope_mb_per_h: float = 16,
+    rss_noise_mb: float = 16,
+    max_connection_growth: float = 5,
+    max_series_growth: float = 1000,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Watch the soak (its ``duration_s`` less the ``warmup_s`` already spent) and expect no
+    leak: RSS of the API and the aggregator, PostgreSQL connections, Prometheus series.
+
+    Samples and checkpoints go to ``<run_dir>/soak/`` (``gameday.soak``).
+    """
+    limits = {
+        "max_rss_slope_mb_per_h": max_rss_slope_mb_per_h,
+        "rss_noise_mb": rss_noise_mb,
+        "max_connection_growth": max_connection_growth,
+        "max_series_growth": max_series_growth,
+    }
+    run_dir = locustrun.resolve_run_dir(configuration)
+    try:
+        judged = soak.watch(
+            lambda: _soak_sample(sample_s, configuration, secrets),
+            run_dir,
+            duration_s - warmup_s,
+            sample_s,
+            checkpoint_s,
+            limits,
+        )
+    except GamedayError as exc:
+        raise ActivityFailed(f"cannot watch the soak: {exc}") from None
+    if judged["breaches"]:
+        raise ActivityFailed(
+            unmet(
+                "no leak over the soak",
+                "; ".join(judged["breaches"]) + f" (report: {run_dir}/soak/report.md)",
+            )
+        )
+    return judged
+
+
+def _soak_sample(window_s: float, configuration: Configuration, secrets: Secrets) -> dict[str, Any]:
+    """One soak sample; a figure that cannot be read is left out and its error noted."""
+    readers = {
+        "api_rss_bytes": lambda: process_usage("api", configuration, secrets)["rss_bytes"],
+        "aggregator_rss_bytes": lambda: process_usage("aggregator", configuration, secrets)[
+            "rss_bytes"
+        ],
+        "postgres_connections": lambda: connections(configuration=configuration, secrets=secrets)[
+            "total"
+        ],
+        "orders_total_bytes": lambda: table_size(configuration=configuration, secrets=secrets)[
+            "total_bytes"
+        ],
+        "prometheus_head_series": lambda: prometheus_memory(configuration=configuration)[
+            "head_series"
+        ],
+        "orders_created_series": lambda: series_count(configuration=configuration)["series"],
+        "load": lambda: {
+            k: v
+            for k, v in load_stats(max(1, int(window_s)), configuration=configuration).items()
+            if k in ("count", "rps", "failures", "p99_ms")
+        },
+    }
+    sample: dict[str, Any] = {}
+    errors = {}
+    for key, read in readers.items():
+        try:
+            sample[key] = read()
+        except ActivityFailed as exc:
+            errors[key] = str(exc)[:200]
+    if errors:
+        sample["errors"] = errors
+    return sample

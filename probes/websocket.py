@@ -1,0 +1,146 @@
+"""Chaos Toolkit probes of the dashboard's WebSocket under load: the DashboardWatcher users'
+connections, pushes and reconnections, read from the load's live statistics.
+
+Both are expectations: they raise ``ActivityFailed`` saying what was expected and observed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from controls.evidence import unmet
+from gameday import capacity, livestats, locustrun, services
+from gameday.errors import GamedayError
+from gameday.target import TargetError, load_target
+from probes.process import process_usage
+
+__all__ = ["watchers_reconnect_within", "websockets_hold_each_step"]
+logger = logging.getLogger("chaostoolkit")
+
+WS_CONNECT = "WS connect"
+WS_RECONNECT = "WS reconnect"
+WS_PUSH = "/ws/dashboard push"
+
+
+def websockets_hold_each_step(
+    steps: list[int],
+    step_s: int,
+    settle_s: int,
+    max_failure_ratio: float,
+    max_lag_p99_ms: float,
+    service: str = "api",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Follow the WebSocket stairs (``actions.capacity.start_watchers``): at the end of each
+    step the API's RSS, and over the step (after ``settle_s``) the connection attempts and
+    failures and the broadcast lag P50/P99. Expects connection failures within
+    ``max_failure_ratio`` and lag P99 within ``max_lag_p99_ms`` at every step."""
+    try:
+        target = load_target(configuration)
+        run = locustrun.current(target)
+        began = capacity.first_second(
+            run["live_file"], datetime.fromisoformat(run["started_at"]).timestamp()
+        )
+    except (GamedayError, TargetError) as exc:
+        raise ActivityFailed(f"no WebSocket statistics: {exc}") from None
+    table = []
+    for index, sockets in enumerate(steps):
+        end = began + (index + 1) * step_s
+        time.sleep(max(0.0, end - 1 - time.time()))
+        rss = process_usage(service, configuration, secrets)["rss_bytes"]
+        time.sleep(max(0.0, end + 1 - time.time()))  # the step's last second is written
+        records = [
+            r
+            for r in livestats.read_seconds(run["live_file"])
+            if began + index * step_s <= r["t"] < end
+        ]
+        connects = livestats.merge(records, WS_CONNECT)
+        pushes = livestats.merge([r for r in records if r["t"] >= end - step_s + settle_s], WS_PUSH)
+        table.append(
+            {
+                "websockets": sockets,
+                f"{service}_rss_mib": round(rss / 2**20, 1),
+                "connects": connects["count"],
+                "connect_failures": connects["failures"],
+                "failure_ratio": round(connects["failures"] / connects["count"], 4)
+                if connects["count"]
+                else 0.0,
+                "pushes": pushes["count"],
+                "lag_p50_ms": livestats.percentile(pushes["hist"], 0.50),
+                "lag_p99_ms": livestats.percentile(pushes["hist"], 0.99),
+            }
+        )
+        logger.info(f"WebSockets step: {table[-1]}")
+    bad = [
+        row
+        for row in table
+        if not row["pushes"]
+        or row["failure_ratio"] > max_failure_ratio
+        or row["lag_p99_ms"] > max_lag_p99_ms
+    ]
+    if bad:
+        raise ActivityFailed(
+            unmet(
+                f"every step to connect with failure ratio <= {max_failure_ratio} and "
+                f"broadcast lag P99 <= {max_lag_p99_ms} ms",
+                f"these did not: {bad}",
+                figures={"steps": table},
+            )
+        )
+    return {"steps": table}
+
+
+def watchers_reconnect_within(
+    watchers: int | list[int],
+    within_s: float,
+    service: str = "api",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """After ``service`` (re)started, ``watchers`` WebSockets reconnect within ``within_s``
+    of its start (the process manager's uptime gives the start). A list of watchers (the
+    steps of ``start_watchers``) means its largest."""
+    watchers = max(watchers) if isinstance(watchers, list) else watchers
+    try:
+        target = load_target(configuration)
+        run = locustrun.current(target)
+        status = services.status(service, target)
+    except (GamedayError, TargetError) as exc:
+        raise ActivityFailed(f"cannot follow the reconnections: {exc}") from None
+    if status.get("state") != "RUNNING":
+        raise ActivityFailed(unmet(f"{service} to run again", status.get("state")))
+    started_t = time.time() - (status.get("uptime") or 0)
+    reconnected, seen = 0, 0.0
+    while True:
+        records = [r for r in livestats.read_seconds(run["live_file"]) if r["t"] >= int(started_t)]
+        merged = livestats.merge(records, WS_RECONNECT)
+        reconnected = merged["count"] - merged["failures"]
+        seen = time.time() - started_t
+        if reconnected >= watchers:
+            newest = max(r["t"] for r in records if WS_RECONNECT in r.get("by_name", {}))
+            if newest + 1 - started_t > within_s:
+                break
+            return {
+                "watchers": watchers,
+                "reconnected": reconnected,
+                "all_back_s": round(newest + 1 - started_t, 1),
+                "reconnect_p99_ms": livestats.percentile(merged["hist"], 0.99),
+                "within_s": within_s,
+            }
+        if seen > within_s + 2:  # the live file is written a second late
+            break
+        time.sleep(1)
+    raise ActivityFailed(
+        unmet(
+            f"all {watchers} WebSocket watchers to reconnect within {within_s} s of {service} "
+            "restarting",
+            f"{reconnected} did in {seen:.0f} s",
+        )
+    )
