@@ -10,6 +10,9 @@ PYTEST_ARGS ?=
 SOAK_DIR := runs/soak-$(shell date -u +%Y%m%dT%H%M%SZ)
 SOAK_VARS ?=
 
+# ansible-lint wants the venv's ansible first on PATH.
+ANSIBLE_LINT := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/ansible-lint
+
 .PHONY: help venv lab gameday test unit lint recover teardown status bench soak
 
 help:
@@ -39,6 +42,7 @@ gameday: lab
 
 test: lab
 	$(BIN)/ruff check .
+	$(ANSIBLE_LINT) playbooks/
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: venv
@@ -47,6 +51,7 @@ unit: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(ANSIBLE_LINT) playbooks/
 
 status: venv
 	$(BIN)/gameday status
