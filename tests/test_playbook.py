@@ -6,10 +6,13 @@ The idempotence test runs `playbooks/provision.yml` once more against the real l
 
 from __future__ import annotations
 
+import grp
+import pwd
 import re
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -21,6 +24,7 @@ PASSWORD_FILE = Path("/etc/coffee-chaos/credentials/postgres_password")
 SUPERVISOR_CONF_DIR = Path("/etc/supervisor/conf.d")
 LAB_LOG_DIR = Path("/var/log/coffee-chaos")
 PROVISION_TIMEOUT = 900
+ENV_DIR = Path("/etc/coffee-chaos")
 
 
 def _ansible_playbook(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -101,3 +105,26 @@ def test_provision_output_and_program_files_hold_no_password(
     assert any(f.name == "postgres_exporter.conf" for f in files), "no lab program files found"
     leaking = [str(f) for f in files if password in f.read_text(errors="replace")]
     assert not leaking, f"the PostgreSQL password appears in {leaking}"
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("name", ["api", "aggregator", "cafe"])
+def test_environment_files_are_root_owned_and_readable_by_the_cafe_group_only(name: str) -> None:
+    """They hold the database password: the café's user may read them, not rewrite them."""
+    info = (ENV_DIR / f"{name}.env").stat()
+    cafe = pwd.getpwnam("cafe")
+    owner = (pwd.getpwuid(info.st_uid).pw_name, grp.getgrgid(info.st_gid).gr_name)
+    assert owner == ("root", grp.getgrgid(cafe.pw_gid).gr_name)
+    assert oct(info.st_mode & 0o777) == "0o640"
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("program", ["api", "aggregator"])
+def test_cafe_programs_run_as_cafe_with_their_environment(program: str) -> None:
+    pid = int(
+        subprocess.run(["supervisorctl", "pid", program], capture_output=True, text=True).stdout
+    )
+    process = psutil.Process(pid)
+    assert process.username() == "cafe"
+    assert process.environ().get("POSTGRES_PASSWORD"), "the environment file was not loaded"
+
