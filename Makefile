@@ -42,7 +42,7 @@ gameday: lab
 
 test: lab
 	$(BIN)/ruff check .
-	$(ANSIBLE_LINT) playbooks/
+	$(ANSIBLE_LINT) playbooks/ tests/fixtures/byo_cafe.yml
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: venv
@@ -51,7 +51,7 @@ unit: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(ANSIBLE_LINT) playbooks/
+	$(ANSIBLE_LINT) playbooks/ tests/fixtures/byo_cafe.yml
 
 status: venv
 	$(BIN)/gameday status

@@ -7,6 +7,7 @@ The idempotence test runs `playbooks/provision.yml` once more against the real l
 from __future__ import annotations
 
 import grp
+import json
 import pwd
 import re
 import subprocess
@@ -25,6 +26,8 @@ SUPERVISOR_CONF_DIR = Path("/etc/supervisor/conf.d")
 LAB_LOG_DIR = Path("/var/log/coffee-chaos")
 PROVISION_TIMEOUT = 900
 ENV_DIR = Path("/etc/coffee-chaos")
+TARGET_FILE = ENV_DIR / "target.json"
+DEPLOYMENT_FILE = Path("/opt/coffee-chaos/target/.deployed")
 
 
 def _ansible_playbook(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -128,3 +131,11 @@ def test_cafe_programs_run_as_cafe_with_their_environment(program: str) -> None:
     assert process.username() == "cafe"
     assert process.environ().get("POSTGRES_PASSWORD"), "the environment file was not loaded"
 
+
+@pytest.mark.lab
+def test_target_file_records_the_verified_deployment() -> None:
+    record = json.loads(DEPLOYMENT_FILE.read_text())
+    deployment = json.loads(TARGET_FILE.read_text())["deployment"]
+    assert deployment == {"stamp": record["stamp"], "deployed_at": record["deployed_at"]}
+    assert re.fullmatch(r"[0-9a-f]{64}", deployment["stamp"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", deployment["deployed_at"])
