@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import grp
 import json
+import os
 import pwd
 import re
 import subprocess
@@ -25,6 +26,13 @@ PASSWORD_FILE = Path("/etc/coffee-chaos/credentials/postgres_password")
 SUPERVISOR_CONF_DIR = Path("/etc/supervisor/conf.d")
 LAB_LOG_DIR = Path("/var/log/coffee-chaos")
 PROVISION_TIMEOUT = 900
+# A lab shared by several checkouts keeps one café: COFFEE_CHAOS_CAFE_SOURCE=/path/to/cafe
+# provisions from there (cafe_source_dir) instead of this checkout's cafe/.
+CAFE_SOURCE = (
+    ("-e", f"cafe_source_dir={os.environ['COFFEE_CHAOS_CAFE_SOURCE']}")
+    if os.environ.get("COFFEE_CHAOS_CAFE_SOURCE")
+    else ()
+)
 ENV_DIR = Path("/etc/coffee-chaos")
 TARGET_FILE = ENV_DIR / "target.json"
 DEPLOYMENT_FILE = Path("/opt/coffee-chaos/target/.deployed")
@@ -80,7 +88,7 @@ def test_role_documents_every_default_in_its_argument_specs(role: Path) -> None:
 @pytest.fixture(scope="module")
 def provision_run() -> subprocess.CompletedProcess[str]:
     """One more provisioning run against the already provisioned lab."""
-    return _ansible_playbook("playbooks/provision.yml", timeout=PROVISION_TIMEOUT)
+    return _ansible_playbook("playbooks/provision.yml", *CAFE_SOURCE, timeout=PROVISION_TIMEOUT)
 
 
 @pytest.mark.lab
