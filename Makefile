@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 PROFILE ?= quick
 GAMEDAY ?= experiments/kill-redis.json
 PYTEST_ARGS ?=
+# Extra ansible-playbook arguments for the lab's provisioning, e.g. on a lab shared by several
+# checkouts: LAB_ARGS="-e cafe_source_dir=/path/to/the/shared/cafe".
+LAB_ARGS ?=
 SOAK_DIR := runs/soak-$(shell date -u +%Y%m%dT%H%M%SZ)
 SOAK_VARS ?=
 
@@ -35,7 +38,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 venv: $(BIN)/.installed
 
 lab: venv
-	$(BIN)/ansible-playbook playbooks/provision.yml
+	$(BIN)/ansible-playbook playbooks/provision.yml $(LAB_ARGS)
 
 gameday: lab
 	$(BIN)/gameday run --profile $(PROFILE) $(GAMEDAY)
