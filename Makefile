@@ -7,8 +7,14 @@ BIN := $(VENV)/bin
 PROFILE ?= quick
 GAMEDAY ?= experiments/kill-redis.json
 PYTEST_ARGS ?=
+# Extra ansible-playbook arguments for the lab's provisioning, e.g. on a lab shared by several
+# checkouts: LAB_ARGS="-e cafe_source_dir=/path/to/the/shared/cafe".
+LAB_ARGS ?=
 SOAK_DIR := runs/soak-$(shell date -u +%Y%m%dT%H%M%SZ)
 SOAK_VARS ?=
+
+# ansible-lint wants the venv's ansible first on PATH.
+ANSIBLE_LINT := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/ansible-lint
 
 .PHONY: help venv lab gameday test unit lint recover teardown status bench soak
 
@@ -32,13 +38,14 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 venv: $(BIN)/.installed
 
 lab: venv
-	$(BIN)/ansible-playbook playbooks/provision.yml
+	$(BIN)/ansible-playbook playbooks/provision.yml $(LAB_ARGS)
 
 gameday: lab
 	$(BIN)/gameday run --profile $(PROFILE) $(GAMEDAY)
 
 test: lab
 	$(BIN)/ruff check .
+	$(ANSIBLE_LINT) playbooks/ tests/fixtures/byo_cafe.yml
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: venv
@@ -47,6 +54,7 @@ unit: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(ANSIBLE_LINT) playbooks/ tests/fixtures/byo_cafe.yml
 
 status: venv
 	$(BIN)/gameday status

@@ -6,10 +6,15 @@ The idempotence test runs `playbooks/provision.yml` once more against the real l
 
 from __future__ import annotations
 
+import grp
+import json
+import os
+import pwd
 import re
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -21,6 +26,16 @@ PASSWORD_FILE = Path("/etc/coffee-chaos/credentials/postgres_password")
 SUPERVISOR_CONF_DIR = Path("/etc/supervisor/conf.d")
 LAB_LOG_DIR = Path("/var/log/coffee-chaos")
 PROVISION_TIMEOUT = 900
+# A lab shared by several checkouts keeps one café: COFFEE_CHAOS_CAFE_SOURCE=/path/to/cafe
+# provisions from there (cafe_source_dir) instead of this checkout's cafe/.
+CAFE_SOURCE = (
+    ("-e", f"cafe_source_dir={os.environ['COFFEE_CHAOS_CAFE_SOURCE']}")
+    if os.environ.get("COFFEE_CHAOS_CAFE_SOURCE")
+    else ()
+)
+ENV_DIR = Path("/etc/coffee-chaos")
+TARGET_FILE = ENV_DIR / "target.json"
+DEPLOYMENT_FILE = Path("/opt/coffee-chaos/target/.deployed")
 
 
 def _ansible_playbook(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -73,7 +88,7 @@ def test_role_documents_every_default_in_its_argument_specs(role: Path) -> None:
 @pytest.fixture(scope="module")
 def provision_run() -> subprocess.CompletedProcess[str]:
     """One more provisioning run against the already provisioned lab."""
-    return _ansible_playbook("playbooks/provision.yml", timeout=PROVISION_TIMEOUT)
+    return _ansible_playbook("playbooks/provision.yml", *CAFE_SOURCE, timeout=PROVISION_TIMEOUT)
 
 
 @pytest.mark.lab
@@ -101,3 +116,34 @@ def test_provision_output_and_program_files_hold_no_password(
     assert any(f.name == "postgres_exporter.conf" for f in files), "no lab program files found"
     leaking = [str(f) for f in files if password in f.read_text(errors="replace")]
     assert not leaking, f"the PostgreSQL password appears in {leaking}"
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("name", ["api", "aggregator", "cafe"])
+def test_environment_files_are_root_owned_and_readable_by_the_cafe_group_only(name: str) -> None:
+    """They hold the database password: the café's user may read them, not rewrite them."""
+    info = (ENV_DIR / f"{name}.env").stat()
+    cafe = pwd.getpwnam("cafe")
+    owner = (pwd.getpwuid(info.st_uid).pw_name, grp.getgrgid(info.st_gid).gr_name)
+    assert owner == ("root", grp.getgrgid(cafe.pw_gid).gr_name)
+    assert oct(info.st_mode & 0o777) == "0o640"
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("program", ["api", "aggregator"])
+def test_cafe_programs_run_as_cafe_with_their_environment(program: str) -> None:
+    pid = int(
+        subprocess.run(["supervisorctl", "pid", program], capture_output=True, text=True).stdout
+    )
+    process = psutil.Process(pid)
+    assert process.username() == "cafe"
+    assert process.environ().get("POSTGRES_PASSWORD"), "the environment file was not loaded"
+
+
+@pytest.mark.lab
+def test_target_file_records_the_verified_deployment() -> None:
+    record = json.loads(DEPLOYMENT_FILE.read_text())
+    deployment = json.loads(TARGET_FILE.read_text())["deployment"]
+    assert deployment == {"stamp": record["stamp"], "deployed_at": record["deployed_at"]}
+    assert re.fullmatch(r"[0-9a-f]{64}", deployment["stamp"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", deployment["deployed_at"])
