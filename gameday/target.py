@@ -20,13 +20,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gameday.errors import GamedayError
+
 DEFAULT_TARGET_FILE = "/etc/coffee-chaos/target.json"
 TARGET_ENV = "COFFEE_CHAOS_TARGET"
 PLATFORMS = ("supervisor", "kubernetes")
 OVERRIDABLE = ("api_url", "prometheus_url", "platform", "faultproxy_url")
 
 
-class TargetError(Exception):
+class TargetError(GamedayError):
     """The target configuration is missing, malformed, or lacks what was asked."""
 
 

@@ -1,4 +1,4 @@
-"""gameday.target: the target file's optional load section (remote Locust workers)."""
+"""gameday.target: the target file, its optional load section (remote Locust workers), its errors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from gameday import livestats
+from gameday.errors import GamedayError
 from gameday.target import LoadSection, TargetError, load_target
 
 
@@ -51,3 +53,12 @@ def test_a_bad_load_section_is_refused_naming_the_key(tmp_path, section, message
         load_target(_target_with(tmp_path, load=section))
     assert message in str(exc.value)
     assert str(tmp_path / "target.json") in str(exc.value)
+
+
+def test_target_and_live_statistics_errors_are_gameday_errors(tmp_path):
+    with pytest.raises(GamedayError) as exc:
+        load_target({"target_file": str(tmp_path / "absent.json")})
+    assert f"target file {tmp_path / 'absent.json'} does not exist" in str(exc.value)
+    with pytest.raises(GamedayError) as exc:
+        livestats.read_seconds(tmp_path / "live.jsonl")
+    assert "live.jsonl does not exist: is the load running" in str(exc.value)
