@@ -24,7 +24,7 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.load import configured_workers, start_load, stop_load
+from actions.load import start_load, stop_load
 from gameday import capacity, livestats, locustrun
 from gameday.errors import GamedayError
 from gameday.target import TargetError, load_target
@@ -165,12 +165,10 @@ def run_mixes(
     try:
         chosen = [locustrun.parse_user_classes(mix) for mix in mixes]
         per_user = [capacity.offered_per_user(classes) for classes in chosen]
-        workers = configured_workers(configuration)
         target = load_target(configuration)
     except (GamedayError, TargetError) as exc:
         raise ActivityFailed(f"cannot run the mixes: {exc}") from None
-    base_dir = locustrun.resolve_run_dir(configuration)
-    remote = bool((configuration or {}).get("allow_remote_target", False))
+    base_dir = target.run_dir
     compared = []
     for index, (mix, classes, rate) in enumerate(zip(mixes, chosen, per_user, strict=True)):
         mix_dir = base_dir / f"mix-{index + 1}"
@@ -183,8 +181,7 @@ def run_mixes(
                 run_s + 5,
                 classes,
                 target,
-                remote,
-                workers=workers,
+                workers=target.load_workers,
             )
         except GamedayError as exc:
             raise ActivityFailed(f"cannot start the load of mix {mix!r}: {exc}") from None

@@ -5,8 +5,8 @@ owned like the service's own env file), records it in the fault ledger (kind
 ``override``) and restarts the service; the lab's wrapper scripts source that
 file after the service's env file. ``clear_service_env_override`` (and the
 ledger's ``revert``, used by ``gameday recover``) deletes it and restarts the
-service. ``env_dir`` comes from configuration ``service_env_dir`` (default
-``/etc/coffee-chaos``). Supervisor platform only.
+service. The directory is the configuration's ``service_env_dir`` (see
+``gameday.target``). Supervisor platform only.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from gameday.target import Target, TargetError, load_target
 __all__ = ["clear_service_env_override", "override_service_env"]
 logger = logging.getLogger("chaostoolkit")
 
-ENV_DIR = "/etc/coffee-chaos"
 _KEY = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 _SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "DSN", "KEY")
 
@@ -108,7 +107,7 @@ def _target_and_file(service: str, configuration: Configuration) -> tuple[Target
             f"cannot override the environment of {service!r} on {target.platform}: set it in "
             "the deployment instead"
         )
-    env_dir = Path((configuration or {}).get("service_env_dir") or ENV_DIR)
+    env_dir = target.service_env_dir
     if not env_dir.is_dir():
         raise ActivityFailed(
             f"cannot override the environment of {service!r}: {env_dir} does not exist "

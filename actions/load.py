@@ -34,7 +34,7 @@ from gameday import locustrun
 from gameday.errors import GamedayError
 from gameday.target import TargetError, load_target
 
-__all__ = ["configured_workers", "start_load", "stop_load"]
+__all__ = ["start_load", "stop_load"]
 logger = logging.getLogger("chaostoolkit")
 
 
@@ -62,18 +62,17 @@ def start_load(
     DashboardWatcher's jitter; ``metrics_port``: where Prometheus scrapes the load.
     """
     try:
-        if workers is None:
-            workers = configured_workers(configuration)
         target = load_target(configuration)
+        if workers is None:
+            workers = target.load_workers
         run = locustrun.start(
-            run_dir=locustrun.resolve_run_dir(configuration),
+            run_dir=target.run_dir,
             host=target.api_url,
             users=users,
             spawn_rate=spawn_rate,
             run_time_s=duration_s,
             user_classes=locustrun.parse_user_classes(user_classes),
             target=target,
-            allow_remote_target=bool((configuration or {}).get("allow_remote_target", False)),
             shape=shape,
             shape_params=shape_params,
             workers=workers,
@@ -90,19 +89,6 @@ def start_load(
         f"{run['remote_workers']} remote)"
     )
     return run
-
-
-def configured_workers(configuration: Configuration = None) -> int:
-    """The configuration's ``load_workers`` (0 when absent); a ``--var`` string is coerced."""
-    value = (configuration or {}).get("load_workers", 0)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise locustrun.LoadError(
-        f"configuration load_workers must be a whole number of local Locust workers, got "
-        f"{value!r}: e.g. --var load_workers:int=2"
-    )
 
 
 def stop_load(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:

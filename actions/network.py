@@ -98,9 +98,8 @@ def _target(configuration: Configuration) -> Target:
 
 def _inject(dependency: str, configuration: Configuration, **kwargs: Any) -> dict[str, Any]:
     target = _target(configuration)
-    interface = (configuration or {}).get("netem_interface")
     try:
-        result = netfault.inject(target, dependency, interface=interface, **kwargs)
+        result = netfault.inject(target, dependency, **kwargs)
     except (TargetError, GamedayError) as exc:
         raise ActivityFailed(
             f"could not inject {kwargs['kind']} towards {dependency!r}: {exc}"

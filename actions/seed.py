@@ -5,7 +5,7 @@
 
 Seeding is recorded in the fault ledger (kind ``seed``), so the safety control
 and ``gameday recover`` remove the rows if the run ends without its rollback.
-The schema comes from configuration ``postgres_schema`` (default ``coffee_rt``).
+The schema is the configuration's ``postgres_schema`` (see ``gameday.target``).
 """
 
 from __future__ import annotations
@@ -35,12 +35,13 @@ def seed_orders(
     """COPY ``rows`` orders spread over the last ``days`` days into the orders table;
     a rerun with the same ``name`` changes nothing. Returns the id range and timings."""
     try:
+        target = load_target(configuration)
         result = seed.seed(
-            load_target(configuration),
+            target,
             rows=rows,
             name=name,
             days=days,
-            schema=(configuration or {}).get("postgres_schema", "coffee_rt"),
+            schema=target.postgres_schema,
             analyze=analyze,
             secrets=secrets,
         )

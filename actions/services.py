@@ -102,7 +102,7 @@ def restart_service(
 
 
 def kill_aggregator_mid_pass(
-    metrics_url: str = "http://127.0.0.1:8006/metrics",
+    metrics_url: str = "",
     wait_s: float = 30.0,
     configuration: Configuration = None,
     secrets: Secrets = None,
@@ -112,13 +112,16 @@ def kill_aggregator_mid_pass(
     Relies on the reference café's OPTIONAL gauge ``aggregator_pass_in_progress``
     (not part of the target contract): waits up to ``wait_s`` for it to read 1,
     then kills. When the aggregator exposes no such gauge, falls back to a plain
-    kill and says so in the result's ``note``. Passes of the reference café take
+    kill and says so in the result's ``note``. ``metrics_url``: the target's
+    ``aggregator_metrics_url`` when empty. Passes of the reference café take
     milliseconds; its ``AGGREGATOR_HOLD_SECONDS`` widens the window to hit.
     """
     try:
-        _target(configuration).service("aggregator")
+        target = _target(configuration)
+        target.service("aggregator")
     except TargetError as exc:
         raise ActivityFailed(f"could not kill the aggregator mid-pass: {exc}") from None
+    metrics_url = metrics_url or target.aggregator_metrics_url
     began = time.monotonic()
     with requests.Session() as session:
         note = _await_pass(session, metrics_url, wait_s, began)

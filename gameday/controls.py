@@ -32,12 +32,11 @@ from chaoslib.run import RunEventHandler
 from chaoslib.types import Configuration, Experiment, Journal, Secrets, Settings
 
 from gameday import ledger, locustrun
-from gameday.target import TargetError, load_target
+from gameday.target import RUN_DIR_ENV, TargetError, load_target
 
 __all__ = ["configure_control", "before_experiment_control", "cleanup_control"]
 logger = logging.getLogger("chaostoolkit")
 
-RUN_DIR_ENV = "COFFEE_CHAOS_RUN_DIR"
 _admission: dict[str, Any] = {"lock": None}
 
 

@@ -54,9 +54,9 @@ def require_loopback(url: str, allow_remote: bool = False) -> None:
 
 def api_url(configuration: dict[str, Any] | None = None) -> str:
     """The target's API URL, checked against the loopback rule."""
-    url = load_target(configuration).api_url
-    require_loopback(url, bool((configuration or {}).get("allow_remote_target", False)))
-    return url
+    target = load_target(configuration)
+    require_loopback(target.api_url, target.allow_remote_target)
+    return target.api_url
 
 
 def call(base_url: str, method: str, path: str, timeout_s: float, json_body: Any = None) -> Answer:

@@ -67,7 +67,6 @@ __all__ = [
     "latest",
     "format_user_classes",
     "parse_user_classes",
-    "resolve_run_dir",
     "revert",
     "start",
     "stop",
@@ -85,7 +84,6 @@ USER_CLASSES = (
 )
 SHAPES = ("stairs", "spike", "sustained", "soak")  # workloads/shapes; a test keeps them equal
 DEFAULT_USER_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
-RUN_DIR_ENV = "COFFEE_CHAOS_RUN_DIR"
 EXPECT_WORKERS_ENV = "COFFEE_EXPECT_WORKERS"  # workloads/instrumentation.py reads it
 STARTUP_TIMEOUT_S = 20.0
 WORKERS_MAX_WAIT_S = 20  # how long the master waits for all its workers to join
@@ -126,14 +124,6 @@ def format_user_classes(user_classes: dict[str, int]) -> str:
     return ",".join(f"{name}={weight}" for name, weight in user_classes.items())
 
 
-def resolve_run_dir(configuration: dict[str, Any] | None = None) -> Path:
-    """$COFFEE_CHAOS_RUN_DIR, else configuration ``run_dir``, else ``runs/<UTC stamp>``."""
-    chosen = os.environ.get(RUN_DIR_ENV) or (configuration or {}).get("run_dir")
-    if not chosen:
-        chosen = Path("runs") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path(chosen).resolve()
-
-
 def current(target: Target) -> dict[str, Any]:
     """The recorded load run of ``target``; NotRunning if there is none."""
     path = _current_file(target)
@@ -172,7 +162,6 @@ def start(
     run_time_s: int,
     user_classes: dict[str, int],
     target: Target,
-    allow_remote_target: bool = False,
     shape: str = "",
     shape_params: dict[str, Any] | None = None,
     workers: int = 0,
@@ -182,7 +171,7 @@ def start(
     metrics_port: int = METRICS_PORT,
 ) -> dict[str, Any]:
     """Start Locust headless against ``host``; return once it reports its first second."""
-    _check_inputs(host, users, spawn_rate, run_time_s, allow_remote_target)
+    _check_inputs(host, users, spawn_rate, run_time_s, target.allow_remote_target)
     classes = _check_user_classes(dict(user_classes))
     plan = check_shape(shape, shape_params, run_time_s)
     _check_workers(workers)

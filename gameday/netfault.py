@@ -37,7 +37,6 @@ def inject(
     jitter_ms: int = 0,
     timeout_ms: int = 0,
     backend: str = "auto",
-    interface: str | None = None,
 ) -> dict[str, Any]:
     """Inject one fault towards ``dependency``; return what was injected and its ledger id.
 
@@ -49,7 +48,7 @@ def inject(
     chosen = _choose(target, dependency, backend)
     if chosen == "proxy":
         return _inject_toxic(target, dependency, kind, latency_ms, jitter_ms, timeout_ms)
-    return _inject_qdisc(target, dependency, kind, latency_ms, jitter_ms, interface)
+    return _inject_qdisc(target, dependency, kind, latency_ms, jitter_ms)
 
 
 def remove(target: Target, dependency: str) -> dict[str, Any]:
@@ -261,8 +260,8 @@ def _inject_qdisc(
     kind: str,
     latency_ms: int,
     jitter_ms: int,
-    interface: str | None,
 ) -> dict[str, Any]:
+    interface = target.netem_interface
     if kind == "reset":
         raise NetFaultError("netem cannot reset connections: use backend 'proxy' for 'reset'")
     if not interface:

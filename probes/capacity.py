@@ -59,8 +59,9 @@ def pool_waiting_during(
             f"got {duration_s!r} and {interval_s!r}"
         )
     try:
-        url = load_target(configuration).api_url + "/metrics"
-        require_loopback(url, bool((configuration or {}).get("allow_remote_target", False)))
+        target = load_target(configuration)
+        url = target.api_url + "/metrics"
+        require_loopback(url, target.allow_remote_target)
     except (TargetError, HttpCheckError) as exc:
         raise ActivityFailed(str(exc)) from None
     pattern = re.compile(rf"^{re.escape(metric)}(?:{{[^}}]*}})? ([0-9.eE+-]+)$", re.MULTILINE)

@@ -332,7 +332,7 @@ def capacity_was_found(
     configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """The step test of this run found a capacity (orders/s) before latency degraded."""
-    path = locustrun.resolve_run_dir(configuration) / capacity.FILE_NAME
+    path = load_target(configuration).run_dir / capacity.FILE_NAME
     try:
         record = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError) as exc:
@@ -460,7 +460,7 @@ def mixes_within_limits(
 ) -> dict[str, Any]:
     """Every weight mix of this run (``actions.capacity.run_mixes``) kept its orders' P99 and
     failure ratio within bounds; returns the mixes side by side."""
-    path = locustrun.resolve_run_dir(configuration) / "mixes.json"
+    path = load_target(configuration).run_dir / "mixes.json"
     try:
         compared = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError) as exc:
@@ -528,7 +528,7 @@ def no_leaks_during_soak(
         "max_connection_growth": max_connection_growth,
         "max_series_growth": max_series_growth,
     }
-    run_dir = locustrun.resolve_run_dir(configuration)
+    run_dir = load_target(configuration).run_dir
     try:
         judged = soak.watch(
             lambda: _soak_sample(sample_s, configuration, secrets),

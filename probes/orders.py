@@ -2,8 +2,8 @@
 
 Locust appends every acknowledged order (200 with an ``id``) to
 ``<run_dir>/locust/acked.jsonl``; these probes look each id up in the
-contract's table ``<schema>.orders`` (schema from configuration
-``postgres_schema``, default ``coffee_rt``) with the ``postgres_dsn`` credential.
+contract's table ``<schema>.orders`` (the configuration's ``postgres_schema``)
+with the ``postgres_dsn`` credential.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _check(run_dir: str | None, configuration: Configuration, secrets: Secrets) 
         raise ActivityFailed("cannot check acknowledged orders: no postgres_dsn credential")
     acked_file = chosen / "locust" / "acked.jsonl"
     ids = _acknowledged_ids(acked_file)
-    schema = (configuration or {}).get("postgres_schema", "coffee_rt")
+    schema = target.postgres_schema
     found = _stored(dsn, schema, ids)
     missing = [order_id for order_id in ids if order_id not in found]
     logger.info(f"{len(ids)} acknowledged orders, {len(missing)} missing from {schema}.orders")

@@ -1,9 +1,9 @@
 """Chaos Toolkit probes of the target's PostgreSQL: connections, lock waits, inserts, sizes.
 
 They read PostgreSQL's own statistics (``pg_stat_activity``, ``pg_locks``,
-``pg_relation_size``) and the contract's table ``<schema>.orders`` (schema
-from configuration ``postgres_schema``, default ``coffee_rt``) with the
-``postgres_dsn`` credential. The DSN never appears in a result or an error.
+``pg_relation_size``) and the contract's table ``<schema>.orders`` (the
+configuration's ``postgres_schema``) with the ``postgres_dsn`` credential. The
+DSN never appears in a result or an error.
 """
 
 from __future__ import annotations
@@ -273,7 +273,10 @@ def _waits(conn: Any) -> dict[str, Any]:
 
 
 def _schema(configuration: Configuration) -> str:
-    return _identifier("postgres_schema", (configuration or {}).get("postgres_schema", "coffee_rt"))
+    try:
+        return load_target(configuration).postgres_schema
+    except GamedayError as exc:
+        raise ActivityFailed(str(exc)) from None
 
 
 def _identifier(what: str, name: Any) -> str:

@@ -148,8 +148,9 @@ def _memory(url: str, job: str) -> dict[str, Any]:
 
 def _prometheus_url(configuration: Configuration) -> str:
     try:
-        url = load_target(configuration).prometheus_url
-        require_loopback(url, bool((configuration or {}).get("allow_remote_target", False)))
+        target = load_target(configuration)
+        url = target.prometheus_url
+        require_loopback(url, target.allow_remote_target)
     except (TargetError, HttpCheckError) as exc:
         raise ActivityFailed(str(exc)) from None
     return url

@@ -107,14 +107,6 @@ def test_user_class_spec_is_parsed_and_checked():
     assert "'ten' of 'CoffeeConsumer' is not an integer" in str(exc.value)
 
 
-def test_run_dir_comes_from_the_environment_then_the_configuration(monkeypatch, tmp_path):
-    monkeypatch.setenv(locustrun.RUN_DIR_ENV, str(tmp_path / "from-env"))
-    assert locustrun.resolve_run_dir({"run_dir": "x"}) == tmp_path / "from-env"
-    monkeypatch.delenv(locustrun.RUN_DIR_ENV)
-    assert locustrun.resolve_run_dir({"run_dir": str(tmp_path / "cfg")}) == tmp_path / "cfg"
-    assert locustrun.resolve_run_dir(None).parent == Path("runs").resolve()
-
-
 def test_kill_switch_refuses_load(tmp_path, target):
     target.state_dir.mkdir(parents=True)
     target.kill_switch.touch()
@@ -588,10 +580,7 @@ def test_load_workers_from_the_configuration_reaches_the_run(cafe, tmp_path, tar
     assert result["totals"]["requests"] > 0
 
 
-def test_load_workers_is_coerced_from_a_gameday_var_or_refused(configuration):
-    assert load_actions.configured_workers({"load_workers": "2"}) == 2  # gameday run --var
-    assert load_actions.configured_workers({"load_workers": 3}) == 3  # chaos run --var :int
-    assert load_actions.configured_workers({}) == 0
+def test_a_bad_load_workers_is_refused_naming_the_key(configuration):
     with pytest.raises(ActivityFailed) as exc:
         load_actions.start_load(configuration={**configuration, "load_workers": "two"})
     assert "configuration load_workers must be a whole number" in str(exc.value)

@@ -199,18 +199,16 @@ def test_netem_needs_an_interface(tmp_path) -> None:
 
 
 def test_netem_cannot_reset(tmp_path) -> None:
-    target = load_target(write_target(tmp_path))
+    target = load_target({**write_target(tmp_path), "netem_interface": "lo"})
     with pytest.raises(NetFaultError) as exc:
-        netfault.inject(target, "redis", "reset", backend="netem", interface="lo")
+        netfault.inject(target, "redis", "reset", backend="netem")
     assert "use backend 'proxy'" in str(exc.value)
 
 
 def test_netem_without_kernel_support_says_to_use_the_proxy(tmp_path) -> None:
-    target = load_target(write_target(tmp_path))
+    target = load_target({**write_target(tmp_path), "netem_interface": "lo"})
     try:
-        result = netfault.inject(
-            target, "redis", "latency", latency_ms=1, backend="netem", interface="lo"
-        )
+        result = netfault.inject(target, "redis", "latency", latency_ms=1, backend="netem")
     except NetFaultError as exc:  # this lab's kernel has no netem
         assert "no netem" in str(exc) and "use backend 'proxy'" in str(exc)
         assert ledger.ledger_for(target).entries() == []
