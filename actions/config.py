@@ -20,10 +20,10 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from gameday import services
-from gameday.errors import GamedayError
 from gameday.ledger import ledger_for
-from gameday.target import Target, TargetError, load_target
+from gameday.target import Target
 
 __all__ = ["clear_service_env_override", "override_service_env"]
 logger = logging.getLogger("chaostoolkit")
@@ -40,16 +40,17 @@ def override_service_env(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Override ``env`` (e.g. ``{"DB_POOL_MAX_SIZE": 2}``) for ``service`` and restart it."""
-    target, path = _target_and_file(service, configuration)
     lines = _lines(env)
-    entry_id = ledger_for(target).record(
-        "override",
-        service,
-        {"file": str(path)},
-        note=f"environment override {path} ({', '.join(sorted(env))}) for service {service}",
-    )
-    _write(path, lines)
-    restarted = _restart(service, target, timeout_s)
+    with engine_call(f"override the environment of {service!r}", configuration) as target:
+        path = _override_file(service, target)
+        entry_id = ledger_for(target).record(
+            "override",
+            service,
+            {"file": str(path)},
+            note=f"environment override {path} ({', '.join(sorted(env))}) for service {service}",
+        )
+        _write(path, lines)
+        restarted = services.restart(service, target, timeout_s)
     shown = {key: "***" if _secret(key) else value for key, value in env.items()}
     logger.info("service %r restarted with %s", service, shown)
     return {
@@ -68,8 +69,8 @@ def clear_service_env_override(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Delete ``service``'s override file and restart it; without one, nothing changes."""
-    target, path = _target_and_file(service, configuration)
-    return _clear(service, target, path, timeout_s)
+    with engine_call(f"clear the environment override of {service!r}", configuration) as target:
+        return _clear(service, target, _override_file(service, target), timeout_s)
 
 
 def revert(entry: dict, target: Target) -> dict[str, Any]:
@@ -84,7 +85,7 @@ def _clear(service: str, target: Target, path: Path, timeout_s: float) -> dict[s
     if not existed and not entries:
         return {"service": service, "file": str(path), "changed": False, "note": "no override"}
     path.unlink(missing_ok=True)
-    restarted = _restart(service, target, timeout_s)
+    restarted = services.restart(service, target, timeout_s)
     for entry in entries:
         ledger.resolve(entry["id"])
     return {
@@ -96,12 +97,9 @@ def _clear(service: str, target: Target, path: Path, timeout_s: float) -> dict[s
     }
 
 
-def _target_and_file(service: str, configuration: Configuration) -> tuple[Target, Path]:
-    try:
-        target = load_target(configuration)
-        target.service(service)
-    except TargetError as exc:
-        raise ActivityFailed(f"cannot override the environment of {service!r}: {exc}") from None
+def _override_file(service: str, target: Target) -> Path:
+    """Where ``service``'s override goes; refused off supervisor or without the directory."""
+    target.service(service)
     if target.platform != "supervisor":
         raise ActivityFailed(
             f"cannot override the environment of {service!r} on {target.platform}: set it in "
@@ -113,7 +111,7 @@ def _target_and_file(service: str, configuration: Configuration) -> tuple[Target
             f"cannot override the environment of {service!r}: {env_dir} does not exist "
             "(provision the lab, or set service_env_dir)"
         )
-    return target, env_dir / f"{service}.override.env"
+    return env_dir / f"{service}.override.env"
 
 
 def _lines(env: Any) -> list[str]:
@@ -156,15 +154,6 @@ def _write(path: Path, lines: list[str]) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ActivityFailed(f"cannot write {path}: {exc.strerror}") from None
-
-
-def _restart(service: str, target: Target, timeout_s: float) -> dict[str, Any]:
-    try:
-        return services.restart(service, target, timeout_s)
-    except GamedayError as exc:
-        raise ActivityFailed(
-            f"cannot restart {service!r} with its new environment: {exc}"
-        ) from None
 
 
 def _secret(key: str) -> bool:

@@ -27,12 +27,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from gameday import locustrun
-from gameday.errors import GamedayError
-from gameday.target import TargetError, load_target
 
 __all__ = ["start_load", "stop_load"]
 logger = logging.getLogger("chaostoolkit")
@@ -61,8 +59,7 @@ def start_load(
     target; ``dashboard_interval_s``: the target's DASHBOARD_UPDATE_INTERVAL, for the
     DashboardWatcher's jitter; ``metrics_port``: where Prometheus scrapes the load.
     """
-    try:
-        target = load_target(configuration)
+    with engine_call("start load", configuration) as target:
         if workers is None:
             workers = target.load_workers
         run = locustrun.start(
@@ -81,8 +78,6 @@ def start_load(
             dashboard_interval_s=dashboard_interval_s,
             metrics_port=metrics_port,
         )
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot start load: {exc}") from None
     what = f"{shape} shape" if shape else f"{users} users"
     logger.info(
         f"Load started: {what} against {run['host']} (pid {run['pid']}, {workers} worker(s), "
@@ -96,12 +91,10 @@ def stop_load(configuration: Configuration = None, secrets: Secrets = None) -> d
 
     Idempotent, so that it serves as a rollback: with no load running it says so.
     """
-    try:
-        target = load_target(configuration)
-        result = locustrun.stop(target)
-    except locustrun.NotRunning:
-        return {"stopped": False, "note": "no load was running"}
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot stop load: {exc}") from None
+    with engine_call("stop load", configuration) as target:
+        try:
+            result = locustrun.stop(target)
+        except locustrun.NotRunning:
+            return {"stopped": False, "note": "no load was running"}
     logger.info(f"Load stopped ({result['stopped']}); files in {result['run_dir']}")
     return result

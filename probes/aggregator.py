@@ -19,9 +19,8 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from prometheus_client.parser import text_string_to_metric_families
 
-from gameday.errors import GamedayError
+from controls.adapter import engine_call
 from gameday.httpcheck import require_loopback
-from gameday.target import load_target
 
 __all__ = ["aggregator_last_pass", "aggregator_next_pass"]
 logger = logging.getLogger("chaostoolkit")
@@ -102,12 +101,9 @@ def _await(metrics_url: str, before: dict, began: float, timeout_s: float) -> di
 
 def _checked_url(metrics_url: str, configuration: Configuration) -> str:
     """``metrics_url``, else the target's aggregator metrics, checked against the loopback rule."""
-    try:
-        target = load_target(configuration)
+    with engine_call("read the aggregator metrics", configuration) as target:
         url = metrics_url or target.aggregator_metrics_url
         require_loopback(url, target.allow_remote_target)
-    except GamedayError as exc:
-        raise ActivityFailed(str(exc)) from None
     return url
 
 

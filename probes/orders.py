@@ -18,10 +18,10 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from psycopg import sql
 
+from controls.adapter import engine_call
 from gameday import locustrun
-from gameday.errors import GamedayError
 from gameday.postgres import sanitise
-from gameday.target import TargetError, load_secrets, load_target
+from gameday.target import load_secrets
 
 __all__ = ["all_orders_stored", "no_lost_orders"]
 logger = logging.getLogger("chaostoolkit")
@@ -55,14 +55,11 @@ def all_orders_stored(
 
 
 def _check(run_dir: str | None, configuration: Configuration, secrets: Secrets) -> dict[str, Any]:
-    try:
-        target = load_target(configuration)
+    with engine_call("check acknowledged orders", configuration) as target:
         chosen = Path(run_dir) if run_dir else Path(locustrun.latest(target)["run_dir"])
         dsn = load_secrets(target, secrets).get("postgres_dsn")
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot check acknowledged orders: {exc}") from None
     if not dsn:
-        raise ActivityFailed("cannot check acknowledged orders: no postgres_dsn credential")
+        raise ActivityFailed("could not check acknowledged orders: no postgres_dsn credential")
     acked_file = chosen / "locust" / "acked.jsonl"
     ids = _acknowledged_ids(acked_file)
     schema = target.postgres_schema

@@ -20,9 +20,8 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from psycopg import sql
 
-from gameday.errors import GamedayError
-from gameday.postgres import DatabaseError, connect, dsn_for
-from gameday.target import TargetError, load_target
+from controls.adapter import engine_call
+from gameday.postgres import connect, dsn_for
 from probes.http import dashboard_staleness
 
 __all__ = [
@@ -59,6 +58,10 @@ SELECT pg_table_size(c.oid), pg_indexes_size(c.oid), pg_total_relation_size(c.oi
         FROM pg_index i WHERE i.indrelid = c.oid)
 FROM pg_class c WHERE c.oid = to_regclass(%s)
 """
+STALENESS = """
+SELECT extract(epoch FROM (clock_timestamp() AT TIME ZONE 'UTC') - min(timestamp)), count(*)
+FROM {} WHERE timestamp > greatest(%s, (clock_timestamp() AT TIME ZONE 'UTC') - interval '1 hour')
+"""
 
 
 def connections(
@@ -72,7 +75,7 @@ def connections(
     (the reference café names its pool ``refcafe-api``; optional for other targets).
     Returns ``{"total", "by_state", "by_application", "max_connections"}``.
     """
-    with _database(configuration, secrets, "read pg_stat_activity") as conn:
+    with _database(configuration, secrets, "read pg_stat_activity") as (conn, _):
         rows = conn.execute(CONNECTIONS).fetchall()
         limit = int(conn.execute("SHOW max_connections").fetchone()[0])
     by_state: dict[str, int] = {}
@@ -92,7 +95,7 @@ def connections(
 
 def lock_waits(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
     """Sessions waiting for a lock now: how many, the longest wait (s), and each wait."""
-    with _database(configuration, secrets, "read pg_locks") as conn:
+    with _database(configuration, secrets, "read pg_locks") as (conn, _):
         return _waits(conn)
 
 
@@ -113,7 +116,7 @@ def lock_waits_stay_under(
     longest, most, with_waits, worst = 0.0, 0, 0, None
     samples = 0
     deadline = time.monotonic() + duration_s
-    with _database(configuration, secrets, "sample pg_locks") as conn:
+    with _database(configuration, secrets, "sample pg_locks") as (conn, _):
         while True:
             facts = _waits(conn)
             samples += 1
@@ -153,10 +156,11 @@ def inserts_per_second(
     (the contract's ``id serial``), so uncommitted and failed inserts do not count.
     """
     _check_window(window_s, MIN_INTERVAL_S)
-    relation = _relation(configuration, table)
-    newest = sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(relation)
-    since = sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(relation)
-    with _database(configuration, secrets, f"count inserts into {table}") as conn:
+    table = _identifier("table", table)
+    with _database(configuration, secrets, f"count inserts into {table}") as (conn, schema):
+        relation = sql.Identifier(schema, table)
+        newest = sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(relation)
+        since = sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(relation)
         first = conn.execute(newest).fetchone()[0]
         started = time.monotonic()
         time.sleep(window_s)
@@ -174,10 +178,9 @@ def table_size(
     table: str = "orders", configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """Bytes of ``<schema>.<table>`` (heap, indexes, total, each index) and its row estimate."""
-    schema, table = _schema(configuration), _identifier("table", table)
-    name = f'"{schema}"."{table}"'
-    with _database(configuration, secrets, f"measure {schema}.{table}") as conn:
-        row = conn.execute(SIZES, (name,)).fetchone()
+    table = _identifier("table", table)
+    with _database(configuration, secrets, f"measure table {table}") as (conn, schema):
+        row = conn.execute(SIZES, (f'"{schema}"."{table}"',)).fetchone()
     if row is None:
         raise ActivityFailed(
             f"PostgreSQL: table {schema}.{table} does not exist: check `postgres_schema` "
@@ -212,14 +215,14 @@ def dashboard_staleness_stays_under(
     """
     _check_window(duration_s, interval_s)
     bound = aggregator_interval_s + margin_s
-    missing = sql.SQL(
-        "SELECT extract(epoch FROM (clock_timestamp() AT TIME ZONE 'UTC') - min(timestamp)), "
-        "count(*) FROM {} WHERE timestamp > greatest(%s, "
-        "(clock_timestamp() AT TIME ZONE 'UTC') - interval '1 hour')"
-    ).format(_relation(configuration, table))
+    table = _identifier("table", table)
     worst, most_behind, samples = 0.0, 0, 0
     deadline = time.monotonic() + duration_s
-    with _database(configuration, secrets, f"compare the dashboard with {table}") as conn:
+    with _database(configuration, secrets, f"compare the dashboard with {table}") as (
+        conn,
+        schema,
+    ):
+        missing = sql.SQL(STALENESS).format(sql.Identifier(schema, table))
         while True:
             shown = dashboard_staleness(configuration=configuration)[
                 "newest_recent_order_timestamp"
@@ -272,23 +275,12 @@ def _waits(conn: Any) -> dict[str, Any]:
     }
 
 
-def _schema(configuration: Configuration) -> str:
-    try:
-        return load_target(configuration).postgres_schema
-    except GamedayError as exc:
-        raise ActivityFailed(str(exc)) from None
-
-
 def _identifier(what: str, name: Any) -> str:
     if not isinstance(name, str) or not _IDENTIFIER.match(name):
         raise ActivityFailed(
             f"{what} {name!r} is not a plain SQL identifier (letters, digits, underscores)"
         )
     return name
-
-
-def _relation(configuration: Configuration, table: str) -> sql.Identifier:
-    return sql.Identifier(_schema(configuration), _identifier("table", table))
 
 
 def _check_window(duration_s: float, interval_s: float) -> None:
@@ -300,14 +292,11 @@ def _check_window(duration_s: float, interval_s: float) -> None:
 
 
 @contextmanager
-def _database(configuration: Configuration, secrets: Secrets, what: str) -> Iterator[Any]:
-    """A connection for ``what`` whose failures (credentials, network, SQL) are ActivityFailed."""
-    try:
-        dsn = dsn_for(load_target(configuration), secrets)
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(str(exc)) from None
-    try:
-        with connect(dsn, what, "coffee-chaos-probe") as conn:
-            yield conn
-    except DatabaseError as exc:
-        raise ActivityFailed(str(exc)) from None
+def _database(
+    configuration: Configuration, secrets: Secrets, what: str
+) -> Iterator[tuple[Any, str]]:
+    """A connection for ``what`` and the orders' schema; failures (credentials, network,
+    SQL) are ActivityFailed."""
+    with engine_call("query PostgreSQL", configuration) as target:
+        with connect(dsn_for(target, secrets), what, "coffee-chaos-probe") as conn:
+            yield conn, target.postgres_schema

@@ -16,9 +16,8 @@ import psutil
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from gameday import services
-from gameday.errors import GamedayError
-from gameday.target import TargetError, load_target
 
 __all__ = ["process_usage", "process_usage_over"]
 logger = logging.getLogger("chaostoolkit")
@@ -70,10 +69,8 @@ def process_usage_over(
 
 
 def _root(service: str, configuration: Configuration, secrets: Secrets) -> psutil.Process:
-    try:
-        status = services.status(service, load_target(configuration), secrets=secrets)
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot find the process of service {service!r}: {exc}") from None
+    with engine_call(f"find the process of service {service!r}", configuration) as target:
+        status = services.status(service, target, secrets=secrets)
     if status.get("platform") != "supervisor":
         raise ActivityFailed(
             f"service {service!r} runs on {status.get('platform')}: process figures need the "

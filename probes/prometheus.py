@@ -16,8 +16,8 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from chaosprometheus.probes import query
 
-from gameday.httpcheck import HttpCheckError, require_loopback
-from gameday.target import TargetError, load_target
+from controls.adapter import engine_call
+from gameday.httpcheck import require_loopback
 
 __all__ = ["api_p99_ms", "p99_query", "prometheus_memory", "series_count", "series_count_at_most"]
 logger = logging.getLogger("chaostoolkit")
@@ -147,13 +147,9 @@ def _memory(url: str, job: str) -> dict[str, Any]:
 
 
 def _prometheus_url(configuration: Configuration) -> str:
-    try:
-        target = load_target(configuration)
-        url = target.prometheus_url
-        require_loopback(url, target.allow_remote_target)
-    except (TargetError, HttpCheckError) as exc:
-        raise ActivityFailed(str(exc)) from None
-    return url
+    with engine_call("query Prometheus", configuration) as target:
+        require_loopback(target.prometheus_url, target.allow_remote_target)
+    return target.prometheus_url
 
 
 def _scalar(url: str, promql: str) -> float:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from gameday import services
 from gameday.errors import GamedayError
-from gameday.target import TargetError, load_target
 
 __all__ = ["service_is_running", "service_status"]
 logger = logging.getLogger("chaostoolkit")
@@ -20,10 +19,8 @@ def service_status(
     service: str, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """{service, program, platform, state, running, pid, uptime} of ``service``."""
-    try:
-        return services.status(service, load_target(configuration), secrets=secrets)
-    except (TargetError, GamedayError) as exc:
-        raise ActivityFailed(f"could not read the status of service {service!r}: {exc}") from None
+    with engine_call(f"read the status of service {service!r}", configuration) as target:
+        return services.status(service, target, secrets=secrets)
 
 
 def service_is_running(
@@ -37,15 +34,13 @@ def service_is_running(
     With ``raise_on_unavailable=False``, an unreachable process manager reads as
     "not running" (and is logged) instead of failing the probe.
     """
-    try:
-        target = load_target(configuration)
+    with engine_call(f"check service {service!r}", configuration) as target:
         target.service(service)
-    except TargetError as exc:
-        raise ActivityFailed(f"could not check service {service!r}: {exc}") from None
-    try:
-        return bool(services.status(service, target, secrets=secrets)["running"])
-    except GamedayError as exc:
-        if raise_on_unavailable:
-            raise ActivityFailed(f"could not check service {service!r}: {exc}") from None
-        logger.warning("service %r reads as not running: %s", service, exc)
-        return False
+        try:
+            status = services.status(service, target, secrets=secrets)
+        except GamedayError as exc:
+            if raise_on_unavailable:
+                raise
+            logger.warning("service %r reads as not running: %s", service, exc)
+            return False
+    return bool(status["running"])

@@ -298,7 +298,7 @@ def test_start_load_refuses_a_bad_shape_naming_it(configuration):
             shape_params={"peak_users": 10},
             configuration=configuration,
         )
-    assert "cannot start load: spike shape: peak_users (10) must be above" in str(exc.value)
+    assert "could not start load: spike shape: peak_users (10) must be above" in str(exc.value)
 
 
 def test_load_stops_itself_when_the_target_refuses_connections(tmp_path, target, configuration):

@@ -1,0 +1,1 @@
+"""Where Chaos Toolkit meets the engine: the adapter helper of every action and probe."""
