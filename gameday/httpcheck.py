@@ -6,6 +6,7 @@ unless the experiment's configuration sets ``allow_remote_target: true``.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,10 +15,17 @@ from urllib.parse import urlsplit
 import requests
 
 from gameday.errors import GamedayError
-from gameday.faultproxy import is_loopback
 from gameday.target import load_target
 
-__all__ = ["Answer", "HttpCheckError", "InvalidCall", "api_url", "call", "require_loopback"]
+__all__ = [
+    "Answer",
+    "HttpCheckError",
+    "InvalidCall",
+    "api_url",
+    "call",
+    "is_loopback",
+    "require_loopback",
+]
 
 MAX_TIMEOUT_S = 60.0
 
@@ -37,6 +45,16 @@ class Answer:
     status: int
     body: Any
     elapsed_ms: float
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def require_loopback(url: str, allow_remote: bool = False) -> None:

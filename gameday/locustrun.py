@@ -53,8 +53,7 @@ import psutil
 
 from gameday import ledger, livestats
 from gameday.errors import GamedayError
-from gameday.faultproxy import is_loopback
-from gameday.httpcheck import HttpCheckError, require_loopback
+from gameday.httpcheck import HttpCheckError, is_loopback, require_loopback
 from gameday.target import LoadSection, Target
 
 __all__ = [
