@@ -43,7 +43,6 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from gameday import ledger, livestats
 from gameday.errors import GamedayError
 from gameday.httpcheck import HttpCheckError, is_loopback, require_loopback
 from gameday.target import LoadSection, Target
+from workloads import shapes
 
 __all__ = [
     "DEFAULT_USER_CLASSES",
@@ -81,14 +81,12 @@ USER_CLASSES = (
     "DashboardViewer",
     "DashboardWatcher",
 )
-SHAPES = ("stairs", "spike", "sustained", "soak")  # workloads/shapes; a test keeps them equal
 DEFAULT_USER_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
 EXPECT_WORKERS_ENV = "COFFEE_EXPECT_WORKERS"  # workloads/instrumentation.py reads it
 STARTUP_TIMEOUT_S = 20.0
 WORKERS_MAX_WAIT_S = 20  # how long the master waits for all its workers to join
 STOP_TIMEOUT_S = 3
 GRACE_S = 15.0
-MAX_USERS = 5000  # workloads.shapes.MAX_USERS; a test keeps them equal
 MAX_RUN_TIME_S = 24 * 3600
 MAX_WORKERS = 16
 METRICS_PORT = 9646
@@ -324,50 +322,27 @@ def _distribution(workers: int, load: LoadSection) -> list[str]:
     ]
 
 
-@dataclass(frozen=True)
-class ShapePlan:
-    """What the chaos process needs to know of a checked load shape."""
-
-    max_users: int
-    duration_s: float
-    tasks_per_user_s: float | None
-
-
 def check_shape(
     shape: str, shape_params: dict[str, Any] | None, run_time_s: int
-) -> ShapePlan | None:
-    """The checked load shape (None for plain users/spawn rate); LoadError naming the problem.
-
-    The shape is checked by ``python -m workloads.shapes`` in a child process:
-    the chaos process never imports workloads.
-    """
+) -> shapes.Shape | None:
+    """The checked load shape (None for plain users/spawn rate); LoadError naming the problem."""
     if not shape:
         if shape_params:
             raise LoadError(
                 f"shape_params {shape_params!r} given without a shape: set shape to "
-                f"one of {', '.join(SHAPES)}"
+                f"one of {', '.join(shapes.SHAPES)}"
             )
         return None
-    plan = _plan_shape(shape, shape_params)
+    try:
+        plan = shapes.build(shape, shape_params)
+    except shapes.ShapeError as exc:
+        raise LoadError(str(exc)) from None
     if plan.duration_s > run_time_s:
         raise LoadError(
             f"the {shape} shape lasts {plan.duration_s:g} s, longer than the run's bound of "
             f"{run_time_s} s (duration_s / load_limit_s): raise the bound or shorten the shape"
         )
     return plan
-
-
-def _plan_shape(shape: str, shape_params: dict[str, Any] | None) -> ShapePlan:
-    checked = subprocess.run(
-        [sys.executable, "-m", "workloads.shapes", shape, json.dumps(shape_params or {})],
-        cwd=LOCUSTFILE.parent.parent,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    if checked.returncode != 0:
-        raise LoadError(checked.stderr.strip() or f"shape {shape!r} could not be checked")
-    return ShapePlan(**json.loads(checked.stdout))
 
 
 def stop(target: Target) -> dict[str, Any]:
@@ -543,8 +518,8 @@ def _workers_missing(workers: int, load: LoadSection, log: str, log_path: Path) 
 def _check_inputs(
     host: str, users: int, spawn_rate: float, run_time_s: int, allow_remote_target: bool
 ) -> None:
-    if not isinstance(users, int) or isinstance(users, bool) or not 1 <= users <= MAX_USERS:
-        raise LoadError(f"users must be a whole number from 1 to {MAX_USERS}, got {users!r}")
+    if not isinstance(users, int) or isinstance(users, bool) or not 1 <= users <= shapes.MAX_USERS:
+        raise LoadError(f"users must be a whole number from 1 to {shapes.MAX_USERS}, got {users!r}")
     if not isinstance(spawn_rate, int | float) or isinstance(spawn_rate, bool) or spawn_rate <= 0:
         raise LoadError(
             f"spawn_rate must be a positive number of users per second, got {spawn_rate!r}"
