@@ -54,7 +54,7 @@ from gameday import ledger, livestats
 from gameday.errors import GamedayError
 from gameday.httpcheck import HttpCheckError, is_loopback, require_loopback
 from gameday.target import LoadSection, Target
-from workloads import shapes
+from workloads import env, shapes
 
 __all__ = [
     "DEFAULT_USER_CLASSES",
@@ -81,8 +81,7 @@ USER_CLASSES = (
     "DashboardViewer",
     "DashboardWatcher",
 )
-DEFAULT_USER_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
-EXPECT_WORKERS_ENV = "COFFEE_EXPECT_WORKERS"  # workloads/instrumentation.py reads it
+DEFAULT_USER_CLASSES = env.DEFAULT_USER_CLASSES
 STARTUP_TIMEOUT_S = 20.0
 WORKERS_MAX_WAIT_S = 20  # how long the master waits for all its workers to join
 STOP_TIMEOUT_S = 3
@@ -193,29 +192,29 @@ def start(
     files["dir"].mkdir(parents=True, exist_ok=True)
     for name in ("live", "acked"):
         files[name].touch()
-    env = {
+    environment = {
         **os.environ,
-        "COFFEE_USER_CLASSES": format_user_classes(classes),
-        "COFFEE_DASHBOARD_INTERVAL_S": str(dashboard_interval_s),
+        env.USER_CLASSES: format_user_classes(classes),
+        env.DASHBOARD_INTERVAL_S: str(dashboard_interval_s),
         "PYTHONUNBUFFERED": "1",
     }
     locustfiles = str(LOCUSTFILE)
     if plan is not None:
         locustfiles += f",{SHAPEFILE}"
-        env["COFFEE_SHAPE"] = shape
-        env["COFFEE_SHAPE_PARAMS"] = json.dumps(shape_params or {})
+        environment[env.SHAPE] = shape
+        environment[env.SHAPE_PARAMS] = json.dumps(shape_params or {})
         if plan.tasks_per_user_s:
-            env["COFFEE_TASKS_PER_USER_S"] = repr(plan.tasks_per_user_s)
+            environment[env.TASKS_PER_USER_S] = repr(plan.tasks_per_user_s)
     master_env = {
-        **env,
-        "COFFEE_LIVE_FILE": str(files["live"]),
-        "COFFEE_ACKED_FILE": str(files["acked"]),
-        "COFFEE_METRICS_PORT": str(metrics_port),
-        "COFFEE_ABORT_FAILURE_RATIO": repr(float(abort_failure_ratio)),
-        "COFFEE_ABORT_AFTER_S": str(abort_after_s),
+        **environment,
+        env.LIVE_FILE: str(files["live"]),
+        env.ACKED_FILE: str(files["acked"]),
+        env.METRICS_PORT: str(metrics_port),
+        env.ABORT_FAILURE_RATIO: repr(float(abort_failure_ratio)),
+        env.ABORT_AFTER_S: str(abort_after_s),
     }
     if workers and remote:
-        master_env[EXPECT_WORKERS_ENV] = str(workers + remote)
+        master_env[env.EXPECT_WORKERS] = str(workers + remote)
     command = [
         sys.executable,
         "-m",

@@ -27,6 +27,7 @@ from gameday import ledger, locustrun
 from gameday.target import load_target
 from probes import load as load_probes
 from probes import orders
+from workloads import env
 
 
 @pytest.fixture
@@ -318,6 +319,11 @@ def test_load_stops_itself_when_the_target_refuses_connections(tmp_path, target,
         metrics_port=free_port(),
     )
     process = psutil.Process(run["pid"])
+    environ = process.environ()
+    handed = {name for name in environ if name in env.VARIABLES}
+    unused = {env.SHAPE, env.SHAPE_PARAMS, env.TASKS_PER_USER_S, env.EXPECT_WORKERS}
+    assert handed == set(env.VARIABLES) - unused  # no shape, no workers
+    assert (environ[env.ABORT_FAILURE_RATIO], environ[env.ABORT_AFTER_S]) == ("0.5", "3")
     deadline = time.monotonic() + 20
     while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline, "Locust did not stop itself"

@@ -27,17 +27,15 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import env
 import gevent
 import instrumentation
 from locust import between, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 from locust.runners import WorkerRunner
-from watcher import INTERVAL_ENV, DashboardWatcher
+from watcher import DashboardWatcher
 
-CLASSES_ENV = "COFFEE_USER_CLASSES"
-THROUGHPUT_ENV = "COFFEE_TASKS_PER_USER_S"
-DEFAULT_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
 SETTINGS_OPTION = "coffee_settings"  # travels in parsed_options, as Locust's custom options do
 ORDER_PATH = "/api/v1/order"
 DASHBOARD_PATH = "/api/dashboard"
@@ -185,17 +183,21 @@ def parse_user_classes(spec: str) -> dict[str, int]:
         name = name.strip()
         if name not in PROFILES:
             raise ValueError(
-                f"unknown user class {name!r} in {CLASSES_ENV}={spec!r}: "
+                f"unknown user class {name!r} in {env.USER_CLASSES}={spec!r}: "
                 f"choose among {', '.join(PROFILES)}"
             )
         try:
             chosen[name] = int(weight.strip() or "1")
         except ValueError:
-            raise ValueError(f"weight of {name!r} in {CLASSES_ENV} is not an integer") from None
+            raise ValueError(
+                f"weight of {name!r} in {env.USER_CLASSES} is not an integer"
+            ) from None
         if chosen[name] < 1:
-            raise ValueError(f"weight of {name!r} in {CLASSES_ENV} must be at least 1")
+            raise ValueError(f"weight of {name!r} in {env.USER_CLASSES} must be at least 1")
     if not chosen:
-        raise ValueError(f"{CLASSES_ENV} names no user class: e.g. {DEFAULT_CLASSES!r}")
+        raise ValueError(
+            f"{env.USER_CLASSES} names no user class: e.g. {env.DEFAULT_USER_CLASSES!r}"
+        )
     return chosen
 
 
@@ -215,14 +217,20 @@ def _select(spec: str, tasks_per_user_s: str) -> None:
             cls.wait_time = PacedUser.paced_wait
 
 
-_select(os.environ.get(CLASSES_ENV, DEFAULT_CLASSES), os.environ.get(THROUGHPUT_ENV, ""))
+_select(
+    os.environ.get(env.USER_CLASSES, env.DEFAULT_USER_CLASSES),
+    os.environ.get(env.TASKS_PER_USER_S, ""),
+)
 
 
 @events.init.add_listener
 def _hand_settings_to_workers(environment: Environment, **_: Any) -> None:
     if environment.parsed_options is not None and not isinstance(environment.runner, WorkerRunner):
-        settings = {name: os.environ.get(name, "") for name in (THROUGHPUT_ENV, INTERVAL_ENV)}
-        settings[CLASSES_ENV] = os.environ.get(CLASSES_ENV, DEFAULT_CLASSES)
+        settings = {
+            name: os.environ.get(name, "")
+            for name in (env.TASKS_PER_USER_S, env.DASHBOARD_INTERVAL_S)
+        }
+        settings[env.USER_CLASSES] = os.environ.get(env.USER_CLASSES, env.DEFAULT_USER_CLASSES)
         setattr(environment.parsed_options, SETTINGS_OPTION, settings)
 
 
@@ -232,6 +240,8 @@ def _take_settings_from_master(environment: Environment, **_: Any) -> None:
     settings = getattr(environment.parsed_options, SETTINGS_OPTION, None)
     if not isinstance(environment.runner, WorkerRunner) or not settings:
         return
-    _select(settings[CLASSES_ENV], settings[THROUGHPUT_ENV])
-    DashboardWatcher.interval_s = float(settings[INTERVAL_ENV] or DashboardWatcher.interval_s)
+    _select(settings[env.USER_CLASSES], settings[env.TASKS_PER_USER_S])
+    DashboardWatcher.interval_s = float(
+        settings[env.DASHBOARD_INTERVAL_S] or DashboardWatcher.interval_s
+    )
     environment.user_classes = [cls for cls in PROFILES.values() if not cls.abstract]
