@@ -26,7 +26,7 @@ from chaoslib.types import Configuration, Secrets
 
 from actions.load import start_load, stop_load
 from controls.adapter import engine_call
-from gameday import capacity, livestats, locustrun
+from gameday import capacity, livestats, loadplan, locustrun
 from gameday.target import Target
 
 __all__ = ["find_capacity", "run_mixes", "start_sustained_load", "start_watchers"]
@@ -40,7 +40,7 @@ def find_capacity(
     step_s: int = 200,
     settle_s: int = 40,
     spawn_rate: float = 20,
-    user_classes: str = locustrun.DEFAULT_USER_CLASSES,
+    user_classes: str = loadplan.DEFAULT_USER_CLASSES,
     p99_threshold_ms: float = 200,
     max_failure_ratio: float = 0.01,
     min_growth: float = 0.5,
@@ -51,7 +51,7 @@ def find_capacity(
     """Step test: the max orders/s before latency degrades, with the per-step table."""
     with engine_call("run the step test", configuration) as target:
         capacity.check_plan(steps, step_s, settle_s, spawn_rate)
-        per_user = capacity.offered_per_user(locustrun.parse_user_classes(user_classes))
+        per_user = capacity.offered_per_user(loadplan.parse_user_classes(user_classes))
     run = start_load(
         users=max(steps),
         spawn_rate=spawn_rate,
@@ -97,7 +97,7 @@ def start_sustained_load(
     warmup_s: int = 30,
     spawn_rate: float = 10,
     user_rate_s: float = 0.5,
-    user_classes: str = locustrun.DEFAULT_USER_CLASSES,
+    user_classes: str = loadplan.DEFAULT_USER_CLASSES,
     capacity_file: str = "",
     configuration: Configuration = None,
     secrets: Secrets = None,
@@ -158,7 +158,7 @@ def run_mixes(
             f"settle_s {settle_s!r}"
         )
     with engine_call("run the mixes", configuration) as target:
-        chosen = [locustrun.parse_user_classes(mix) for mix in mixes]
+        chosen = [loadplan.parse_user_classes(mix) for mix in mixes]
         per_user = [capacity.offered_per_user(classes) for classes in chosen]
     compared = []
     for index, (mix, classes, rate) in enumerate(zip(mixes, chosen, per_user, strict=True)):

@@ -19,7 +19,7 @@ one experiment file runs with 0 or N local workers
 (``chaos run --var load_workers:int=2 ...``, ``gameday run --var load_workers=2 ...``).
 Remote workers come from the target file's ``load`` section.
 
-Every argument is checked before any load starts (see ``gameday.locustrun``).
+Every argument is checked before any load starts (see ``gameday.loadplan``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
-from gameday import locustrun
+from gameday import loadplan, locustrun
 
 __all__ = ["start_load", "stop_load"]
 logger = logging.getLogger("chaostoolkit")
@@ -40,14 +40,14 @@ def start_load(
     users: int = 20,
     spawn_rate: float = 10,
     duration_s: int = 120,
-    user_classes: str = locustrun.DEFAULT_USER_CLASSES,
+    user_classes: str = loadplan.DEFAULT_USER_CLASSES,
     shape: str = "",
     shape_params: dict[str, Any] | None = None,
     workers: int | None = None,
     abort_failure_ratio: float = 0,
     abort_after_s: int = 0,
     dashboard_interval_s: float = 10,
-    metrics_port: int = locustrun.METRICS_PORT,
+    metrics_port: int = loadplan.METRICS_PORT,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def start_load(
             users=users,
             spawn_rate=spawn_rate,
             run_time_s=duration_s,
-            user_classes=locustrun.parse_user_classes(user_classes),
+            user_classes=loadplan.parse_user_classes(user_classes),
             target=target,
             shape=shape,
             shape_params=shape_params,

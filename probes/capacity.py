@@ -15,7 +15,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
-from gameday import capacity, livestats, locustrun
+from gameday import capacity, livestats, loadplan, locustrun
 from gameday.httpcheck import require_loopback
 
 __all__ = ["pool_waiting_during", "saved_capacity", "spike_phases"]
@@ -88,7 +88,7 @@ def spike_phases(
     ramp_s: float,
     hold_s: float,
     after_s: float,
-    user_classes: str = locustrun.DEFAULT_USER_CLASSES,
+    user_classes: str = loadplan.DEFAULT_USER_CLASSES,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
@@ -100,7 +100,7 @@ def spike_phases(
     """
     with engine_call("measure the spike's phases", configuration) as target:
         run = locustrun.latest(target)
-        per_user = capacity.offered_per_user(locustrun.parse_user_classes(user_classes))
+        per_user = capacity.offered_per_user(loadplan.parse_user_classes(user_classes))
         began = capacity.first_second(
             run["live_file"], datetime.fromisoformat(run["started_at"]).timestamp()
         )

@@ -23,7 +23,7 @@ from chaoslib.exceptions import ActivityFailed
 from target_files import free_port, write_target
 
 from actions import load as load_actions
-from gameday import ledger, locustrun
+from gameday import ledger, loadplan, locustrun
 from gameday.target import load_target
 from probes import load as load_probes
 from probes import orders
@@ -99,12 +99,12 @@ def test_bad_inputs_are_refused_before_anything_starts(tmp_path, target, kwargs,
 
 
 def test_user_class_spec_is_parsed_and_checked():
-    assert locustrun.parse_user_classes("CoffeeConsumer=10, DowntownRegular=3") == {
+    assert loadplan.parse_user_classes("CoffeeConsumer=10, DowntownRegular=3") == {
         "CoffeeConsumer": 10,
         "DowntownRegular": 3,
     }
     with pytest.raises(locustrun.LoadError) as exc:
-        locustrun.parse_user_classes("CoffeeConsumer=ten")
+        loadplan.parse_user_classes("CoffeeConsumer=ten")
     assert "'ten' of 'CoffeeConsumer' is not an integer" in str(exc.value)
 
 

@@ -188,8 +188,8 @@ def test_locust_refuses_a_bad_shape_before_any_load(tmp_path):
 
 def test_the_chaos_process_checks_shapes_without_importing_locust():
     code = (
-        "import sys; from gameday import locustrun; "
-        "plan = locustrun.check_shape('spike', {'base_users': 5, 'peak_users': 50, 'ramp_s': 5, "
+        "import sys; from gameday import loadplan, locustrun; "
+        "plan = loadplan.check_shape('spike', {'base_users': 5, 'peak_users': 50, 'ramp_s': 5, "
         "'hold_s': 5, 'after_s': 5}, 600); "
         "assert not {'locust', 'gevent'} & set(sys.modules), sorted(sys.modules); "
         "print(plan.max_users)"
@@ -202,8 +202,9 @@ def test_the_chaos_process_checks_shapes_without_importing_locust():
 
 
 def test_a_bad_shape_is_a_load_error_naming_the_parameter():
-    from gameday import locustrun
+    from gameday import loadplan
+    from gameday.errors import LoadError
 
-    with pytest.raises(locustrun.LoadError) as exc:
-        locustrun.check_shape("spike", {"base_users": 50, "peak_users": 10}, 600)
+    with pytest.raises(LoadError) as exc:
+        loadplan.check_shape("spike", {"base_users": 50, "peak_users": 10}, 600)
     assert "spike shape: peak_users (10) must be above base_users (50)" in str(exc.value)

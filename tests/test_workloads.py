@@ -21,7 +21,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from target_files import free_port, write_target
 
-from gameday import livestats, locustrun, services
+from gameday import livestats, loadplan, locustrun, services
 from gameday.target import load_target
 from workloads import env
 
@@ -90,7 +90,7 @@ def test_user_classes_env_chooses_classes_and_weights():
 
 
 def test_locustrun_knows_the_same_classes_as_the_locustfile():
-    assert tuple(_profiles()) == locustrun.USER_CLASSES
+    assert tuple(_profiles()) == loadplan.USER_CLASSES
 
 
 def test_the_variables_between_the_engine_and_locust_are_named_only_in_workloads_env():
@@ -101,7 +101,7 @@ def test_the_variables_between_the_engine_and_locust_are_named_only_in_workloads
             named = set(re.findall(r"[\"'](COFFEE_[A-Z_]+)[\"']", path.read_text())) - engine_only
             assert not named, f"{path.name} spells {sorted(named)}: use workloads/env.py"
     assert all(name.startswith("COFFEE_") for name in env.VARIABLES)
-    assert env.DEFAULT_USER_CLASSES == locustrun.DEFAULT_USER_CLASSES
+    assert env.DEFAULT_USER_CLASSES == loadplan.DEFAULT_USER_CLASSES
 
 
 def test_orders_are_priced_in_range_rounded_and_stamped_utc_now():
