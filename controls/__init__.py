@@ -1,1 +1,1 @@
-"""Where Chaos Toolkit meets the engine: the adapter helper of every action and probe."""
+"""The Chaos Toolkit side of the engine: what speaks chaoslib, so ``gameday`` need not."""
