@@ -71,7 +71,7 @@ bench: lab
 	$(BIN)/python benchmarks/aggregator_pass.py
 	$(BIN)/python benchmarks/seed_copy.py
 	$(BIN)/python benchmarks/dashboard_cache.py
-	/usr/bin/python3 benchmarks/faultproxy_overhead.py gameday/faultproxy.py
+	/usr/bin/python3 benchmarks/faultproxy_overhead.py
 	$(BIN)/python benchmarks/load_generator.py
 	$(BIN)/python benchmarks/safeguard_reaction.py
 

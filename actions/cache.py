@@ -15,8 +15,9 @@ import redis
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from gameday.ledger import ledger_for
-from gameday.target import TargetError, load_secrets, load_target
+from gameday.target import load_secrets
 from probes.cache import contract_keys
 from probes.http import endpoint_latency
 
@@ -43,26 +44,23 @@ def drop_dashboard_cache(
         if samples
         else None
     )
-    try:
-        target = load_target(configuration)
+    with engine_call("drop the dashboard cache", configuration) as target:
         target.service("aggregator")
         url = load_secrets(target, secrets).get("redis_url")
-    except TargetError as exc:
-        raise ActivityFailed(f"cannot drop the dashboard cache: {exc}") from None
-    if not url:
-        raise ActivityFailed("cannot drop the dashboard cache: no redis_url credential")
-    entry_id = ledger_for(target).record(
-        "service",
-        "aggregator",
-        {"action": "start", "platform": target.platform},
-        note=f"dropped the dashboard cache keys {', '.join(chosen)}; the next pass refills them",
-    )
+        if not url:
+            raise ActivityFailed("could not drop the dashboard cache: no redis_url credential")
+        entry_id = ledger_for(target).record(
+            "service",
+            "aggregator",
+            {"action": "start", "platform": target.platform},
+            note=f"dropped the dashboard cache keys {', '.join(chosen)}; the next pass refills them",
+        )
     client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
     try:
         deleted = client.delete(*chosen)
     except redis.RedisError as exc:
         raise ActivityFailed(
-            f"cannot drop the dashboard cache in Redis: {type(exc).__name__}"
+            f"could not drop the dashboard cache in Redis: {type(exc).__name__}"
         ) from None
     finally:
         client.close()

@@ -24,10 +24,10 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.load import configured_timeout, configured_workers, start_load, stop_load
-from gameday import capacity, livestats, locustrun
-from gameday.errors import GamedayError
-from gameday.target import TargetError, load_target
+from actions.load import start_load, stop_load
+from controls.adapter import engine_call
+from gameday import capacity, livestats, loadplan, locustrun
+from gameday.target import Target
 
 __all__ = ["find_capacity", "run_mixes", "start_sustained_load", "start_watchers"]
 logger = logging.getLogger("chaostoolkit")
@@ -40,7 +40,7 @@ def find_capacity(
     step_s: int = 200,
     settle_s: int = 40,
     spawn_rate: float = 20,
-    user_classes: str = locustrun.DEFAULT_USER_CLASSES,
+    user_classes: str = loadplan.DEFAULT_USER_CLASSES,
     p99_threshold_ms: float = 200,
     max_failure_ratio: float = 0.01,
     min_growth: float = 0.5,
@@ -49,12 +49,9 @@ def find_capacity(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Step test: the max orders/s before latency degrades, with the per-step table."""
-    try:
+    with engine_call("run the step test", configuration) as target:
         capacity.check_plan(steps, step_s, settle_s, spawn_rate)
-        per_user = capacity.offered_per_user(locustrun.parse_user_classes(user_classes))
-        target = load_target(configuration)
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot run the step test: {exc}") from None
+        per_user = capacity.offered_per_user(loadplan.parse_user_classes(user_classes))
     run = start_load(
         users=max(steps),
         spawn_rate=spawn_rate,
@@ -65,10 +62,11 @@ def find_capacity(
         configuration=configuration,
     )
     live_file = Path(run["live_file"])
-    started_t = _first_second(live_file, run["started_at"])
-    time.sleep(max(0.0, started_t + len(steps) * step_s + 1 - time.time()))
-    stop_load(configuration=configuration)
-    table = capacity.analyse_steps(live_file, started_t, steps, step_s, settle_s, per_user)
+    with engine_call("measure the step test", configuration):
+        started_t = _first_second(live_file, run["started_at"])
+        time.sleep(max(0.0, started_t + len(steps) * step_s + 1 - time.time()))
+        stop_load(configuration=configuration)
+        table = capacity.analyse_steps(live_file, started_t, steps, step_s, settle_s, per_user)
     record = {
         **capacity.find_knee(table, p99_threshold_ms, max_failure_ratio, min_growth),
         "steps": table,
@@ -99,7 +97,7 @@ def start_sustained_load(
     warmup_s: int = 30,
     spawn_rate: float = 10,
     user_rate_s: float = 0.5,
-    user_classes: str = locustrun.DEFAULT_USER_CLASSES,
+    user_classes: str = loadplan.DEFAULT_USER_CLASSES,
     capacity_file: str = "",
     configuration: Configuration = None,
     secrets: Secrets = None,
@@ -108,11 +106,8 @@ def start_sustained_load(
     ``duration_s`` (and a few seconds more, so the last window is whole when measured)."""
     if not 0 < fraction <= 1:
         raise ActivityFailed(f"fraction must be in (0, 1], got {fraction!r}")
-    try:
-        target = load_target(configuration)
+    with engine_call("start the sustained load", configuration) as target:
         saved = capacity.load_capacity(capacity.capacity_path(target, capacity_file))
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot start the sustained load: {exc}") from None
     rate = round(fraction * saved["orders_per_s"], 2)
     users = max(1, round(rate / user_rate_s))
     if users / spawn_rate > warmup_s:
@@ -162,52 +157,52 @@ def run_mixes(
             f"each mix must be measured for at least 3 s after settle_s: run_s {run_s!r}, "
             f"settle_s {settle_s!r}"
         )
-    try:
-        chosen = [locustrun.parse_user_classes(mix) for mix in mixes]
+    with engine_call("run the mixes", configuration) as target:
+        chosen = [loadplan.parse_user_classes(mix) for mix in mixes]
         per_user = [capacity.offered_per_user(classes) for classes in chosen]
-        workers = configured_workers(configuration)
-        target = load_target(configuration)
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot run the mixes: {exc}") from None
-    base_dir = locustrun.resolve_run_dir(configuration)
-    remote = bool((configuration or {}).get("allow_remote_target", False))
     compared = []
     for index, (mix, classes, rate) in enumerate(zip(mixes, chosen, per_user, strict=True)):
-        mix_dir = base_dir / f"mix-{index + 1}"
-        try:
-            run = locustrun.start(
-                mix_dir,
-                target.api_url,
-                users,
-                spawn_rate,
-                run_s + 5,
-                classes,
-                target,
-                remote,
-                workers=workers,
-                request_timeout_s=configured_timeout(configuration),
-            )
-        except GamedayError as exc:
-            raise ActivityFailed(f"cannot start the load of mix {mix!r}: {exc}") from None
-        started_t = _first_second(Path(run["live_file"]), run["started_at"])
-        time.sleep(max(0.0, started_t + run_s - time.time()))
-        stop_load(configuration=configuration)
-        seconds = livestats.read_seconds(run["live_file"])
+        mix_dir = target.run_dir / f"mix-{index + 1}"
+        with engine_call(f"run the load of mix {mix!r}", configuration):
+            started_t, seconds = _play_mix(target, mix_dir, classes, users, spawn_rate, run_s)
         row = capacity.measure(seconds, started_t + settle_s, started_t + run_s, users * rate)
         compared.append({"mix": mix, "users": users, "run_dir": str(mix_dir), **row})
         logger.info(f"Mix {mix}: {row['served_per_s']} orders/s, P99 {row['p99_ms']} ms")
     result = {"mixes": compared, "users": users, "run_s": run_s, "settle_s": settle_s}
-    base_dir.mkdir(parents=True, exist_ok=True)
-    (base_dir / MIXES_FILE).write_text(json.dumps(result, indent=2))
+    target.run_dir.mkdir(parents=True, exist_ok=True)
+    (target.run_dir / MIXES_FILE).write_text(json.dumps(result, indent=2))
     return result
+
+
+def _play_mix(
+    target: Target,
+    mix_dir: Path,
+    classes: dict[str, int],
+    users: int,
+    spawn_rate: float,
+    run_s: int,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Play ``users`` of ``classes`` for ``run_s``: the second it began and its live seconds."""
+    run = locustrun.start(
+        mix_dir,
+        target.api_url,
+        users,
+        spawn_rate,
+        run_s + 5,
+        classes,
+        target,
+        workers=target.load_workers,
+        request_timeout_s=target.request_timeout_s,
+    )
+    started_t = _first_second(Path(run["live_file"]), run["started_at"])
+    time.sleep(max(0.0, started_t + run_s - time.time()))
+    locustrun.stop(target)  # writes the last seconds to the live file
+    return started_t, livestats.read_seconds(run["live_file"])
 
 
 def _first_second(live_file: Path, started_at: str) -> int:
     """The epoch second this Locust run began: its first live line since ``started_at``."""
-    try:
-        return capacity.first_second(live_file, datetime.fromisoformat(started_at).timestamp())
-    except GamedayError as exc:
-        raise ActivityFailed(str(exc)) from None
+    return capacity.first_second(live_file, datetime.fromisoformat(started_at).timestamp())
 
 
 def start_watchers(

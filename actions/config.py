@@ -1,36 +1,24 @@
 """Chaos Toolkit actions: run a service with a few environment variables overridden.
 
-``override_service_env`` writes ``<env_dir>/<service>.override.env`` (mode 0600,
-owned like the service's own env file), records it in the fault ledger (kind
-``override``) and restarts the service; the lab's wrapper scripts source that
-file after the service's env file. ``clear_service_env_override`` (and the
-ledger's ``revert``, used by ``gameday recover``) deletes it and restarts the
-service. ``env_dir`` comes from configuration ``service_env_dir`` (default
-``/etc/coffee-chaos``). Supervisor platform only.
+``override_service_env`` writes ``<service_env_dir>/<service>.override.env``,
+records it in the fault ledger (kind ``override``) and restarts the service;
+``clear_service_env_override`` (and ``gameday recover``) deletes it and restarts
+the service (see ``gameday.overrides``). The directory is the configuration's
+``service_env_dir`` (see ``gameday.target``). Supervisor platform only.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
-from pathlib import Path
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from gameday import services
-from gameday.errors import GamedayError
-from gameday.ledger import ledger_for
-from gameday.target import Target, TargetError, load_target
+from controls.adapter import engine_call
+from gameday import overrides
 
 __all__ = ["clear_service_env_override", "override_service_env"]
 logger = logging.getLogger("chaostoolkit")
-
-ENV_DIR = "/etc/coffee-chaos"
-_KEY = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
-_SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "DSN", "KEY")
 
 
 def override_service_env(
@@ -41,25 +29,10 @@ def override_service_env(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Override ``env`` (e.g. ``{"DB_POOL_MAX_SIZE": 2}``) for ``service`` and restart it."""
-    target, path = _target_and_file(service, configuration)
-    lines = _lines(env)
-    entry_id = ledger_for(target).record(
-        "override",
-        service,
-        {"file": str(path)},
-        note=f"environment override {path} ({', '.join(sorted(env))}) for service {service}",
-    )
-    _write(path, lines)
-    restarted = _restart(service, target, timeout_s)
-    shown = {key: "***" if _secret(key) else value for key, value in env.items()}
-    logger.info("service %r restarted with %s", service, shown)
-    return {
-        "service": service,
-        "file": str(path),
-        "env": shown,
-        "pid": restarted["started"].get("pid"),
-        "ledger_id": entry_id,
-    }
+    with engine_call(f"override the environment of {service!r}", configuration) as target:
+        result = overrides.override(target, service, env, timeout_s)
+    logger.info("service %r restarted with %s", service, result["env"])
+    return result
 
 
 def clear_service_env_override(
@@ -69,104 +42,5 @@ def clear_service_env_override(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Delete ``service``'s override file and restart it; without one, nothing changes."""
-    target, path = _target_and_file(service, configuration)
-    return _clear(service, target, path, timeout_s)
-
-
-def revert(entry: dict, target: Target) -> dict[str, Any]:
-    """Revert an "override" ledger entry: delete the file, restart the service."""
-    return _clear(entry["subject"], target, Path(entry["revert"]["file"]), 60)
-
-
-def _clear(service: str, target: Target, path: Path, timeout_s: float) -> dict[str, Any]:
-    ledger = ledger_for(target)
-    entries = [e for e in ledger.entries() if e["kind"] == "override" and e["subject"] == service]
-    existed = path.exists()
-    if not existed and not entries:
-        return {"service": service, "file": str(path), "changed": False, "note": "no override"}
-    path.unlink(missing_ok=True)
-    restarted = _restart(service, target, timeout_s)
-    for entry in entries:
-        ledger.resolve(entry["id"])
-    return {
-        "service": service,
-        "file": str(path),
-        "changed": True,
-        "pid": restarted["started"].get("pid"),
-        "resolved": [e["id"] for e in entries],
-    }
-
-
-def _target_and_file(service: str, configuration: Configuration) -> tuple[Target, Path]:
-    try:
-        target = load_target(configuration)
-        target.service(service)
-    except TargetError as exc:
-        raise ActivityFailed(f"cannot override the environment of {service!r}: {exc}") from None
-    if target.platform != "supervisor":
-        raise ActivityFailed(
-            f"cannot override the environment of {service!r} on {target.platform}: set it in "
-            "the deployment instead"
-        )
-    env_dir = Path((configuration or {}).get("service_env_dir") or ENV_DIR)
-    if not env_dir.is_dir():
-        raise ActivityFailed(
-            f"cannot override the environment of {service!r}: {env_dir} does not exist "
-            "(provision the lab, or set service_env_dir)"
-        )
-    return target, env_dir / f"{service}.override.env"
-
-
-def _lines(env: Any) -> list[str]:
-    """``KEY='value'`` lines a POSIX shell sources safely; refuse what it could not."""
-    if not isinstance(env, dict) or not env:
-        raise ActivityFailed(
-            f"env must be a non-empty mapping of variable names to values, got {env!r}"
-        )
-    lines = []
-    for key, value in env.items():
-        if not isinstance(key, str) or not _KEY.match(key):
-            raise ActivityFailed(
-                f"environment variable name {key!r} must be upper case letters, digits and "
-                "underscores"
-            )
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ActivityFailed(f"value of {key} must be a string or a number, got {value!r}")
-        text = str(value)
-        if "\n" in text or "\0" in text:
-            raise ActivityFailed(f"value of {key} must be a single line")
-        lines.append(f"{key}='{text.replace(chr(39), chr(39) + chr(92) + chr(39) + chr(39))}'")
-    return lines
-
-
-def _write(path: Path, lines: list[str]) -> None:
-    """Write atomically, mode 0600, owned like the service's own env file."""
-    main_env = path.with_name(path.name.replace(".override.env", ".env"))
-    owner = main_env.stat() if main_env.exists() else None
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(
-                "# written by actions.config.override_service_env; "
-                "removed by its rollback\n" + "\n".join(lines) + "\n"
-            )
-        if owner is not None:
-            os.chown(tmp, owner.st_uid, owner.st_gid)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ActivityFailed(f"cannot write {path}: {exc.strerror}") from None
-
-
-def _restart(service: str, target: Target, timeout_s: float) -> dict[str, Any]:
-    try:
-        return services.restart(service, target, timeout_s)
-    except GamedayError as exc:
-        raise ActivityFailed(
-            f"cannot restart {service!r} with its new environment: {exc}"
-        ) from None
-
-
-def _secret(key: str) -> bool:
-    return any(word in key for word in _SECRET_WORDS)
+    with engine_call(f"clear the environment override of {service!r}", configuration) as target:
+        return overrides.clear(target, service, timeout_s)

@@ -19,7 +19,7 @@ one experiment file runs with 0 or N local workers
 (``chaos run --var load_workers:int=2 ...``, ``gameday run --var load_workers=2 ...``).
 Remote workers come from the target file's ``load`` section.
 
-Every argument is checked before any load starts (see ``gameday.locustrun``).
+Every argument is checked before any load starts (see ``gameday.loadplan``).
 """
 
 from __future__ import annotations
@@ -27,14 +27,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from gameday import locustrun
-from gameday.errors import GamedayError
-from gameday.target import TargetError, load_target
+from controls.adapter import engine_call
+from gameday import loadplan, locustrun
 
-__all__ = ["configured_timeout", "configured_workers", "start_load", "stop_load"]
+__all__ = ["start_load", "stop_load"]
 logger = logging.getLogger("chaostoolkit")
 
 
@@ -42,14 +40,14 @@ def start_load(
     users: int = 20,
     spawn_rate: float = 10,
     duration_s: int = 120,
-    user_classes: str = locustrun.DEFAULT_USER_CLASSES,
+    user_classes: str = loadplan.DEFAULT_USER_CLASSES,
     shape: str = "",
     shape_params: dict[str, Any] | None = None,
     workers: int | None = None,
     abort_failure_ratio: float = 0,
     abort_after_s: int = 0,
     dashboard_interval_s: float = 10,
-    metrics_port: int = locustrun.METRICS_PORT,
+    metrics_port: int = loadplan.METRICS_PORT,
     request_timeout_s: float | None = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
@@ -64,21 +62,19 @@ def start_load(
     ``request_timeout_s``: how long a request may hang before it counts as a failure
     (default: configuration ``request_timeout_s``, else Locust's 60 s).
     """
-    try:
+    with engine_call("start load", configuration) as target:
         if workers is None:
-            workers = configured_workers(configuration)
+            workers = target.load_workers
         if request_timeout_s is None:
-            request_timeout_s = configured_timeout(configuration)
-        target = load_target(configuration)
+            request_timeout_s = target.request_timeout_s
         run = locustrun.start(
-            run_dir=locustrun.resolve_run_dir(configuration),
+            run_dir=target.run_dir,
             host=target.api_url,
             users=users,
             spawn_rate=spawn_rate,
             run_time_s=duration_s,
-            user_classes=locustrun.parse_user_classes(user_classes),
+            user_classes=loadplan.parse_user_classes(user_classes),
             target=target,
-            allow_remote_target=bool((configuration or {}).get("allow_remote_target", False)),
             shape=shape,
             shape_params=shape_params,
             workers=workers,
@@ -88,8 +84,6 @@ def start_load(
             metrics_port=metrics_port,
             request_timeout_s=request_timeout_s,
         )
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot start load: {exc}") from None
     what = f"{shape} shape" if shape else f"{users} users"
     logger.info(
         f"Load started: {what} against {run['host']} (pid {run['pid']}, {workers} worker(s), "
@@ -98,41 +92,15 @@ def start_load(
     return run
 
 
-def configured_workers(configuration: Configuration = None) -> int:
-    """The configuration's ``load_workers`` (0 when absent); a ``--var`` string is coerced."""
-    value = (configuration or {}).get("load_workers", 0)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise locustrun.LoadError(
-        f"configuration load_workers must be a whole number of local Locust workers, got "
-        f"{value!r}: e.g. --var load_workers:int=2"
-    )
-
-
-def configured_timeout(configuration: Configuration = None) -> float:
-    """The configuration's ``request_timeout_s`` (Locust's 60 s when absent)."""
-    value = (configuration or {}).get("request_timeout_s", locustrun.REQUEST_TIMEOUT_S)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise locustrun.LoadError(
-            f"configuration request_timeout_s must be a number of seconds, got {value!r}"
-        ) from None
-
-
 def stop_load(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
     """Stop the current load gracefully; return the files written and summary totals.
 
     Idempotent, so that it serves as a rollback: with no load running it says so.
     """
-    try:
-        target = load_target(configuration)
-        result = locustrun.stop(target)
-    except locustrun.NotRunning:
-        return {"stopped": False, "note": "no load was running"}
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot stop load: {exc}") from None
+    with engine_call("stop load", configuration) as target:
+        try:
+            result = locustrun.stop(target)
+        except locustrun.NotRunning:
+            return {"stopped": False, "note": "no load was running"}
     logger.info(f"Load stopped ({result['stopped']}); files in {result['run_dir']}")
     return result

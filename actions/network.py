@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from gameday import netfault
-from gameday.errors import GamedayError
 from gameday.ledger import ledger_for
-from gameday.target import Target, TargetError, load_target
 
 __all__ = ["add_latency", "add_timeout", "remove_network_faults", "reset_connections"]
 logger = logging.getLogger("chaostoolkit")
@@ -31,14 +29,17 @@ def add_latency(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Delay ``dependency``'s replies to the API by latency_ms ± jitter_ms."""
-    return _inject(
-        dependency,
-        configuration,
-        kind="latency",
-        latency_ms=latency_ms,
-        jitter_ms=jitter_ms,
-        backend=backend,
-    )
+    with engine_call(f"inject latency towards {dependency!r}", configuration) as target:
+        result = netfault.inject(
+            target,
+            dependency,
+            "latency",
+            latency_ms=latency_ms,
+            jitter_ms=jitter_ms,
+            backend=backend,
+        )
+    logger.info("network fault injected: %s", result)
+    return result
 
 
 def add_timeout(
@@ -49,9 +50,12 @@ def add_timeout(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Stall ``dependency``'s traffic; the proxy closes after timeout_ms (0: never)."""
-    return _inject(
-        dependency, configuration, kind="timeout", timeout_ms=timeout_ms, backend=backend
-    )
+    with engine_call(f"inject a timeout towards {dependency!r}", configuration) as target:
+        result = netfault.inject(
+            target, dependency, "timeout", timeout_ms=timeout_ms, backend=backend
+        )
+    logger.info("network fault injected: %s", result)
+    return result
 
 
 def reset_connections(
@@ -62,15 +66,19 @@ def reset_connections(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Reset the API's connections to ``dependency`` (after timeout_ms)."""
-    return _inject(dependency, configuration, kind="reset", timeout_ms=timeout_ms, backend=backend)
+    with engine_call(f"reset the connections to {dependency!r}", configuration) as target:
+        result = netfault.inject(
+            target, dependency, "reset", timeout_ms=timeout_ms, backend=backend
+        )
+    logger.info("network fault injected: %s", result)
+    return result
 
 
 def remove_network_faults(
     dependency: str | None = None, configuration: Configuration = None, secrets: Secrets = None
 ) -> list[dict[str, Any]]:
     """Remove the network faults towards ``dependency`` (None: every dependency)."""
-    target = _target(configuration)
-    try:
+    with engine_call("remove network faults", configuration) as target:
         if dependency is None:
             recorded = {
                 e["subject"]
@@ -83,27 +91,5 @@ def remove_network_faults(
                 target.service(dependency)
             dependencies = [dependency]
         removed = [netfault.remove(target, name) for name in dependencies]
-    except (TargetError, GamedayError) as exc:
-        raise ActivityFailed(f"could not remove network faults: {exc}") from None
     logger.info("network faults removed: %s", removed)
     return removed
-
-
-def _target(configuration: Configuration) -> Target:
-    try:
-        return load_target(configuration)
-    except TargetError as exc:
-        raise ActivityFailed(str(exc)) from None
-
-
-def _inject(dependency: str, configuration: Configuration, **kwargs: Any) -> dict[str, Any]:
-    target = _target(configuration)
-    interface = (configuration or {}).get("netem_interface")
-    try:
-        result = netfault.inject(target, dependency, interface=interface, **kwargs)
-    except (TargetError, GamedayError) as exc:
-        raise ActivityFailed(
-            f"could not inject {kwargs['kind']} towards {dependency!r}: {exc}"
-        ) from None
-    logger.info("network fault injected: %s", result)
-    return result

@@ -19,9 +19,8 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from gameday.errors import GamedayError
-from gameday.httpcheck import HttpCheckError, api_url, call
-from gameday.target import TargetError
+from controls.adapter import engine_call
+from gameday.httpcheck import HttpCheckError, call, require_loopback
 from probes.http import PRICES, STORES
 
 __all__ = ["place_diverse_orders"]
@@ -51,10 +50,9 @@ def place_diverse_orders(
         raise ActivityFailed(f"rate_per_s must be in (0, {MAX_RATE}], got {rate_per_s!r}")
     if not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
         raise ActivityFailed(f"workers must be a whole number from 1 to {MAX_WORKERS}")
-    try:
-        url = api_url(configuration)
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot place orders: {exc}") from None
+    with engine_call("place orders", configuration) as target:
+        url = target.api_url
+        require_loopback(url, target.allow_remote_target)
     deadline = time.monotonic() + duration_s
     with ThreadPoolExecutor(workers) as pool:
         pace = workers / rate_per_s

@@ -5,7 +5,7 @@
 
 Seeding is recorded in the fault ledger (kind ``seed``), so the safety control
 and ``gameday recover`` remove the rows if the run ends without its rollback.
-The schema comes from configuration ``postgres_schema`` (default ``coffee_rt``).
+The schema is the configuration's ``postgres_schema`` (see ``gameday.target``).
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from gameday import seed
-from gameday.errors import GamedayError
-from gameday.target import TargetError, load_target
 
 __all__ = ["remove_seeded_orders", "seed_orders"]
 logger = logging.getLogger("chaostoolkit")
@@ -34,18 +32,16 @@ def seed_orders(
 ) -> dict[str, Any]:
     """COPY ``rows`` orders spread over the last ``days`` days into the orders table;
     a rerun with the same ``name`` changes nothing. Returns the id range and timings."""
-    try:
+    with engine_call("seed orders", configuration) as target:
         result = seed.seed(
-            load_target(configuration),
+            target,
             rows=rows,
             name=name,
             days=days,
-            schema=(configuration or {}).get("postgres_schema", "coffee_rt"),
+            schema=target.postgres_schema,
             analyze=analyze,
             secrets=secrets,
         )
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot seed orders: {exc}") from None
     logger.info(
         "seed %r: %s",
         name,
@@ -61,9 +57,7 @@ def remove_seeded_orders(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Delete exactly the rows of seed ``name`` (then VACUUM the table); nothing to do is fine."""
-    try:
-        result = seed.remove(load_target(configuration), name, vacuum=vacuum, secrets=secrets)
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot remove seeded orders {name!r}: {exc}") from None
+    with engine_call(f"remove seeded orders {name!r}", configuration) as target:
+        result = seed.remove(target, name, vacuum=vacuum, secrets=secrets)
     logger.info("seed %r: %d rows removed", name, result["removed"])
     return result

@@ -9,16 +9,14 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 import requests
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from gameday import services
-from gameday.errors import GamedayError
-from gameday.target import Target, TargetError, load_target
 
 __all__ = [
     "kill_aggregator_mid_pass",
@@ -40,14 +38,9 @@ def kill_service(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Kill ``service`` abruptly: SIGKILL to its process group (pods: no grace period)."""
-    return _run(
-        f"kill service {service!r}",
-        services.kill,
-        service,
-        configuration,
-        timeout_s=timeout_s,
-        secrets=secrets,
-    )
+    what = f"kill service {service!r}"
+    with engine_call(what, configuration) as target:
+        return _logged(what, services.kill(service, target, timeout_s, secrets))
 
 
 def stop_service(
@@ -57,14 +50,9 @@ def stop_service(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Stop ``service`` gracefully (pods: scale its deployment to 0)."""
-    return _run(
-        f"stop service {service!r}",
-        services.stop,
-        service,
-        configuration,
-        timeout_s=timeout_s,
-        secrets=secrets,
-    )
+    what = f"stop service {service!r}"
+    with engine_call(what, configuration) as target:
+        return _logged(what, services.stop(service, target, timeout_s, secrets))
 
 
 def start_service(
@@ -74,14 +62,9 @@ def start_service(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Start ``service`` and wait until it runs; a running service is left as it is."""
-    return _run(
-        f"start service {service!r}",
-        services.start,
-        service,
-        configuration,
-        timeout_s=timeout_s,
-        secrets=secrets,
-    )
+    what = f"start service {service!r}"
+    with engine_call(what, configuration) as target:
+        return _logged(what, services.start(service, target, timeout_s, secrets))
 
 
 def restart_service(
@@ -91,18 +74,13 @@ def restart_service(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Stop then start ``service``."""
-    return _run(
-        f"restart service {service!r}",
-        services.restart,
-        service,
-        configuration,
-        timeout_s=timeout_s,
-        secrets=secrets,
-    )
+    what = f"restart service {service!r}"
+    with engine_call(what, configuration) as target:
+        return _logged(what, services.restart(service, target, timeout_s, secrets))
 
 
 def kill_aggregator_mid_pass(
-    metrics_url: str = "http://127.0.0.1:8006/metrics",
+    metrics_url: str = "",
     wait_s: float = 30.0,
     configuration: Configuration = None,
     secrets: Secrets = None,
@@ -110,22 +88,19 @@ def kill_aggregator_mid_pass(
     """Kill the ``aggregator`` while it computes a pass.
 
     Relies on the reference café's OPTIONAL gauge ``aggregator_pass_in_progress``
-    (not part of the target contract): waits up to ``wait_s`` for it to read 1,
-    then kills. When the aggregator exposes no such gauge, falls back to a plain
-    kill and says so in the result's ``note``. Passes of the reference café take
+    (not part of the target contract) at ``metrics_url`` (default: the target's
+    ``aggregator_metrics_url``): waits up to ``wait_s`` for it to read 1, then
+    kills. When the aggregator exposes no such gauge, falls back to a plain kill
+    and says so in the result's ``note``. Passes of the reference café take
     milliseconds; its ``AGGREGATOR_HOLD_SECONDS`` widens the window to hit.
     """
-    try:
-        _target(configuration).service("aggregator")
-    except TargetError as exc:
-        raise ActivityFailed(f"could not kill the aggregator mid-pass: {exc}") from None
+    with engine_call("kill the aggregator mid-pass", configuration) as target:
+        target.service("aggregator")
     began = time.monotonic()
     with requests.Session() as session:
-        note = _await_pass(session, metrics_url, wait_s, began)
+        note = _await_pass(session, metrics_url or target.aggregator_metrics_url, wait_s, began)
     waited = round(time.monotonic() - began, 3)
-    result = _run(
-        "kill service 'aggregator'", services.kill, "aggregator", configuration, secrets=secrets
-    )
+    result = kill_service("aggregator", configuration=configuration, secrets=secrets)
     result.update({"mid_pass": not note, "waited_s": waited, "note": note})
     logger.info("aggregator killed after %.1f s%s", waited, f" ({note})" if note else " mid-pass")
     return result
@@ -159,20 +134,6 @@ def _gauge(session: requests.Session, metrics_url: str) -> tuple[float | None, s
     return float(match.group(1)), ""
 
 
-def _target(configuration: Configuration) -> Target:
-    try:
-        return load_target(configuration)
-    except TargetError as exc:
-        raise ActivityFailed(str(exc)) from None
-
-
-def _run(
-    what: str, call: Callable[..., dict], service: str, configuration: Configuration, **kwargs: Any
-) -> dict[str, Any]:
-    target = _target(configuration)
-    try:
-        result = call(service, target, **kwargs)
-    except (TargetError, GamedayError) as exc:
-        raise ActivityFailed(f"could not {what}: {exc}") from None
+def _logged(what: str, result: dict[str, Any]) -> dict[str, Any]:
     logger.info("%s: %s", what, {k: result.get(k) for k in ("state", "pid", "seconds")})
     return result

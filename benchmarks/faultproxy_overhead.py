@@ -1,4 +1,8 @@
-"""Round-trip overhead of the fault proxy: Redis PING direct vs through the proxy (no toxic)."""
+"""Round-trip overhead of the fault proxy: Redis PING direct vs through the proxy (no toxic).
+
+Runs ``python3 -m faultproxy`` from this checkout, or from the directory given as the
+first argument (the lab's copy: ``/opt/coffee-chaos/faultproxy``).
+"""
 
 import json
 import re
@@ -10,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SCRIPT = Path(sys.argv[1] if len(sys.argv) > 1 else "gameday/faultproxy.py")
+PACKAGE_DIR = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
 ROUNDS = 20_000
 
 
@@ -35,7 +39,16 @@ def main() -> None:
         )
         config.flush()
         proxy = subprocess.Popen(
-            [sys.executable, str(SCRIPT), "--listen", "127.0.0.1:0", "--config", config.name],
+            [
+                sys.executable,
+                "-m",
+                "faultproxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+                config.name,
+            ],
+            cwd=PACKAGE_DIR,
             stderr=subprocess.PIPE,
             text=True,
         )

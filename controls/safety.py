@@ -37,7 +37,7 @@ from chaoslib.types import Activity, Configuration, Experiment, Journal, Run, Se
 
 from controls import evidence
 from gameday import ledger, locustrun
-from gameday.target import TargetError, load_target
+from gameday.target import RUN_DIR_ENV, TargetError, load_target
 
 __all__ = [
     "after_activity_control",
@@ -47,7 +47,6 @@ __all__ = [
 ]
 logger = logging.getLogger("chaostoolkit")
 
-RUN_DIR_ENV = locustrun.RUN_DIR_ENV
 _admission: dict[str, Any] = {"lock": None}
 
 

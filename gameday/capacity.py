@@ -27,7 +27,7 @@ from typing import Any
 
 from gameday import livestats
 from gameday.errors import GamedayError
-from gameday.target import Target, TargetError, load_target
+from gameday.target import Target, load_target
 
 __all__ = [
     "MEAN_WAIT_S",
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configured = args[args.index("--file") + 1] if "--file" in args else None
         print(format_table(load_capacity(capacity_path(load_target(), configured))))
-    except (CapacityError, TargetError, IndexError) as exc:
+    except (GamedayError, IndexError) as exc:
         print(
             f"capacity: {exc or 'usage: python -m gameday.capacity [--file PATH]'}", file=sys.stderr
         )

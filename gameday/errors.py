@@ -17,3 +17,7 @@ class ServiceError(GamedayError):
 
 class NetFaultError(GamedayError):
     """A network fault could not be injected, listed or removed."""
+
+
+class LoadError(GamedayError):
+    """The load could not be started or stopped, or its inputs are wrong."""

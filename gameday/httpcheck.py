@@ -6,6 +6,7 @@ unless the experiment's configuration sets ``allow_remote_target: true``.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,6 @@ from urllib.parse import urlsplit
 import requests
 
 from gameday.errors import GamedayError
-from gameday.faultproxy import is_loopback
 from gameday.target import load_target
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "api_url",
     "call",
     "fetch_text",
+    "is_loopback",
     "require_loopback",
 ]
 
@@ -49,6 +50,16 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def require_loopback(url: str, allow_remote: bool = False) -> None:
     """Refuse a non-http(s) URL, or a host that is not loopback unless ``allow_remote``."""
     parts = urlsplit(str(url))
@@ -64,9 +75,9 @@ def require_loopback(url: str, allow_remote: bool = False) -> None:
 
 def api_url(configuration: dict[str, Any] | None = None) -> str:
     """The target's API URL, checked against the loopback rule."""
-    url = load_target(configuration).api_url
-    require_loopback(url, bool((configuration or {}).get("allow_remote_target", False)))
-    return url
+    target = load_target(configuration)
+    require_loopback(target.api_url, target.allow_remote_target)
+    return target.api_url
 
 
 def fetch_text(base_url: str, path: str, timeout_s: float = 5) -> str | None:

@@ -27,7 +27,7 @@ REVERTERS = {
     "qdisc": "gameday.netfault:revert",
     "locust": "gameday.locustrun:revert",
     "seed": "gameday.seed:revert",
-    "override": "actions.config:revert",
+    "override": "gameday.overrides:revert",
 }
 SUFFIX = ".json"
 

@@ -24,6 +24,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from gameday.errors import GamedayError
+
 __all__ = [
     "LiveStatsError",
     "coefficient_of_variation",
@@ -44,7 +46,7 @@ SIGNIFICANT_DIGITS = 3
 _TAIL_BLOCK = 64 * 1024
 
 
-class LiveStatsError(Exception):
+class LiveStatsError(GamedayError):
     """The live file is missing, unreadable, or the request is malformed."""
 
 

@@ -1,12 +1,13 @@
 """Load during an experiment: Locust in its own process group, never outliving the run.
 
-``start`` checks every input (user classes, load shape, workers, self-stop,
-the metrics port) before anything starts, spawns ``python -m locust``
-headless in a new session, records it in the fault ledger (kind ``locust``)
-and in ``<state_dir>/load/current.json``, then waits for the first live line.
-``stop`` interrupts it (Locust then writes its final CSV, JSON and HTML),
-kills whatever is left of the group, resolves the ledger entry and writes
-``summary.json``. ``revert`` is the ledger's idempotent backstop.
+``start`` checks every input (``gameday.loadplan``), builds Locust's command
+line and environment (the variables of ``workloads.env``), spawns
+``python -m locust`` headless in a new session, records it in the fault ledger
+(kind ``locust``) and in ``<state_dir>/load/current.json``, then waits for the
+first live line. ``stop`` interrupts it (Locust then writes its final CSV, JSON
+and HTML), kills whatever is left of the group, resolves the ledger entry and
+writes ``summary.json`` (``gameday.loadsummary``). ``revert`` is the ledger's
+idempotent backstop.
 
 - ``shape``: ``stairs``, ``spike``, ``sustained`` or ``soak`` (``workloads/shapes/``)
   with ``shape_params``; ``users``/``spawn_rate`` are then the shape's, and
@@ -24,115 +25,43 @@ kills whatever is left of the group, resolves the ledger entry and writes
 - ``abort_failure_ratio``/``abort_after_s``: Locust stops itself (exit code 3)
   when the failure ratio stays over the bound that long; the reason goes to
   ``locust.log``, the live file and ``summary.json``.
-
-Files of a run, under ``<run_dir>/locust/``: ``locust.log`` (the workers log there too),
-``live.jsonl``, ``acked.jsonl``, ``locust_stats.csv``
-(and the other CSVs), ``stats.json``, ``report.html``, ``summary.json``.
 """
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import json
-import math
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import psutil
-
-from gameday import ledger, livestats
-from gameday.errors import GamedayError
-from gameday.faultproxy import is_loopback
-from gameday.httpcheck import HttpCheckError, require_loopback
+from gameday import ledger, loadplan, locustprocess
+from gameday.errors import LoadError
+from gameday.loadplan import METRICS_PORT, REQUEST_TIMEOUT_S, LoadPlan, format_user_classes
+from gameday.loadsummary import run_files, summarise
 from gameday.target import LoadSection, Target
+from workloads import env
 
-__all__ = [
-    "DEFAULT_USER_CLASSES",
-    "LOCUSTFILE",
-    "USER_CLASSES",
-    "LoadError",
-    "NotRunning",
-    "current",
-    "latest",
-    "format_user_classes",
-    "parse_user_classes",
-    "resolve_run_dir",
-    "revert",
-    "start",
-    "stop",
-]
+__all__ = ["LOCUSTFILE", "LoadError", "NotRunning", "current", "latest", "revert", "start", "stop"]
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "workloads" / "locustfile.py"
 SHAPEFILE = LOCUSTFILE.parent / "shapefile.py"
-USER_CLASSES = (
-    "CoffeeConsumer",
-    "DowntownRegular",
-    "CappuccinoLover",
-    "RushHourCustomer",
-    "DashboardViewer",
-    "DashboardWatcher",
-)
-SHAPES = ("stairs", "spike", "sustained", "soak")  # workloads/shapes; a test keeps them equal
-DEFAULT_USER_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
-RUN_DIR_ENV = "COFFEE_CHAOS_RUN_DIR"
-EXPECT_WORKERS_ENV = "COFFEE_EXPECT_WORKERS"  # workloads/instrumentation.py reads it
 STARTUP_TIMEOUT_S = 20.0
 WORKERS_MAX_WAIT_S = 20  # how long the master waits for all its workers to join
 STOP_TIMEOUT_S = 3
-GRACE_S = 15.0
-MAX_USERS = 5000  # workloads.shapes.MAX_USERS; a test keeps them equal
-MAX_RUN_TIME_S = 24 * 3600
-MAX_WORKERS = 16
-METRICS_PORT = 9646
-REQUEST_TIMEOUT_S = 60.0  # Locust's own; experiments derive theirs from their bounds
 SELF_STOP_EXIT_CODE = 3
-
-
-class LoadError(GamedayError):
-    """The load could not be started or stopped, or its inputs are wrong."""
+GAVE_UP = "Gave up waiting for workers to connect"  # Locust's words (locust/main.py)
+JOINED = re.compile(r"reported as ready\. (\d+) workers connected")  # locust/runners.py
 
 
 class NotRunning(LoadError):
     """No load run is recorded for this target."""
-
-
-def parse_user_classes(spec: str) -> dict[str, int]:
-    """``"A=10,B=5"`` -> ``{"A": 10, "B": 5}``, checking names and weights."""
-    chosen: dict[str, int] = {}
-    for part in filter(None, (item.strip() for item in str(spec).split(","))):
-        name, _, weight = part.partition("=")
-        try:
-            chosen[name.strip()] = int(weight.strip() or "1")
-        except ValueError:
-            raise LoadError(
-                f"user class weight {weight!r} of {name.strip()!r} is not an integer: "
-                f"write e.g. {DEFAULT_USER_CLASSES!r}"
-            ) from None
-    return _check_user_classes(chosen)
-
-
-def format_user_classes(user_classes: dict[str, int]) -> str:
-    """The ``COFFEE_USER_CLASSES`` form of ``user_classes``."""
-    return ",".join(f"{name}={weight}" for name, weight in user_classes.items())
-
-
-def resolve_run_dir(configuration: dict[str, Any] | None = None) -> Path:
-    """$COFFEE_CHAOS_RUN_DIR, else configuration ``run_dir``, else ``runs/<UTC stamp>``."""
-    chosen = os.environ.get(RUN_DIR_ENV) or (configuration or {}).get("run_dir")
-    if not chosen:
-        chosen = Path("runs") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path(chosen).resolve()
 
 
 def current(target: Target) -> dict[str, Any]:
@@ -173,7 +102,6 @@ def start(
     run_time_s: int,
     user_classes: dict[str, int],
     target: Target,
-    allow_remote_target: bool = False,
     shape: str = "",
     shape_params: dict[str, Any] | None = None,
     workers: int = 0,
@@ -183,134 +111,95 @@ def start(
     metrics_port: int = METRICS_PORT,
     request_timeout_s: float = REQUEST_TIMEOUT_S,
 ) -> dict[str, Any]:
-    """Start Locust headless against ``host``; return once it reports its first second."""
-    _check_inputs(host, users, spawn_rate, run_time_s, allow_remote_target)
-    classes = _check_user_classes(dict(user_classes))
-    plan = check_shape(shape, shape_params, run_time_s)
-    _check_workers(workers)
-    _check_remote_workers(host, target.load)
-    _check_self_stop(abort_failure_ratio, abort_after_s)
-    _check_positive("dashboard_interval_s", dashboard_interval_s)
-    _check_positive("request_timeout_s", request_timeout_s)
+    """Start Locust headless against ``host``; return once it reports its first second.
+
+    Nothing starts, and nothing is recorded, unless every input is right (``gameday.loadplan``),
+    the kill switch is off, no other run is going and the ports are free.
+    """
+    plan = LoadPlan(
+        host,
+        users,
+        spawn_rate,
+        run_time_s,
+        dict(user_classes),
+        shape,
+        shape_params or {},
+        workers,
+        abort_failure_ratio,
+        abort_after_s,
+        dashboard_interval_s,
+        metrics_port,
+        request_timeout_s,
+    )
+    loadplan.check_target(plan, target)
+    _refuse_unsafe(target)
+    loadplan.check_ports(plan, target.load)
+    files = run_files(Path(run_dir).resolve())
+    files["dir"].mkdir(parents=True, exist_ok=True)
+    for name in ("live", "acked"):
+        files[name].touch()
+    return _spawn_and_record(
+        _command(plan, files, target.load),
+        _environment(plan, files, target.load),
+        plan,
+        files,
+        target,
+    )
+
+
+def _refuse_unsafe(target: Target) -> None:
+    """No load while the kill switch is set or another run is going."""
     if target.kill_switch.exists():
         raise LoadError(
             f"refusing to start load: the kill switch {target.kill_switch} is set; "
             "remove it once the lab is safe"
         )
-    _refuse_if_running(target)
-    _check_port_free(metrics_port, "load metrics port (metrics_port)")
-    remote = target.load.remote_workers
-    if remote:
-        _check_port_free(
-            target.load.master_port,
-            "Locust master port (load.master_port of the target file)",
-            target.load.master_bind_host,
+    try:
+        run = current(target)
+    except NotRunning:
+        return
+    if locustprocess.is_locust(run["pid"]):
+        raise LoadError(
+            f"a load run is already going (pid {run['pid']}, {run['run_dir']}): "
+            "stop it with actions.load.stop_load or `gameday recover` first"
         )
-    files = _files(Path(run_dir).resolve())
-    files["dir"].mkdir(parents=True, exist_ok=True)
-    for name in ("live", "acked"):
-        files[name].touch()
-    env = {
-        **os.environ,
-        "COFFEE_USER_CLASSES": format_user_classes(classes),
-        "COFFEE_DASHBOARD_INTERVAL_S": str(dashboard_interval_s),
-        "COFFEE_REQUEST_TIMEOUT_S": repr(float(request_timeout_s)),
-        "PYTHONUNBUFFERED": "1",
+
+
+def _command(plan: LoadPlan, files: dict[str, Path], load: LoadSection) -> list[str]:
+    """``python -m locust`` headless, writing its CSVs, JSON and HTML into the run's files."""
+    locustfiles = f"{LOCUSTFILE},{SHAPEFILE}" if plan.shape else str(LOCUSTFILE)
+    command = [sys.executable, "-m", "locust", "-f", locustfiles, "--headless"]
+    command += ["-t", f"{plan.run_time_s}s", "--host", plan.host]
+    if plan.shape is None:
+        command += ["-u", str(plan.users), "-r", str(plan.spawn_rate)]
+    command += _distribution(plan.workers, load)
+    command += ["--csv", str(files["dir"] / "locust"), "--csv-full-history"]
+    command += ["--html", str(files["html"]), "--json-file", str(files["dir"] / "stats")]
+    command += ["--only-summary", "--stop-timeout", str(STOP_TIMEOUT_S)]
+    return [*command, "--exit-code-on-error", "0"]
+
+
+def _environment(plan: LoadPlan, files: dict[str, Path], load: LoadSection) -> dict[str, str]:
+    """The run's settings for the Locust side, by the names of ``workloads.env``."""
+    settings = {
+        env.USER_CLASSES: format_user_classes(plan.user_classes),
+        env.DASHBOARD_INTERVAL_S: str(plan.dashboard_interval_s),
+        env.REQUEST_TIMEOUT_S: repr(float(plan.request_timeout_s)),
+        env.LIVE_FILE: str(files["live"]),
+        env.ACKED_FILE: str(files["acked"]),
+        env.METRICS_PORT: str(plan.metrics_port),
+        env.ABORT_FAILURE_RATIO: repr(float(plan.abort_failure_ratio)),
+        env.ABORT_AFTER_S: str(plan.abort_after_s),
     }
-    locustfiles = str(LOCUSTFILE)
-    if plan is not None:
-        locustfiles += f",{SHAPEFILE}"
-        env["COFFEE_SHAPE"] = shape
-        env["COFFEE_SHAPE_PARAMS"] = json.dumps(shape_params or {})
-        if plan.tasks_per_user_s:
-            env["COFFEE_TASKS_PER_USER_S"] = repr(plan.tasks_per_user_s)
-    master_env = {
-        **env,
-        "COFFEE_LIVE_FILE": str(files["live"]),
-        "COFFEE_ACKED_FILE": str(files["acked"]),
-        "COFFEE_METRICS_PORT": str(metrics_port),
-        "COFFEE_ABORT_FAILURE_RATIO": repr(float(abort_failure_ratio)),
-        "COFFEE_ABORT_AFTER_S": str(abort_after_s),
-    }
-    if workers and remote:
-        master_env[EXPECT_WORKERS_ENV] = str(workers + remote)
-    command = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        locustfiles,
-        "--headless",
-        "-t",
-        f"{run_time_s}s",
-        "--host",
-        host,
-    ]
-    if plan is None:
-        command += ["-u", str(users), "-r", str(spawn_rate)]
-    command += _distribution(workers, target.load)
-    command += [
-        "--csv",
-        str(files["dir"] / "locust"),
-        "--csv-full-history",
-        "--html",
-        str(files["html"]),
-        "--json-file",
-        str(files["dir"] / "stats"),
-        "--only-summary",
-        "--stop-timeout",
-        str(STOP_TIMEOUT_S),
-        "--exit-code-on-error",
-        "0",
-    ]
-    with open(files["log"], "ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=master_env,
-            cwd=files["dir"],
-            start_new_session=True,
-        )
-    shape_note = f"{shape} shape {json.dumps(shape_params or {})}" if plan else f"{users} users"
-    entry_id = ledger.ledger_for(target).record(
-        "locust",
-        host,
-        {
-            "pid": process.pid,
-            "pgid": process.pid,
-            "run_dir": str(files["dir"].parent),
-        },
-        note=(
-            f"{shape_note}, {run_time_s} s, {format_user_classes(classes)}, "
-            f"{workers} worker(s), {remote} remote"
-        ),
-    )
-    run = {
-        "run_dir": str(files["dir"].parent),
-        "pid": process.pid,
-        "host": host,
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "ledger_id": entry_id,
-        "users": plan.max_users if plan else users,
-        "run_time_s": run_time_s,
-        "user_classes": classes,
-        "shape": shape,
-        "shape_params": shape_params or {},
-        "shape_duration_s": plan.duration_s if plan else None,
-        "workers": workers,
-        "remote_workers": remote,
-        "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics",
-        "abort_failure_ratio": abort_failure_ratio,
-        "abort_after_s": abort_after_s,
-        "request_timeout_s": float(request_timeout_s),
-        "live_file": str(files["live"]),
-        "acked_file": str(files["acked"]),
-    }
-    _write_current(target, run)
-    _wait_first_second(process, files, target, entry_id, workers)
-    return run
+    if plan.shape is not None:
+        settings[env.SHAPE] = plan.shape_name
+        settings[env.SHAPE_PARAMS] = json.dumps(plan.shape_params)
+        if plan.shape.tasks_per_user_s:
+            settings[env.TASKS_PER_USER_S] = repr(plan.shape.tasks_per_user_s)
+    if plan.workers and load.remote_workers:
+        # Locust's --processes expects exactly `workers`: the master adds the remote ones
+        settings[env.EXPECT_WORKERS] = str(plan.workers + load.remote_workers)
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **settings}
 
 
 def _distribution(workers: int, load: LoadSection) -> list[str]:
@@ -328,7 +217,6 @@ def _distribution(workers: int, load: LoadSection) -> list[str]:
         return ["--master", "--expect-workers", str(remote), *master]
     # Locust's own local distribution: this process becomes the master and forks
     # `workers` worker processes, which stay in its process group (and session).
-    # Locust then expects exactly `workers`: COFFEE_EXPECT_WORKERS adds the remote ones.
     reach = "127.0.0.1" if ipaddress.ip_address(host).is_unspecified else host
     return [
         "--processes",
@@ -341,69 +229,68 @@ def _distribution(workers: int, load: LoadSection) -> list[str]:
     ]
 
 
-@dataclass(frozen=True)
-class ShapePlan:
-    """What the chaos process needs to know of a checked load shape."""
-
-    max_users: int
-    duration_s: float
-    tasks_per_user_s: float | None
-
-
-def check_shape(
-    shape: str, shape_params: dict[str, Any] | None, run_time_s: int
-) -> ShapePlan | None:
-    """The checked load shape (None for plain users/spawn rate); LoadError naming the problem.
-
-    The shape is checked by ``python -m workloads.shapes`` in a child process:
-    the chaos process never imports workloads.
-    """
-    if not shape:
-        if shape_params:
-            raise LoadError(
-                f"shape_params {shape_params!r} given without a shape: set shape to "
-                f"one of {', '.join(SHAPES)}"
-            )
-        return None
-    plan = _plan_shape(shape, shape_params)
-    if plan.duration_s > run_time_s:
-        raise LoadError(
-            f"the {shape} shape lasts {plan.duration_s:g} s, longer than the run's bound of "
-            f"{run_time_s} s (duration_s / load_limit_s): raise the bound or shorten the shape"
+def _spawn_and_record(
+    command: list[str],
+    environment: dict[str, str],
+    plan: LoadPlan,
+    files: dict[str, Path],
+    target: Target,
+) -> dict[str, Any]:
+    """Start Locust in its own session, record it, and wait for its first live second."""
+    with open(files["log"], "ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            cwd=files["dir"],
+            start_new_session=True,
         )
-    return plan
-
-
-def _plan_shape(shape: str, shape_params: dict[str, Any] | None) -> ShapePlan:
-    checked = subprocess.run(
-        [sys.executable, "-m", "workloads.shapes", shape, json.dumps(shape_params or {})],
-        cwd=LOCUSTFILE.parent.parent,
-        capture_output=True,
-        text=True,
-        timeout=30,
+    remote = target.load.remote_workers
+    entry_id = ledger.ledger_for(target).record(
+        "locust",
+        plan.host,
+        {"pid": process.pid, "pgid": process.pid, "run_dir": str(files["dir"].parent)},
+        note=f"{plan.describe()}, {plan.workers} worker(s), {remote} remote",
     )
-    if checked.returncode != 0:
-        raise LoadError(checked.stderr.strip() or f"shape {shape!r} could not be checked")
-    return ShapePlan(**json.loads(checked.stdout))
+    run = {
+        "run_dir": str(files["dir"].parent),
+        "pid": process.pid,
+        "host": plan.host,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ledger_id": entry_id,
+        "users": plan.max_users,
+        "run_time_s": plan.run_time_s,
+        "user_classes": plan.user_classes,
+        "shape": plan.shape_name,
+        "shape_params": plan.shape_params,
+        "shape_duration_s": plan.shape.duration_s if plan.shape else None,
+        "workers": plan.workers,
+        "remote_workers": remote,
+        "metrics_url": f"http://127.0.0.1:{plan.metrics_port}/metrics",
+        "abort_failure_ratio": plan.abort_failure_ratio,
+        "abort_after_s": plan.abort_after_s,
+        "request_timeout_s": float(plan.request_timeout_s),
+        "live_file": str(files["live"]),
+        "acked_file": str(files["acked"]),
+    }
+    _write_json(_current_file(target), run)
+    _wait_first_second(process, files, target, entry_id, plan.workers)
+    return run
 
 
 def stop(target: Target) -> dict[str, Any]:
     """Stop the recorded run gracefully; return its files, outcome and summary totals."""
     run = current(target)
-    outcome = _terminate(run["pid"])
+    stopped = locustprocess.terminate(run["pid"])
     ledger.ledger_for(target).resolve(run.get("ledger_id", ""))
     try:
         os.replace(_current_file(target), _last_file(target))
     except FileNotFoundError:
         pass  # a concurrent `gameday recover` moved it first
-    files = _files(Path(run["run_dir"]))
-    summary = {
-        "run_dir": run["run_dir"],
-        "pid": run["pid"],
-        **outcome,
-        **livestats.outcome(files["live"]),
-        "totals": _totals(files),
-    }
+    files = run_files(Path(run["run_dir"]))
+    summary = summarise(run, stopped)
     _write_json(files["summary"], summary)
     return {
         **summary,
@@ -414,7 +301,7 @@ def stop(target: Target) -> dict[str, Any]:
 def revert(entry: dict, target: Target) -> dict[str, Any]:
     """Ledger reverter: stop the recorded Locust group if it is still there (idempotent)."""
     pid = int(entry["revert"]["pid"])
-    outcome = _terminate(pid)
+    outcome = locustprocess.terminate(pid)
     path = _current_file(target)
     try:
         if json.loads(path.read_text()).get("pid") == pid:
@@ -422,91 +309,6 @@ def revert(entry: dict, target: Target) -> dict[str, Any]:
     except (FileNotFoundError, json.JSONDecodeError):
         pass
     return {"pid": pid, **outcome}
-
-
-def _terminate(pid: int) -> dict[str, Any]:
-    """SIGINT the Locust (master) process, wait, then SIGKILL whatever is left of its group."""
-    if not _is_locust(pid):
-        _reap(pid)
-        outcome = {"stopped": "already gone"}
-    else:
-        os.kill(pid, signal.SIGINT)
-        outcome = {"stopped": "gracefully"}
-        if not _wait_gone(pid, GRACE_S):
-            _kill_group(pid)
-            outcome = {"stopped": "killed"}
-            if not _wait_gone(pid, 5.0):
-                raise LoadError(
-                    f"Locust (pid {pid}) survived SIGKILL: kill its process group by hand"
-                )
-    _stop_group_leftovers(pid)
-    return outcome
-
-
-def _stop_group_leftovers(pgid: int) -> None:
-    """Workers quit with their master; SIGKILL the group if any is still there after 5 s."""
-    if _wait_until(lambda: not _group_alive(pgid), 5.0):
-        return
-    _kill_group(pgid)
-    if not _wait_until(lambda: not _group_alive(pgid), 5.0):
-        raise LoadError(
-            f"Locust workers of group {pgid} survived SIGKILL: "
-            f"kill them by hand (kill -9 -- -{pgid})"
-        )
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether a live (non-zombie) process is left in process group ``pgid``."""
-    for process in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
-                return True
-        except (ProcessLookupError, PermissionError):
-            continue
-    return False
-
-
-def _wait_until(condition: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _is_locust(pid: int) -> bool:
-    """Whether ``pid`` is a live (non-zombie) process whose command line mentions locust."""
-    try:
-        process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE and "locust" in " ".join(process.cmdline())
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass  # not our child: its parent (or init) reaps it
-
-
-def _wait_gone(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not _is_locust(pid):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    _reap(pid)
 
 
 def _wait_first_second(
@@ -530,17 +332,13 @@ def _wait_first_second(
         if process.poll() is not None
         else f"wrote no live statistics within {timeout_s:.0f} s"
     )
-    _terminate(process.pid)
+    locustprocess.terminate(process.pid)
     ledger.ledger_for(target).resolve(entry_id)
     _current_file(target).unlink(missing_ok=True)
     log = _tail(files["log"], lines=0)
     if target.load.remote_workers and GAVE_UP in log:
         raise LoadError(_workers_missing(workers, target.load, log, files["log"]))
     raise LoadError(f"Locust {reason}; end of {files['log']}:\n{_tail(files['log'])}")
-
-
-GAVE_UP = "Gave up waiting for workers to connect"  # Locust's words (locust/main.py)
-JOINED = re.compile(r"reported as ready\. (\d+) workers connected")  # locust/runners.py
 
 
 def _workers_missing(workers: int, load: LoadSection, log: str, log_path: Path) -> str:
@@ -557,194 +355,10 @@ def _workers_missing(workers: int, load: LoadSection, log: str, log_path: Path) 
     )
 
 
-def _check_inputs(
-    host: str, users: int, spawn_rate: float, run_time_s: int, allow_remote_target: bool
-) -> None:
-    if not isinstance(users, int) or isinstance(users, bool) or not 1 <= users <= MAX_USERS:
-        raise LoadError(f"users must be a whole number from 1 to {MAX_USERS}, got {users!r}")
-    if not isinstance(spawn_rate, int | float) or isinstance(spawn_rate, bool) or spawn_rate <= 0:
-        raise LoadError(
-            f"spawn_rate must be a positive number of users per second, got {spawn_rate!r}"
-        )
-    if (
-        not isinstance(run_time_s, int)
-        or isinstance(run_time_s, bool)
-        or not 1 <= run_time_s <= MAX_RUN_TIME_S
-    ):
-        raise LoadError(
-            f"run time must be a whole number of seconds from 1 to {MAX_RUN_TIME_S}, "
-            f"got {run_time_s!r}"
-        )
-    try:
-        require_loopback(host, allow_remote_target)
-    except HttpCheckError as exc:
-        raise LoadError(str(exc)) from None
-
-
-def _check_user_classes(chosen: dict[str, int]) -> dict[str, int]:
-    if not chosen:
-        raise LoadError(f"no user class chosen: name some, e.g. {DEFAULT_USER_CLASSES!r}")
-    for name, weight in chosen.items():
-        if name not in USER_CLASSES:
-            raise LoadError(f"unknown user class {name!r}: choose among {', '.join(USER_CLASSES)}")
-        if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
-            raise LoadError(
-                f"weight of user class {name!r} must be a whole number >= 1, got {weight!r}"
-            )
-    return chosen
-
-
-def _check_workers(workers: int) -> None:
-    if not isinstance(workers, int) or isinstance(workers, bool) or not 0 <= workers <= MAX_WORKERS:
-        raise LoadError(
-            f"workers must be a whole number from 0 (one process) to {MAX_WORKERS}, got {workers!r}"
-        )
-
-
-def _check_remote_workers(host: str, load: LoadSection) -> None:
-    """Workers on other machines load ``host`` from there: it must not be loopback."""
-    if (
-        load.remote_workers
-        and not load.bind_is_loopback
-        and is_loopback(urlsplit(host).hostname or "")
-    ):
-        raise LoadError(
-            f"refusing {load.remote_workers} remote worker(s): the master listens on "
-            f"{load.master_bind_host} for workers on other machines, but the target {host} is "
-            "a loopback address, so each of them would load its own 127.0.0.1 instead of the "
-            "system under test; set the target's api_url to an address the workers route to "
-            "(and allow_remote_target: true in the experiment's configuration), or drop the "
-            "target file's load section to load from this machine only"
-        )
-
-
-def _check_self_stop(ratio: float, after_s: int) -> None:
-    if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio < 1:
-        raise LoadError(
-            f"abort_failure_ratio must be a number from 0 (no self-stop) to below 1, got {ratio!r}"
-        )
-    if (
-        not isinstance(after_s, int)
-        or isinstance(after_s, bool)
-        or not 0 <= after_s <= MAX_RUN_TIME_S
-    ):
-        raise LoadError(f"abort_after_s must be a whole number of seconds >= 0, got {after_s!r}")
-    if bool(ratio) != bool(after_s):
-        raise LoadError(
-            f"self-stop needs both abort_failure_ratio (got {ratio!r}) and abort_after_s "
-            f"(got {after_s!r}) above 0, or both 0 to disable it"
-        )
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
-        raise LoadError(f"{name} must be a positive number, got {value!r}")
-
-
-def _check_port_free(port: int, what: str, host: str = "127.0.0.1") -> None:
-    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-        raise LoadError(f"{what} must be a TCP port from 1 to 65535, got {port!r}")
-    family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
-    with socket.socket(family) as probe:
-        # as the server will: a port left in TIME_WAIT by Prometheus' scrapes is free
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-            probe.listen()
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise LoadError(
-                    f"the {what} {host}:{port} cannot be bound ({exc.strerror}): "
-                    f"{host} must be an address of this machine"
-                ) from None
-            raise LoadError(
-                f"the {what} {host}:{port} is taken ({exc.strerror}): another load run or "
-                f"program holds it; stop it (`ss -ltnp 'sport = :{port}'`) or choose another port"
-            ) from None
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _refuse_if_running(target: Target) -> None:
-    try:
-        run = current(target)
-    except NotRunning:
-        return
-    if _is_locust(run["pid"]):
-        raise LoadError(
-            f"a load run is already going (pid {run['pid']}, {run['run_dir']}): "
-            "stop it with actions.load.stop_load or `gameday recover` first"
-        )
-
-
-def _files(run_dir: Path) -> dict[str, Path]:
-    base = run_dir / "locust"
-    return {
-        "dir": base,
-        "log": base / "locust.log",
-        "live": base / "live.jsonl",
-        "acked": base / "acked.jsonl",
-        "stats_csv": base / "locust_stats.csv",
-        "history_csv": base / "locust_stats_history.csv",
-        "failures_csv": base / "locust_failures.csv",
-        "json": base / "stats.json",
-        "html": base / "report.html",
-        "summary": base / "summary.json",
-    }
-
-
-def _totals(files: dict[str, Path]) -> dict[str, Any]:
-    """Final totals from Locust's stats.json, plus the number of acknowledged orders.
-
-    stats.json is written at shutdown; locust_stats.csv may miss the last second.
-    """
-    totals: dict[str, Any] = {}
-    try:
-        entries = json.loads(files["json"].read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        entries = None
-        totals["error"] = f"{files['json']} was not written: see {files['log']}"
-    if entries is not None:
-        times: dict[int, int] = {}
-        for entry in entries:
-            for ms, n in entry["response_times"].items():
-                times[int(ms)] = times.get(int(ms), 0) + n
-        requests = sum(entry["num_requests"] for entry in entries)
-        span = (
-            (
-                max((e["last_request_timestamp"] or 0) for e in entries)
-                - min(e["start_time"] for e in entries)
-            )
-            if entries
-            else 0
-        )
-        totals = {
-            "requests": requests,
-            "failures": sum(entry["num_failures"] for entry in entries),
-            "rps": round(requests / span, 3) if span > 0 else 0.0,
-            **{f"p{round(q * 100)}_ms": _rank(times, q) for q in (0.50, 0.95, 0.99)},
-        }
-    try:
-        with open(files["acked"], "rb") as handle:
-            totals["acknowledged_orders"] = sum(1 for _ in handle)
-    except FileNotFoundError:
-        totals["acknowledged_orders"] = 0
-    return totals
-
-
-def _rank(times: dict[int, int], fraction: float) -> int | None:
-    """Nearest-rank percentile of Locust's rounded response times (ms)."""
-    target_rank = math.ceil(fraction * sum(times.values()))
-    seen = 0
-    for ms in sorted(times):
-        seen += times[ms]
-        if seen >= target_rank:
-            return ms
-    return None
 
 
 def _current_file(target: Target) -> Path:
@@ -753,10 +367,6 @@ def _current_file(target: Target) -> Path:
 
 def _last_file(target: Target) -> Path:
     return target.state_dir / "load" / "last.json"
-
-
-def _write_current(target: Target, run: dict[str, Any]) -> None:
-    _write_json(_current_file(target), run)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

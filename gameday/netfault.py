@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -19,7 +20,7 @@ from gameday.errors import NetFaultError
 from gameday.ledger import ledger_for
 from gameday.target import Target
 
-__all__ = ["BACKENDS", "KINDS", "active", "inject", "remove", "revert"]
+__all__ = ["BACKENDS", "KINDS", "Fault", "active", "inject", "remove", "revert"]
 
 KINDS = {"latency": "latency", "timeout": "timeout", "reset": "reset_peer"}
 BACKENDS = ("auto", "proxy", "netem")
@@ -27,6 +28,55 @@ TOXIC_PREFIX = "coffee-chaos-"
 HTTP_TIMEOUT_S = 5.0
 TC_TIMEOUT_S = 10.0
 NO_NETEM_MARKS = ("unknown qdisc", "qdisc kind is unknown", "no such file")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One network fault and its magnitude, checked when made.
+
+    ``latency`` delays the dependency's replies by latency_ms ± jitter_ms;
+    ``timeout`` holds the traffic (the proxy closes after timeout_ms, 0 = never;
+    netem drops every packet); ``reset`` resets connections after timeout_ms (proxy only).
+    """
+
+    kind: str
+    latency_ms: int = 0
+    jitter_ms: int = 0
+    timeout_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise NetFaultError(
+                f"unknown network fault {self.kind!r}: use one of {', '.join(KINDS)}"
+            )
+        for name in ("latency_ms", "jitter_ms", "timeout_ms"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise NetFaultError(
+                    f"{name} must be a whole number of milliseconds >= 0, not {value!r}"
+                )
+        if self.kind == "latency" and self.latency_ms == 0:
+            raise NetFaultError("a latency fault needs latency_ms > 0")
+        if self.kind == "latency" and self.jitter_ms > self.latency_ms:
+            raise NetFaultError(
+                f"jitter_ms ({self.jitter_ms}) must not exceed latency_ms ({self.latency_ms})"
+            )
+
+    @property
+    def toxic_attributes(self) -> dict[str, int]:
+        """The Toxiproxy toxic's attributes."""
+        if self.kind == "latency":
+            return {"latency": self.latency_ms, "jitter": self.jitter_ms}
+        return {"timeout": self.timeout_ms}
+
+    @property
+    def netem_rule(self) -> list[str]:
+        """The ``tc ... netem`` arguments; netem cannot reset connections."""
+        if self.kind == "reset":
+            raise NetFaultError("netem cannot reset connections: use backend 'proxy' for 'reset'")
+        if self.kind == "latency":
+            return ["delay", f"{self.latency_ms}ms", f"{self.jitter_ms}ms"]
+        return ["loss", "100%"]
 
 
 def inject(
@@ -37,19 +87,15 @@ def inject(
     jitter_ms: int = 0,
     timeout_ms: int = 0,
     backend: str = "auto",
-    interface: str | None = None,
 ) -> dict[str, Any]:
-    """Inject one fault towards ``dependency``; return what was injected and its ledger id.
-
-    ``latency`` delays the dependency's replies by latency_ms ± jitter_ms;
-    ``timeout`` holds the traffic (the proxy closes after timeout_ms, 0 = never;
-    netem drops every packet); ``reset`` resets connections after timeout_ms (proxy only).
-    """
-    _check(kind, latency_ms, jitter_ms, timeout_ms, backend)
-    chosen = _choose(target, dependency, backend)
-    if chosen == "proxy":
-        return _inject_toxic(target, dependency, kind, latency_ms, jitter_ms, timeout_ms)
-    return _inject_qdisc(target, dependency, kind, latency_ms, jitter_ms, interface)
+    """Inject one fault (see ``Fault``) towards ``dependency``; return what was injected
+    and its ledger id."""
+    fault = Fault(kind, latency_ms=latency_ms, jitter_ms=jitter_ms, timeout_ms=timeout_ms)
+    if backend not in BACKENDS:
+        raise NetFaultError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if _choose(target, dependency, backend) == "proxy":
+        return _inject_toxic(target, dependency, fault)
+    return _inject_qdisc(target, dependency, fault)
 
 
 def remove(target: Target, dependency: str) -> dict[str, Any]:
@@ -114,27 +160,7 @@ def revert(entry: dict, target: Target) -> dict[str, Any]:
     )
 
 
-# --- checks ---------------------------------------------------------------------------------
-
-
-def _check(kind: str, latency_ms: int, jitter_ms: int, timeout_ms: int, backend: str) -> None:
-    if kind not in KINDS:
-        raise NetFaultError(f"unknown network fault {kind!r}: use one of {', '.join(KINDS)}")
-    if backend not in BACKENDS:
-        raise NetFaultError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
-    for name, value in (
-        ("latency_ms", latency_ms),
-        ("jitter_ms", jitter_ms),
-        ("timeout_ms", timeout_ms),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise NetFaultError(
-                f"{name} must be a whole number of milliseconds >= 0, not {value!r}"
-            )
-    if kind == "latency" and latency_ms == 0:
-        raise NetFaultError("a latency fault needs latency_ms > 0")
-    if jitter_ms > latency_ms and kind == "latency":
-        raise NetFaultError(f"jitter_ms ({jitter_ms}) must not exceed latency_ms ({latency_ms})")
+# --- backend choice -------------------------------------------------------------------------
 
 
 def _choose(target: Target, dependency: str, backend: str) -> str:
@@ -150,9 +176,9 @@ def _choose(target: Target, dependency: str, backend: str) -> str:
 # --- proxy backend (Toxiproxy API) ----------------------------------------------------------
 
 
-def _http(method: str, url: str, **kwargs: Any) -> requests.Response:
+def _http(method: str, url: str, body: dict[str, Any] | None = None) -> requests.Response:
     try:
-        return requests.request(method, url, timeout=HTTP_TIMEOUT_S, **kwargs)
+        return requests.request(method, url, json=body, timeout=HTTP_TIMEOUT_S)
     except requests.RequestException as exc:
         raise NetFaultError(
             f"cannot reach the fault proxy at {url} ({exc.__class__.__name__}): is the "
@@ -175,21 +201,15 @@ def _toxics(base_url: str, proxy: str) -> list[dict[str, Any]]:
     return response.json()
 
 
-def _inject_toxic(
-    target: Target, dependency: str, kind: str, latency_ms: int, jitter_ms: int, timeout_ms: int
-) -> dict[str, Any]:
+def _inject_toxic(target: Target, dependency: str, fault: Fault) -> dict[str, Any]:
     proxy = target.proxy(dependency)
     base_url = target.faultproxy_url
     _toxics(base_url, proxy)  # the proxy answers and knows this proxy, before anything changes
-    name = f"{TOXIC_PREFIX}{kind}"
-    attributes = (
-        {"latency": latency_ms, "jitter": jitter_ms}
-        if kind == "latency"
-        else {"timeout": timeout_ms}
-    )
+    name = f"{TOXIC_PREFIX}{fault.kind}"
+    kind, attributes = KINDS[fault.kind], fault.toxic_attributes
     body = {
         "name": name,
-        "type": KINDS[kind],
+        "type": kind,
         "stream": "downstream",
         "toxicity": 1,
         "attributes": attributes,
@@ -199,9 +219,9 @@ def _inject_toxic(
         "toxic",
         dependency,
         {"proxy": proxy, "toxic": name, "faultproxy_url": base_url},
-        note=f"{KINDS[kind]} toxic {attributes} on proxy {proxy}",
+        note=f"{kind} toxic {attributes} on proxy {proxy}",
     )
-    response = _http("POST", f"{base_url}/proxies/{proxy}/toxics", json=body)
+    response = _http("POST", f"{base_url}/proxies/{proxy}/toxics", body)
     if not response.ok:
         ledger.resolve(entry_id)  # the proxy refused: nothing was injected
         if response.status_code == 409:
@@ -218,7 +238,7 @@ def _inject_toxic(
         "backend": "proxy",
         "proxy": proxy,
         "toxic": name,
-        "type": KINDS[kind],
+        "type": kind,
         "attributes": attributes,
         "ledger_id": entry_id,
     }
@@ -255,22 +275,14 @@ def _tc(*args: str) -> subprocess.CompletedProcess:
         ) from None
 
 
-def _inject_qdisc(
-    target: Target,
-    dependency: str,
-    kind: str,
-    latency_ms: int,
-    jitter_ms: int,
-    interface: str | None,
-) -> dict[str, Any]:
-    if kind == "reset":
-        raise NetFaultError("netem cannot reset connections: use backend 'proxy' for 'reset'")
+def _inject_qdisc(target: Target, dependency: str, fault: Fault) -> dict[str, Any]:
+    rule = fault.netem_rule
+    interface = target.netem_interface
     if not interface:
         raise NetFaultError(
             f"the netem backend needs the interface towards {dependency!r}: set "
             "`netem_interface` in the experiment's configuration"
         )
-    rule = ["delay", f"{latency_ms}ms", f"{jitter_ms}ms"] if kind == "latency" else ["loss", "100%"]
     ledger = ledger_for(target)
     entry_id = ledger.record(
         "qdisc",
@@ -289,7 +301,7 @@ def _inject_qdisc(
         if any(mark in error.lower() for mark in NO_NETEM_MARKS):
             raise NetFaultError(
                 f"this kernel has no netem (tc: {error}): use backend 'proxy' to inject "
-                f"{kind} towards {dependency!r}"
+                f"{fault.kind} towards {dependency!r}"
             )
         raise NetFaultError(f"tc could not add netem on {interface!r}: {error}")
     return {

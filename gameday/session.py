@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gameday.locustrun import RUN_DIR_ENV
+from gameday.target import RUN_DIR_ENV
 from gameday.verdict import Verdict, read_verdict
 
 PROFILES_DIR = Path("experiments/vars")

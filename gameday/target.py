@@ -1,14 +1,45 @@
-"""The target: where the system under test runs and how to reach it.
+"""The target: where the system under test runs, how to reach it, and the run's settings.
 
-The lab's provisioning writes ``/etc/coffee-chaos/target.json`` (no secrets)
-and ``/etc/coffee-chaos/secrets.json`` (mode 0600). ``COFFEE_CHAOS_TARGET``
-points at another target file; an experiment's ``configuration`` may override
-single fields (``api_url``, ``prometheus_url``, ``platform``).
+``load_target(configuration)`` reads the target file and the experiment's
+``configuration`` once, checks every value (an error names the key and what it
+takes) and returns a ``Target``; nothing else reads the configuration dict.
 
-The optional ``load`` section describes distributed load (remote Locust
-workers, inventory group ``locust_workers``): where the master listens for
-them and how many processes join it. Without it the master binds 127.0.0.1
-and waits for no remote worker.
+The target file: configuration ``target_file``, else ``$COFFEE_CHAOS_TARGET``,
+else ``/etc/coffee-chaos/target.json`` (written by provisioning, no secrets).
+Its keys, with their defaults; the first five may also be set in the configuration:
+
+- ``api_url`` (required): the API under test.
+- ``prometheus_url`` (``http://127.0.0.1:9090``): Prometheus.
+- ``platform`` (``supervisor``): ``supervisor`` or ``kubernetes``.
+- ``faultproxy_url`` (``http://127.0.0.1:8474``): the Toxiproxy-compatible fault proxy.
+- ``aggregator_metrics_url`` (``http://127.0.0.1:8006/metrics``): the reference
+  café's aggregator metrics (optional: not part of the target contract).
+- ``services`` (required): ``{name: {"program": ..., "kubernetes": {...}}}``.
+- ``supervisor_url`` (``unix:///var/run/supervisor.sock``): the process manager.
+- ``proxies`` (none): ``{dependency: proxy name}`` on the fault proxy.
+- ``state_dir`` (``/var/lib/coffee-chaos``): ledger, kill switch, run lock, load state.
+- ``secrets_file`` (``/etc/coffee-chaos/secrets.json``, mode 0600): credentials,
+  unless the experiment has a ``coffee`` secrets scope.
+- ``load`` (local only): where the Locust master listens for remote workers
+  (inventory group ``locust_workers``) and how many join it: ``master_bind_host``
+  (``127.0.0.1``), ``master_port`` (5557), ``remote_workers`` (0).
+
+The configuration keys the engine reads (the experiment's others, durations and
+thresholds, only fill in its arguments). ``gameday run --var key=value`` passes
+strings: whole numbers and true/false are read from them.
+
+- ``target_file``: another target file (see above).
+- ``allow_remote_target`` (false): traffic may go to a target that is not loopback.
+- ``request_timeout_s`` (60, Locust's own): how long a load request may hang before it
+  counts as a failure with no answer; experiments set twice their largest answer bound.
+- ``load_workers`` (0): local Locust workers behind a master when ``start_load`` is
+  not given ``workers``; 0 runs one process.
+- ``postgres_schema`` (``coffee_rt``): the schema of the contract's ``orders`` table.
+- ``netem_interface`` (none): the host interface towards the dependencies, for the
+  ``netem`` backend of network faults.
+- ``service_env_dir`` (``/etc/coffee-chaos``): where environment override files go.
+- ``run_dir``: where load runs write their files; ``$COFFEE_CHAOS_RUN_DIR`` (set by
+  the safety control, beside the journal) comes first, ``runs/<UTC stamp>`` last.
 """
 
 from __future__ import annotations
@@ -16,17 +47,28 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gameday.errors import GamedayError
+
 DEFAULT_TARGET_FILE = "/etc/coffee-chaos/target.json"
 TARGET_ENV = "COFFEE_CHAOS_TARGET"
+RUN_DIR_ENV = "COFFEE_CHAOS_RUN_DIR"
 PLATFORMS = ("supervisor", "kubernetes")
-OVERRIDABLE = ("api_url", "prometheus_url", "platform", "faultproxy_url")
+OVERRIDABLE = ("api_url", "prometheus_url", "platform", "faultproxy_url", "aggregator_metrics_url")
+_TRUE = ("true", "yes", "1")
+_FALSE = ("false", "no", "0")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_IDENTIFIER_TAKES = "a plain SQL identifier (letters, digits, underscores)"
+_INTERFACE = re.compile(r"^[^\s/]{1,15}$")
+_PATH = re.compile(r"^[^\0]+$")
 
 
-class TargetError(Exception):
+class TargetError(GamedayError):
     """The target configuration is missing, malformed, or lacks what was asked."""
 
 
@@ -54,7 +96,8 @@ class LoadSection:
 
 @dataclass(frozen=True)
 class Target:
-    """Everything the engine needs to reach the system under test."""
+    """Everything the engine needs to reach the system under test, and the run's settings
+    (the module's docstring says where each field comes from and its default)."""
 
     api_url: str
     prometheus_url: str
@@ -62,10 +105,18 @@ class Target:
     supervisor_url: str
     services: dict[str, Service]
     faultproxy_url: str
+    aggregator_metrics_url: str
     proxies: dict[str, str]
     state_dir: Path
     secrets_file: Path
-    load: LoadSection = LoadSection()
+    load: LoadSection
+    allow_remote_target: bool
+    load_workers: int
+    request_timeout_s: float
+    postgres_schema: str
+    netem_interface: str | None
+    service_env_dir: Path
+    run_dir: Path
 
     @property
     def ledger_dir(self) -> Path:
@@ -97,15 +148,10 @@ class Target:
             ) from None
 
 
-def target_file(configuration: dict[str, Any] | None = None) -> Path:
-    """The target file in force: configuration, then environment, then the lab's."""
-    configured = (configuration or {}).get("target_file")
-    return Path(configured or os.environ.get(TARGET_ENV) or DEFAULT_TARGET_FILE)
-
-
 def load_target(configuration: dict[str, Any] | None = None) -> Target:
-    """Read the target file, apply the experiment's overrides, and check it."""
-    path = target_file(configuration)
+    """Read the target file, apply the experiment's configuration, and check both."""
+    config = dict(configuration or {})
+    path = Path(config.get("target_file") or os.environ.get(TARGET_ENV) or DEFAULT_TARGET_FILE)
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
@@ -115,11 +161,12 @@ def load_target(configuration: dict[str, Any] | None = None) -> Target:
         ) from None
     except json.JSONDecodeError as exc:
         raise TargetError(f"target file {path} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise TargetError(f"target file {path} must hold a JSON object, got {type(raw).__name__}")
     for key in OVERRIDABLE:
-        value = (configuration or {}).get(key)
-        if value:
-            raw[key] = value
-    return _parse(raw, path)
+        if config.get(key):
+            raw[key] = config[key]
+    return Target(**_target_file_fields(raw, path), **_configuration_fields(config))
 
 
 def load_secrets(target: Target, secrets: dict[str, Any] | None = None) -> dict[str, str]:
@@ -141,7 +188,8 @@ def load_secrets(target: Target, secrets: dict[str, Any] | None = None) -> dict[
     return {**stored, **{k: v for k, v in scoped.items() if v}}
 
 
-def _parse(raw: dict[str, Any], path: Path) -> Target:
+def _target_file_fields(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The target file's keys (with the configuration's overrides), checked."""
     missing = [k for k in ("api_url", "services") if k not in raw]
     if missing:
         raise TargetError(f"target file {path} lacks {', '.join(missing)}")
@@ -150,6 +198,15 @@ def _parse(raw: dict[str, Any], path: Path) -> Target:
         raise TargetError(
             f"target file {path}: platform {platform!r} is not one of {', '.join(PLATFORMS)}"
         )
+    urls = {
+        key: _url(raw, key, default, path)
+        for key, default in (
+            ("api_url", ""),
+            ("prometheus_url", "http://127.0.0.1:9090"),
+            ("faultproxy_url", "http://127.0.0.1:8474"),
+            ("aggregator_metrics_url", "http://127.0.0.1:8006/metrics"),
+        )
+    }
     services = {
         name: Service(
             name=name,
@@ -158,18 +215,100 @@ def _parse(raw: dict[str, Any], path: Path) -> Target:
         )
         for name, spec in raw["services"].items()
     }
-    return Target(
-        api_url=raw["api_url"].rstrip("/"),
-        prometheus_url=raw.get("prometheus_url", "http://127.0.0.1:9090").rstrip("/"),
-        platform=platform,
-        supervisor_url=raw.get("supervisor_url", "unix:///var/run/supervisor.sock"),
-        services=services,
-        faultproxy_url=raw.get("faultproxy_url", "http://127.0.0.1:8474").rstrip("/"),
-        proxies=dict(raw.get("proxies", {})),
-        state_dir=Path(raw.get("state_dir", "/var/lib/coffee-chaos")),
-        secrets_file=Path(raw.get("secrets_file", "/etc/coffee-chaos/secrets.json")),
-        load=_parse_load(raw.get("load", {}), path),
+    return {
+        **urls,
+        "platform": platform,
+        "supervisor_url": raw.get("supervisor_url", "unix:///var/run/supervisor.sock"),
+        "services": services,
+        "proxies": dict(raw.get("proxies", {})),
+        "state_dir": Path(raw.get("state_dir", "/var/lib/coffee-chaos")),
+        "secrets_file": Path(raw.get("secrets_file", "/etc/coffee-chaos/secrets.json")),
+        "load": _parse_load(raw.get("load", {}), path),
+    }
+
+
+def _configuration_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """The experiment's settings, each checked, each with its default."""
+    return {
+        "allow_remote_target": _flag(config, "allow_remote_target", default=False),
+        "load_workers": _count(config, "load_workers", "local Locust workers", default=0),
+        "request_timeout_s": _seconds(config, "request_timeout_s", default=60.0),
+        "postgres_schema": _matching(
+            config, "postgres_schema", _IDENTIFIER, _IDENTIFIER_TAKES, default="coffee_rt"
+        ),
+        "netem_interface": _matching(
+            config, "netem_interface", _INTERFACE, "a network interface such as eth0", default=None
+        ),
+        "service_env_dir": Path(
+            _matching(config, "service_env_dir", _PATH, "a directory", default="/etc/coffee-chaos")
+        ),
+        "run_dir": _run_dir(config),
+    }
+
+
+def _run_dir(config: dict[str, Any]) -> Path:
+    """$COFFEE_CHAOS_RUN_DIR, else configuration ``run_dir``, else ``runs/<UTC stamp>``."""
+    chosen = os.environ.get(RUN_DIR_ENV) or _matching(
+        config, "run_dir", _PATH, "a directory", default=None
     )
+    if not chosen:
+        chosen = Path("runs") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path(chosen).resolve()
+
+
+def _matching(
+    config: dict[str, Any], key: str, pattern: re.Pattern, takes: str, default: str | None
+) -> str | None:
+    value = config.get(key) or default
+    if value is not None and (not isinstance(value, str) or not pattern.match(value)):
+        raise _bad(key, takes, value)
+    return value
+
+
+def _flag(config: dict[str, Any], key: str, default: bool) -> bool:
+    value = config.get(key, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _bad(key, "true or false", value, f"--var {key}:bool=true")
+
+
+def _count(config: dict[str, Any], key: str, what: str, default: int) -> int:
+    value = config.get(key, default)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if _whole(value) and value >= 0:
+        return value
+    raise _bad(key, f"a whole number of {what}", value, f"--var {key}:int=2")
+
+
+def _seconds(config: dict[str, Any], key: str, default: float) -> float:
+    value = config.get(key, default)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if isinstance(value, bool) or not 0 < seconds <= 3600:
+        raise _bad(key, "a number of seconds in (0, 3600]", value, f"--var {key}:float=5")
+    return seconds
+
+
+def _bad(key: str, takes: str, value: Any, example: str = "") -> TargetError:
+    return TargetError(
+        f"configuration {key} must be {takes}, got {value!r}"
+        + (f": e.g. {example}" if example else "")
+    )
+
+
+def _url(raw: dict[str, Any], key: str, default: str, path: Path) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise TargetError(
+            f"{key} must be an http(s) URL, got {value!r} (target file {path}, or the "
+            "experiment's configuration)"
+        )
+    return value.rstrip("/")
 
 
 def _parse_load(raw: Any, path: Path) -> LoadSection:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from psycopg import sql
 
 from gameday import services
 from gameday.errors import GamedayError
@@ -27,7 +28,6 @@ from gameday.target import Target
 
 __all__ = ["SIGNALS", "Applicability", "Signal", "applicability", "check"]
 
-AGGREGATOR_METRICS_URL = "http://127.0.0.1:8006/metrics"
 CONTRACT_METRICS = ("http_requests_total", "http_request_duration_seconds", "orders_created_total")
 
 
@@ -193,16 +193,18 @@ def _fault_proxy(target: Target) -> str:
 
 
 def _database(target: Target) -> str:
+    orders = sql.Identifier(target.postgres_schema, "orders")
     with connect(dsn_for(target), "count the orders", "coffee-chaos-check") as conn:
-        (count,) = conn.execute("SELECT count(*) FROM coffee_rt.orders").fetchone()
-    return f"the orders table holds {count} orders"
+        (count,) = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(orders)).fetchone()
+    return f"{target.postgres_schema}.orders holds {count} orders"
 
 
 def _aggregator_metrics(target: Target) -> str:
-    text = requests.get(AGGREGATOR_METRICS_URL, timeout=3).text
+    url = target.aggregator_metrics_url
+    text = requests.get(url, timeout=3).text
     if "aggregator_pass_in_progress" not in text:
-        raise ValueError(f"{AGGREGATOR_METRICS_URL} has no aggregator_pass_in_progress")
-    return f"{AGGREGATOR_METRICS_URL} has the pass metrics"
+        raise ValueError(f"{url} has no aggregator_pass_in_progress")
+    return f"{url} has the pass metrics"
 
 
 def _pool_gauge(target: Target) -> str:

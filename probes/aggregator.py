@@ -1,7 +1,7 @@
 """Chaos Toolkit probes of the aggregator's passes: the last success and pass durations.
 
 OPTIONAL: they read the reference café's own aggregator metrics (not part of
-the target contract) at ``metrics_url`` (default ``http://127.0.0.1:8006/metrics``):
+the target contract) at ``metrics_url`` (default: the target's ``aggregator_metrics_url``):
 ``aggregator_last_success_timestamp_seconds``, the histogram
 ``aggregator_pass_duration_seconds``, the counter ``aggregator_passes_total`` and
 the gauge ``aggregator_pass_in_progress`` (if present).
@@ -19,12 +19,12 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from prometheus_client.parser import text_string_to_metric_families
 
-from gameday.httpcheck import HttpCheckError, require_loopback
+from controls.adapter import engine_call
+from gameday.httpcheck import require_loopback
 
 __all__ = ["aggregator_last_pass", "aggregator_next_pass"]
 logger = logging.getLogger("chaostoolkit")
 
-METRICS_URL = "http://127.0.0.1:8006/metrics"
 LAST_SUCCESS = "aggregator_last_success_timestamp_seconds"
 DURATION = "aggregator_pass_duration_seconds"
 PASSES = "aggregator_passes"
@@ -33,11 +33,11 @@ MAX_WAIT_S = 600
 
 
 def aggregator_last_pass(
-    metrics_url: str = METRICS_URL, configuration: Configuration = None, secrets: Secrets = None
+    metrics_url: str = "", configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """When the last pass succeeded (unix time, age in s), passes by result, and the
     mean and count of successful pass durations since the aggregator started."""
-    facts = _read(metrics_url, configuration)
+    facts = _read(_checked_url(metrics_url, configuration))
     last = facts["last_success"]
     return {
         "last_success_ts": last,
@@ -51,7 +51,7 @@ def aggregator_last_pass(
 def aggregator_next_pass(
     timeout_s: float = 30,
     max_duration_s: float | None = None,
-    metrics_url: str = METRICS_URL,
+    metrics_url: str = "",
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
@@ -62,11 +62,12 @@ def aggregator_next_pass(
     """
     if not 0 < timeout_s <= MAX_WAIT_S:
         raise ActivityFailed(f"timeout_s must be in (0, {MAX_WAIT_S}], got {timeout_s!r}")
+    url = _checked_url(metrics_url, configuration)
     began = time.monotonic()
-    before = _read(metrics_url, configuration)
+    before = _read(url)
     if before["in_progress"]:
-        before = _await(metrics_url, configuration, before, began, timeout_s)
-    now = _await(metrics_url, configuration, before, began, timeout_s)
+        before = _await(url, before, began, timeout_s)
+    now = _await(url, before, began, timeout_s)
     passes = now["count"] - before["count"]
     duration = (now["sum"] - before["sum"]) / passes
     result = {
@@ -84,13 +85,11 @@ def aggregator_next_pass(
     return result
 
 
-def _await(
-    metrics_url: str, configuration: Configuration, before: dict, began: float, timeout_s: float
-) -> dict[str, Any]:
+def _await(metrics_url: str, before: dict, began: float, timeout_s: float) -> dict[str, Any]:
     """The metrics once a pass more than in ``before`` has succeeded."""
     while True:
         time.sleep(0.1)
-        now = _read(metrics_url, configuration)
+        now = _read(metrics_url)
         if now["count"] > before["count"]:
             return now
         if time.monotonic() - began > timeout_s:
@@ -100,13 +99,18 @@ def _await(
             )
 
 
-def _read(metrics_url: str, configuration: Configuration) -> dict[str, Any]:
+def _checked_url(metrics_url: str, configuration: Configuration) -> str:
+    """``metrics_url``, else the target's aggregator metrics, checked against the loopback rule."""
+    with engine_call("read the aggregator metrics", configuration) as target:
+        url = metrics_url or target.aggregator_metrics_url
+        require_loopback(url, target.allow_remote_target)
+    return url
+
+
+def _read(metrics_url: str) -> dict[str, Any]:
     try:
-        require_loopback(metrics_url, bool((configuration or {}).get("allow_remote_target")))
         response = requests.get(metrics_url, timeout=3)
         response.raise_for_status()
-    except HttpCheckError as exc:
-        raise ActivityFailed(str(exc)) from None
     except requests.RequestException as exc:
         raise ActivityFailed(
             f"aggregator metrics at {metrics_url} did not answer ({type(exc).__name__}): "

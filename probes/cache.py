@@ -16,7 +16,8 @@ import redis
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from gameday.target import TargetError, load_secrets, load_target
+from controls.adapter import engine_call
+from gameday.target import load_secrets
 
 __all__ = ["cache_ttls", "contract_keys"]
 logger = logging.getLogger("chaostoolkit")
@@ -34,18 +35,18 @@ def cache_ttls(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Seconds each key has left: ``None`` never expires, ``"missing"`` does not exist."""
-    try:
-        url = load_secrets(load_target(configuration), secrets).get("redis_url")
-    except TargetError as exc:
-        raise ActivityFailed(str(exc)) from None
+    with engine_call("read cache TTLs", configuration) as target:
+        url = load_secrets(target, secrets).get("redis_url")
     if not url:
-        raise ActivityFailed("cannot read cache TTLs: no redis_url credential")
+        raise ActivityFailed("could not read cache TTLs: no redis_url credential")
     chosen = keys or contract_keys()
     client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
     try:
         ttls = [client.ttl(key) for key in chosen]
     except redis.RedisError as exc:
-        raise ActivityFailed(f"cannot read cache TTLs from Redis: {type(exc).__name__}") from None
+        raise ActivityFailed(
+            f"could not read cache TTLs from Redis: {type(exc).__name__}"
+        ) from None
     finally:
         client.close()
     return {

@@ -15,11 +15,10 @@ import requests
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from controls.evidence import unmet
-from gameday import capacity, livestats, locustrun
-from gameday.errors import GamedayError
-from gameday.httpcheck import HttpCheckError, require_loopback
-from gameday.target import TargetError, load_target
+from gameday import capacity, livestats, loadplan, locustrun
+from gameday.httpcheck import require_loopback
 
 __all__ = [
     "capacity_was_found",
@@ -37,11 +36,8 @@ def saved_capacity(
     capacity_file: str = "", configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """The capacity figure baseline-ramp saved, with its evidence; fails when there is none."""
-    try:
-        target = load_target(configuration)
+    with engine_call("read the saved capacity", configuration) as target:
         return capacity.load_capacity(capacity.capacity_path(target, capacity_file))
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(str(exc)) from None
 
 
 def pool_waiting_during(
@@ -57,20 +53,15 @@ def pool_waiting_during(
     Optional: the gauge is the reference café's, not the contract's; a target without
     it gives ``{"available": false}``. ``duration_s`` may list phases to add up.
     """
-    try:
+    with engine_call(f"sample {metric} on the API's metrics", configuration) as target:
         duration_s = capacity.total_seconds(duration_s, "duration_s")
-    except GamedayError as exc:
-        raise ActivityFailed(str(exc)) from None
+        url = target.api_url + "/metrics"
+        require_loopback(url, target.allow_remote_target)
     if not 0 < duration_s <= MAX_WINDOW_S or not 0.05 <= interval_s <= duration_s:
         raise ActivityFailed(
             f"duration_s must be in (0, {MAX_WINDOW_S}] and interval_s in [0.05, duration_s], "
             f"got {duration_s!r} and {interval_s!r}"
         )
-    try:
-        url = load_target(configuration).api_url + "/metrics"
-        require_loopback(url, bool((configuration or {}).get("allow_remote_target", False)))
-    except (TargetError, HttpCheckError) as exc:
-        raise ActivityFailed(str(exc)) from None
     pattern = re.compile(rf"^{re.escape(metric)}(?:{{[^}}]*}})? ([0-9.eE+-]+)$", re.MULTILINE)
     values: list[float] = []
     unanswered = 0
@@ -105,7 +96,7 @@ def spike_phases(
     ramp_s: float,
     hold_s: float,
     after_s: float,
-    user_classes: str = locustrun.DEFAULT_USER_CLASSES,
+    user_classes: str = loadplan.DEFAULT_USER_CLASSES,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
@@ -115,16 +106,14 @@ def spike_phases(
 
     Waits until the live statistics cover the whole spike.
     """
-    try:
-        run = locustrun.latest(load_target(configuration))
-        per_user = capacity.offered_per_user(locustrun.parse_user_classes(user_classes))
+    with engine_call("measure the spike's phases", configuration) as target:
+        run = locustrun.latest(target)
+        per_user = capacity.offered_per_user(loadplan.parse_user_classes(user_classes))
         began = capacity.first_second(
             run["live_file"], datetime.fromisoformat(run["started_at"]).timestamp()
         )
         end_t = began + int(base_s + ramp_s + hold_s + after_s)
         seconds = _seconds_until(run["live_file"], end_t)
-    except (GamedayError, TargetError, livestats.LiveStatsError) as exc:
-        raise ActivityFailed(f"no spike figures: {exc}") from None
     middle = (base_users + peak_users) / 2
     plan = [
         ("before", base_s, base_users),
@@ -172,7 +161,8 @@ def capacity_was_found(
     configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """The step test of this run found a capacity (orders/s) before latency degraded."""
-    path = locustrun.resolve_run_dir(configuration) / capacity.FILE_NAME
+    with engine_call("read the step test's result", configuration) as target:
+        path = target.run_dir / capacity.FILE_NAME
     try:
         record = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError) as exc:
@@ -195,7 +185,8 @@ def mixes_within_limits(
 ) -> dict[str, Any]:
     """Every weight mix of this run (``actions.capacity.run_mixes``) kept its orders' P99 and
     failure ratio within bounds; returns the mixes side by side."""
-    path = locustrun.resolve_run_dir(configuration) / "mixes.json"
+    with engine_call("read the mixes' results", configuration) as target:
+        path = target.run_dir / "mixes.json"
     try:
         compared = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError) as exc:

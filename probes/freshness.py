@@ -23,10 +23,9 @@ import websocket
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from controls.evidence import unmet
-from gameday.errors import GamedayError
 from gameday.httpcheck import HttpCheckError, InvalidCall, api_url, call
-from gameday.target import TargetError
 
 __all__ = ["dashboard_stays_stale", "freshness_stays_under", "marker_shown_within"]
 logger = logging.getLogger("chaostoolkit")
@@ -288,10 +287,8 @@ class _PushWatcher:
 
 
 def _url(configuration: Configuration) -> str:
-    try:
+    with engine_call("reach the API", configuration):
         return api_url(configuration)
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(str(exc)) from None
 
 
 def _check_wait(value: float, name: str) -> None:

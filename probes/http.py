@@ -23,11 +23,10 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from prometheus_client.parser import text_string_to_metric_families
 
+from controls.adapter import engine_call
 from controls.evidence import unmet
 from gameday import livestats
-from gameday.errors import GamedayError
 from gameday.httpcheck import Answer, HttpCheckError, InvalidCall, api_url, call, fetch_text
-from gameday.target import TargetError
 
 __all__ = [
     "answers_within",
@@ -291,10 +290,8 @@ def _order(drink: str, store: str, price: float | None) -> dict[str, Any]:
 
 
 def _api_url(configuration: Configuration) -> str:
-    try:
+    with engine_call("reach the API", configuration):
         return api_url(configuration)
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(str(exc)) from None
 
 
 def _call(

@@ -27,10 +27,9 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from controls.evidence import unmet
-from gameday import capacity, livestats, locustrun
-from gameday.errors import GamedayError
-from gameday.target import TargetError, load_target
+from gameday import capacity, livestats, loadplan, locustrun
 from probes.prometheus import server_latency
 
 __all__ = [
@@ -56,11 +55,9 @@ def load_stats(
     codes over the window; ``age_s`` is how old its newest second is (large once Locust
     has finished)."""
     run = _current(configuration)
-    timeout_ms = run.get("request_timeout_s", locustrun.REQUEST_TIMEOUT_S) * 1000
-    try:
+    timeout_ms = run.get("request_timeout_s", loadplan.REQUEST_TIMEOUT_S) * 1000
+    with engine_call("read the load's statistics", configuration):
         facts = livestats.window(run["live_file"], window_s, endpoint, timeout_ms)
-    except livestats.LiveStatsError as exc:
-        raise ActivityFailed(f"no load statistics: {exc}") from None
     facts["age_s"] = round(time.time() - facts["to_t"] - 1, 1) if facts["to_t"] else None
     facts.pop("open_hist")
     return facts
@@ -208,13 +205,11 @@ def p99_recovers_after_drop(
     may list the phases before the drop, to add up.
     """
     run = _current(configuration)
-    try:
+    with engine_call("find when the load began", configuration):
         drop_after_s = capacity.total_seconds(drop_after_s, "drop_after_s")
         began = capacity.first_second(
             run["live_file"], datetime.fromisoformat(run["started_at"]).timestamp()
         )
-    except GamedayError as exc:
-        raise ActivityFailed(f"no load statistics: {exc}") from None
     drop_t = began + int(drop_after_s)
     last_start = drop_t + int(within_s)
     while True:
@@ -248,26 +243,21 @@ def load_outcome(configuration: Configuration = None, secrets: Secrets = None) -
     ``stop_reason`` names the self-stop (``abort_failure_ratio``) when the load
     stopped itself on a dead target; exit code 3 then.
     """
-    try:
-        run = locustrun.latest(load_target(configuration))
+    with engine_call("read the load's outcome", configuration) as target:
+        run = locustrun.latest(target)
         facts = livestats.outcome(Path(run["live_file"]))
-    except (GamedayError, TargetError, livestats.LiveStatsError) as exc:
-        raise ActivityFailed(f"no load outcome: {exc}") from None
     return {"run_dir": run["run_dir"], **facts}
 
 
 def _current(configuration: Configuration) -> dict[str, Any]:
-    try:
-        return locustrun.current(load_target(configuration))
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"no load statistics: {exc}") from None
+    with engine_call("read the load's statistics", configuration) as target:
+        return locustrun.current(target)
 
 
 def _records(configuration: Configuration, last: int | None = None) -> list[dict[str, Any]]:
-    try:
-        return livestats.read_seconds(_current(configuration)["live_file"], last=last)
-    except livestats.LiveStatsError as exc:
-        raise ActivityFailed(f"no load statistics: {exc}") from None
+    live_file = _current(configuration)["live_file"]
+    with engine_call("read the load's statistics", configuration):
+        return livestats.read_seconds(live_file, last=last)
 
 
 def _baseline_file(configuration: Configuration) -> Path:

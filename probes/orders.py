@@ -2,8 +2,8 @@
 
 Locust appends every acknowledged order (200 with an ``id``) to
 ``<run_dir>/locust/acked.jsonl``; these probes look each id up in the
-contract's table ``<schema>.orders`` (schema from configuration
-``postgres_schema``, default ``coffee_rt``) with the ``postgres_dsn`` credential.
+contract's table ``<schema>.orders`` (the configuration's ``postgres_schema``)
+with the ``postgres_dsn`` credential.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from psycopg import sql
 
+from controls.adapter import engine_call
 from gameday import locustrun
-from gameday.errors import GamedayError
 from gameday.postgres import sanitise
-from gameday.target import TargetError, load_secrets, load_target
+from gameday.target import load_secrets
 
 __all__ = ["all_orders_stored", "no_lost_orders"]
 logger = logging.getLogger("chaostoolkit")
@@ -55,17 +55,14 @@ def all_orders_stored(
 
 
 def _check(run_dir: str | None, configuration: Configuration, secrets: Secrets) -> dict[str, Any]:
-    try:
-        target = load_target(configuration)
+    with engine_call("check acknowledged orders", configuration) as target:
         chosen = Path(run_dir) if run_dir else Path(locustrun.latest(target)["run_dir"])
         dsn = load_secrets(target, secrets).get("postgres_dsn")
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot check acknowledged orders: {exc}") from None
     if not dsn:
-        raise ActivityFailed("cannot check acknowledged orders: no postgres_dsn credential")
+        raise ActivityFailed("could not check acknowledged orders: no postgres_dsn credential")
     acked_file = chosen / "locust" / "acked.jsonl"
     ids = _acknowledged_ids(acked_file)
-    schema = (configuration or {}).get("postgres_schema", "coffee_rt")
+    schema = target.postgres_schema
     found = _stored(dsn, schema, ids)
     missing = [order_id for order_id in ids if order_id not in found]
     logger.info(f"{len(ids)} acknowledged orders, {len(missing)} missing from {schema}.orders")

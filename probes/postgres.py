@@ -1,9 +1,9 @@
 """Chaos Toolkit probes of the target's PostgreSQL: connections, lock waits, inserts, sizes.
 
 They read PostgreSQL's own statistics (``pg_stat_activity``, ``pg_locks``,
-``pg_relation_size``) and the contract's table ``<schema>.orders`` (schema
-from configuration ``postgres_schema``, default ``coffee_rt``) with the
-``postgres_dsn`` credential. The DSN never appears in a result or an error.
+``pg_relation_size``) and the contract's table ``<schema>.orders`` (the
+configuration's ``postgres_schema``) with the ``postgres_dsn`` credential. The
+DSN never appears in a result or an error.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from psycopg import sql
 
+from controls.adapter import engine_call
 from controls.evidence import not_available, unmet
-from gameday.errors import GamedayError
-from gameday.postgres import DatabaseError, connect, dsn_for
-from gameday.target import TargetError, load_target
+from gameday.postgres import connect, dsn_for
 from probes.http import dashboard
 
 __all__ = [
@@ -60,6 +59,10 @@ SELECT pg_table_size(c.oid), pg_indexes_size(c.oid), pg_total_relation_size(c.oi
         FROM pg_index i WHERE i.indrelid = c.oid)
 FROM pg_class c WHERE c.oid = to_regclass(%s)
 """
+STALENESS = """
+SELECT extract(epoch FROM (clock_timestamp() AT TIME ZONE 'UTC') - min(timestamp)), count(*)
+FROM {} WHERE timestamp > greatest(%s, (clock_timestamp() AT TIME ZONE 'UTC') - interval '1 hour')
+"""
 
 
 def connections(
@@ -73,7 +76,7 @@ def connections(
     (the reference café names its pool ``refcafe-api``; optional for other targets).
     Returns ``{"total", "by_state", "by_application", "max_connections"}``.
     """
-    with _database(configuration, secrets, "read pg_stat_activity") as conn:
+    with _database(configuration, secrets, "read pg_stat_activity") as (conn, _):
         rows = conn.execute(CONNECTIONS).fetchall()
         limit = int(conn.execute("SHOW max_connections").fetchone()[0])
     by_state: dict[str, int] = {}
@@ -93,7 +96,7 @@ def connections(
 
 def lock_waits(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
     """Sessions waiting for a lock now: how many, the longest wait (s), and each wait."""
-    with _database(configuration, secrets, "read pg_locks") as conn:
+    with _database(configuration, secrets, "read pg_locks") as (conn, _):
         return _waits(conn)
 
 
@@ -114,7 +117,7 @@ def lock_waits_stay_under(
     longest, most, with_waits, worst = 0.0, 0, 0, None
     samples = 0
     deadline = time.monotonic() + duration_s
-    with _database(configuration, secrets, "sample pg_locks") as conn:
+    with _database(configuration, secrets, "sample pg_locks") as (conn, _):
         while True:
             facts = _waits(conn)
             samples += 1
@@ -154,10 +157,11 @@ def inserts_per_second(
     (the contract's ``id serial``), so uncommitted and failed inserts do not count.
     """
     _check_window(window_s, MIN_INTERVAL_S)
-    relation = _relation(configuration, table)
-    newest = sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(relation)
-    since = sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(relation)
-    with _database(configuration, secrets, f"count inserts into {table}") as conn:
+    table = _identifier("table", table)
+    with _database(configuration, secrets, f"count inserts into {table}") as (conn, schema):
+        relation = sql.Identifier(schema, table)
+        newest = sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(relation)
+        since = sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(relation)
         first = conn.execute(newest).fetchone()[0]
         started = time.monotonic()
         time.sleep(window_s)
@@ -175,10 +179,9 @@ def table_size(
     table: str = "orders", configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """Bytes of ``<schema>.<table>`` (heap, indexes, total, each index) and its row estimate."""
-    schema, table = _schema(configuration), _identifier("table", table)
-    name = f'"{schema}"."{table}"'
-    with _database(configuration, secrets, f"measure {schema}.{table}") as conn:
-        row = conn.execute(SIZES, (name,)).fetchone()
+    table = _identifier("table", table)
+    with _database(configuration, secrets, f"measure table {table}") as (conn, schema):
+        row = conn.execute(SIZES, (f'"{schema}"."{table}"',)).fetchone()
     if row is None:
         raise ActivityFailed(
             f"PostgreSQL: table {schema}.{table} does not exist: check `postgres_schema` "
@@ -216,11 +219,12 @@ def dashboard_is_one_snapshot(
         return not_available("a cache made of one pass", f"nothing to compare in {answer}")
     newest_id = max(i for i in recent if isinstance(i, int))
     hour_start = _hour_start(body["server_timestamp"], hourly.get("hour"))
-    count_sql = sql.SQL(
-        "SELECT count(*) FROM {} WHERE timestamp >= %s AND timestamp < %s + interval '1 hour' "
-        "AND id <= %s"
-    ).format(_relation(configuration, table))
-    with _database(configuration, secrets, "count the hour's orders") as conn:
+    table = _identifier("table", table)
+    with _database(configuration, secrets, "count the hour's orders") as (conn, schema):
+        count_sql = sql.SQL(
+            "SELECT count(*) FROM {} WHERE timestamp >= %s AND timestamp < %s + "
+            "interval '1 hour' AND id <= %s"
+        ).format(sql.Identifier(schema, table))
         (stored,) = conn.execute(count_sql, (hour_start, hour_start, newest_id)).fetchone()
     facts = {
         "hour_start": hour_start.isoformat(),
@@ -229,15 +233,13 @@ def dashboard_is_one_snapshot(
         "newest_recent_id": newest_id,
         "max_apart": max_apart,
     }
-    if (
-        not isinstance(hourly.get("order_count"), int)
-        or abs(hourly["order_count"] - stored) > max_apart
-    ):
+    count = hourly.get("order_count")
+    if not isinstance(count, int) or abs(count - stored) > max_apart:
         raise ActivityFailed(
             unmet(
                 f"the dashboard's hour count to match the {stored} orders stored up to its "
                 f"newest recent order {newest_id} (one pass, within {max_apart})",
-                f"order_count {hourly.get('order_count')}: the cache mixes passes",
+                f"order_count {count}: the cache mixes passes",
                 figures=facts,
             )
         )
@@ -279,20 +281,12 @@ def _waits(conn: Any) -> dict[str, Any]:
     }
 
 
-def _schema(configuration: Configuration) -> str:
-    return _identifier("postgres_schema", (configuration or {}).get("postgres_schema", "coffee_rt"))
-
-
 def _identifier(what: str, name: Any) -> str:
     if not isinstance(name, str) or not _IDENTIFIER.match(name):
         raise ActivityFailed(
             f"{what} {name!r} is not a plain SQL identifier (letters, digits, underscores)"
         )
     return name
-
-
-def _relation(configuration: Configuration, table: str) -> sql.Identifier:
-    return sql.Identifier(_schema(configuration), _identifier("table", table))
 
 
 def _check_window(duration_s: float, interval_s: float) -> None:
@@ -304,14 +298,11 @@ def _check_window(duration_s: float, interval_s: float) -> None:
 
 
 @contextmanager
-def _database(configuration: Configuration, secrets: Secrets, what: str) -> Iterator[Any]:
-    """A connection for ``what`` whose failures (credentials, network, SQL) are ActivityFailed."""
-    try:
-        dsn = dsn_for(load_target(configuration), secrets)
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(str(exc)) from None
-    try:
-        with connect(dsn, what, "coffee-chaos-probe") as conn:
-            yield conn
-    except DatabaseError as exc:
-        raise ActivityFailed(str(exc)) from None
+def _database(
+    configuration: Configuration, secrets: Secrets, what: str
+) -> Iterator[tuple[Any, str]]:
+    """A connection for ``what`` and the orders' schema; failures (credentials, network,
+    SQL) are ActivityFailed."""
+    with engine_call("query PostgreSQL", configuration) as target:
+        with connect(dsn_for(target, secrets), what, "coffee-chaos-probe") as conn:
+            yield conn, target.postgres_schema

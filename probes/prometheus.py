@@ -16,8 +16,8 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from chaosprometheus.probes import query
 
-from gameday.httpcheck import HttpCheckError, require_loopback
-from gameday.target import TargetError, load_target
+from controls.adapter import engine_call
+from gameday.httpcheck import require_loopback
 
 __all__ = [
     "api_p99_ms",
@@ -203,12 +203,9 @@ def _memory(url: str, job: str) -> dict[str, Any]:
 
 
 def _prometheus_url(configuration: Configuration) -> str:
-    try:
-        url = load_target(configuration).prometheus_url
-        require_loopback(url, bool((configuration or {}).get("allow_remote_target", False)))
-    except (TargetError, HttpCheckError) as exc:
-        raise ActivityFailed(str(exc)) from None
-    return url
+    with engine_call("query Prometheus", configuration) as target:
+        require_loopback(target.prometheus_url, target.allow_remote_target)
+    return target.prometheus_url
 
 
 def _scalar(url: str, promql: str) -> float:

@@ -21,7 +21,8 @@ import redis
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from gameday.target import TargetError, load_secrets, load_target
+from controls.adapter import engine_call
+from gameday.target import load_secrets
 from probes.cache import contract_keys
 
 __all__ = ["key_ages", "redis_memory", "redis_stats", "redis_write_latency"]
@@ -143,10 +144,8 @@ def redis_write_latency(
 
 @contextmanager
 def _redis(configuration: Configuration, secrets: Secrets, what: str) -> Iterator[redis.Redis]:
-    try:
-        url = load_secrets(load_target(configuration), secrets).get("redis_url")
-    except TargetError as exc:
-        raise ActivityFailed(str(exc)) from None
+    with engine_call(f"{what} in Redis", configuration) as target:
+        url = load_secrets(target, secrets).get("redis_url")
     if not url:
         raise ActivityFailed(f"Redis: cannot {what}: no redis_url credential")
     client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)

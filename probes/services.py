@@ -10,10 +10,10 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from controls.evidence import not_available, unmet
 from gameday import locustrun, services
 from gameday.errors import GamedayError
-from gameday.target import TargetError, load_target
 
 __all__ = ["api_not_restarted_during_load", "service_is_running", "service_status"]
 logger = logging.getLogger("chaostoolkit")
@@ -23,10 +23,8 @@ def service_status(
     service: str, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
     """{service, program, platform, state, running, pid, uptime} of ``service``."""
-    try:
-        return services.status(service, load_target(configuration), secrets=secrets)
-    except (TargetError, GamedayError) as exc:
-        raise ActivityFailed(f"could not read the status of service {service!r}: {exc}") from None
+    with engine_call(f"read the status of service {service!r}", configuration) as target:
+        return services.status(service, target, secrets=secrets)
 
 
 def service_is_running(
@@ -40,18 +38,16 @@ def service_is_running(
     With ``raise_on_unavailable=False``, an unreachable process manager reads as
     "not running" (and is logged) instead of failing the probe.
     """
-    try:
-        target = load_target(configuration)
+    with engine_call(f"check service {service!r}", configuration) as target:
         target.service(service)
-    except TargetError as exc:
-        raise ActivityFailed(f"could not check service {service!r}: {exc}") from None
-    try:
-        return bool(services.status(service, target, secrets=secrets)["running"])
-    except GamedayError as exc:
-        if raise_on_unavailable:
-            raise ActivityFailed(f"could not check service {service!r}: {exc}") from None
-        logger.warning("service %r reads as not running: %s", service, exc)
-        return False
+        try:
+            status = services.status(service, target, secrets=secrets)
+        except GamedayError as exc:
+            if raise_on_unavailable:
+                raise
+            logger.warning("service %r reads as not running: %s", service, exc)
+            return False
+    return bool(status["running"])
 
 
 def api_not_restarted_during_load(
@@ -59,16 +55,12 @@ def api_not_restarted_during_load(
 ) -> dict[str, Any]:
     """The API process has been up since before the load began: it recovered by itself.
 
-    Lab-only (asks the process manager for the service's uptime).
+    Needs the process manager's uptime (supervisor); elsewhere it is not judged.
     """
-    try:
-        target = load_target(configuration)
+    with engine_call(f"tell whether {service} was restarted", configuration) as target:
         run = locustrun.current(target)
-        status = services.status(service, target)
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot tell whether {service} was restarted: {exc}") from None
-    started = datetime.fromisoformat(run["started_at"]).timestamp()
-    since_load = time.time() - started
+        status = services.status(service, target, secrets=secrets)
+    since_load = time.time() - datetime.fromisoformat(run["started_at"]).timestamp()
     if status.get("uptime") is None:
         return not_available(
             f"{service} not restarted", f"the {status.get('platform')} platform gives no uptime"

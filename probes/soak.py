@@ -8,9 +8,9 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from controls.evidence import unmet
-from gameday import locustrun, soak
-from gameday.errors import GamedayError
+from gameday import soak
 from probes.load import load_stats
 from probes.postgres import connections, table_size
 from probes.process import process_usage
@@ -43,8 +43,8 @@ def no_leaks_during_soak(
         "max_connection_growth": max_connection_growth,
         "max_series_growth": max_series_growth,
     }
-    run_dir = locustrun.resolve_run_dir(configuration)
-    try:
+    with engine_call("watch the soak", configuration) as target:
+        run_dir = target.run_dir
         judged = soak.watch(
             lambda: _soak_sample(sample_s, configuration, secrets),
             run_dir,
@@ -53,8 +53,6 @@ def no_leaks_during_soak(
             checkpoint_s,
             limits,
         )
-    except GamedayError as exc:
-        raise ActivityFailed(f"cannot watch the soak: {exc}") from None
     if judged["breaches"]:
         raise ActivityFailed(
             unmet(

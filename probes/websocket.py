@@ -14,10 +14,9 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from controls.adapter import engine_call
 from controls.evidence import unmet
 from gameday import capacity, livestats, locustrun, services
-from gameday.errors import GamedayError
-from gameday.target import TargetError, load_target
 from probes.process import process_usage
 
 __all__ = ["watchers_reconnect_within", "websockets_hold_each_step"]
@@ -42,14 +41,11 @@ def websockets_hold_each_step(
     step the API's RSS, and over the step (after ``settle_s``) the connection attempts and
     failures and the broadcast lag P50/P99. Expects connection failures within
     ``max_failure_ratio`` and lag P99 within ``max_lag_p99_ms`` at every step."""
-    try:
-        target = load_target(configuration)
+    with engine_call("read the WebSocket statistics", configuration) as target:
         run = locustrun.current(target)
         began = capacity.first_second(
             run["live_file"], datetime.fromisoformat(run["started_at"]).timestamp()
         )
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"no WebSocket statistics: {exc}") from None
     table = []
     for index, sockets in enumerate(steps):
         end = began + (index + 1) * step_s
@@ -108,12 +104,9 @@ def watchers_reconnect_within(
     of its start (the process manager's uptime gives the start). A list of watchers (the
     steps of ``start_watchers``) means its largest."""
     watchers = max(watchers) if isinstance(watchers, list) else watchers
-    try:
-        target = load_target(configuration)
+    with engine_call("follow the reconnections", configuration) as target:
         run = locustrun.current(target)
         status = services.status(service, target)
-    except (GamedayError, TargetError) as exc:
-        raise ActivityFailed(f"cannot follow the reconnections: {exc}") from None
     if status.get("state") != "RUNNING":
         raise ActivityFailed(unmet(f"{service} to run again", status.get("state")))
     started_t = time.time() - (status.get("uptime") or 0)

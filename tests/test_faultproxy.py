@@ -21,9 +21,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from gameday.faultproxy import ApiError, check_listen, parse_toxic
+from faultproxy.addresses import check_listen
+from faultproxy.errors import ApiError
+from faultproxy.toxics import parse_toxic
 
-SCRIPT = Path(__file__).resolve().parents[1] / "gameday" / "faultproxy.py"
+REPO = Path(__file__).resolve().parents[1]
 # The lab runs the proxy with Debian's Python (3.11.2), whose asyncio differs in small ways.
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 REDIS = "127.0.0.1:6379"
@@ -85,7 +87,9 @@ class Proxy:
 
 def start_proxy(*args: str) -> tuple[subprocess.Popen[str], str]:
     """Start the proxy; return the process and its first stderr line (or all of it if it died)."""
-    process = subprocess.Popen([PYTHON, str(SCRIPT), *args], stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [PYTHON, "-m", "faultproxy", *args], cwd=REPO, stderr=subprocess.PIPE, text=True
+    )
     assert process.stderr is not None
     lines = []
     deadline = time.monotonic() + 10

@@ -23,10 +23,11 @@ from chaoslib.exceptions import ActivityFailed
 from target_files import free_port, write_target
 
 from actions import load as load_actions
-from gameday import ledger, locustrun
+from gameday import ledger, loadplan, locustrun
 from gameday.target import load_target
 from probes import load as load_probes
 from probes import orders
+from workloads import env
 
 
 @pytest.fixture
@@ -98,21 +99,13 @@ def test_bad_inputs_are_refused_before_anything_starts(tmp_path, target, kwargs,
 
 
 def test_user_class_spec_is_parsed_and_checked():
-    assert locustrun.parse_user_classes("CoffeeConsumer=10, DowntownRegular=3") == {
+    assert loadplan.parse_user_classes("CoffeeConsumer=10, DowntownRegular=3") == {
         "CoffeeConsumer": 10,
         "DowntownRegular": 3,
     }
     with pytest.raises(locustrun.LoadError) as exc:
-        locustrun.parse_user_classes("CoffeeConsumer=ten")
+        loadplan.parse_user_classes("CoffeeConsumer=ten")
     assert "'ten' of 'CoffeeConsumer' is not an integer" in str(exc.value)
-
-
-def test_run_dir_comes_from_the_environment_then_the_configuration(monkeypatch, tmp_path):
-    monkeypatch.setenv(locustrun.RUN_DIR_ENV, str(tmp_path / "from-env"))
-    assert locustrun.resolve_run_dir({"run_dir": "x"}) == tmp_path / "from-env"
-    monkeypatch.delenv(locustrun.RUN_DIR_ENV)
-    assert locustrun.resolve_run_dir({"run_dir": str(tmp_path / "cfg")}) == tmp_path / "cfg"
-    assert locustrun.resolve_run_dir(None).parent == Path("runs").resolve()
 
 
 def test_kill_switch_refuses_load(tmp_path, target):
@@ -309,7 +302,7 @@ def test_start_load_refuses_a_bad_shape_naming_it(configuration):
             shape_params={"peak_users": 10},
             configuration=configuration,
         )
-    assert "cannot start load: spike shape: peak_users (10) must be above" in str(exc.value)
+    assert "could not start load: spike shape: peak_users (10) must be above" in str(exc.value)
 
 
 def test_load_stops_itself_when_the_target_refuses_connections(tmp_path, target, configuration):
@@ -329,6 +322,11 @@ def test_load_stops_itself_when_the_target_refuses_connections(tmp_path, target,
         metrics_port=free_port(),
     )
     process = psutil.Process(run["pid"])
+    environ = process.environ()
+    handed = {name for name in environ if name in env.VARIABLES}
+    unused = {env.SHAPE, env.SHAPE_PARAMS, env.TASKS_PER_USER_S, env.EXPECT_WORKERS}
+    assert handed == set(env.VARIABLES) - unused  # no shape, no workers
+    assert (environ[env.ABORT_FAILURE_RATIO], environ[env.ABORT_AFTER_S]) == ("0.5", "3")
     deadline = time.monotonic() + 20
     while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline, "Locust did not stop itself"
@@ -591,10 +589,7 @@ def test_load_workers_from_the_configuration_reaches_the_run(cafe, tmp_path, tar
     assert result["totals"]["requests"] > 0
 
 
-def test_load_workers_is_coerced_from_a_gameday_var_or_refused(configuration):
-    assert load_actions.configured_workers({"load_workers": "2"}) == 2  # gameday run --var
-    assert load_actions.configured_workers({"load_workers": 3}) == 3  # chaos run --var :int
-    assert load_actions.configured_workers({}) == 0
+def test_a_bad_load_workers_is_refused_naming_the_key(configuration):
     with pytest.raises(ActivityFailed) as exc:
         load_actions.start_load(configuration={**configuration, "load_workers": "two"})
     assert "configuration load_workers must be a whole number" in str(exc.value)

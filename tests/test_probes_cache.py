@@ -45,4 +45,4 @@ def test_an_unreachable_redis_is_named(tmp_path):
             configuration={"target_file": str(target_file)},
             secrets={"coffee": {"postgres_dsn": "x", "redis_url": "redis://127.0.0.1:1/0"}},
         )
-    assert "cannot read cache TTLs from Redis: ConnectionError" in str(exc.value)
+    assert "could not read cache TTLs from Redis: ConnectionError" in str(exc.value)

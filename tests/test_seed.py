@@ -145,7 +145,7 @@ def test_wrong_dsn_fails_clearly_without_the_password(lab):
 def test_actions_wrap_errors_and_seed_through_the_lab(lab, tmp_path: Path):
     with pytest.raises(ActivityFailed) as exc:
         seed_actions.seed_orders(rows=0)
-    assert "cannot seed orders: rows must be" in str(exc.value)
+    assert "could not seed orders: rows must be" in str(exc.value)
     result = seed_actions.seed_orders(rows=2000, name="test-action", analyze=False)
     try:
         assert result["changed"] and result["rows"] == 2000

@@ -1,4 +1,4 @@
-"""gameday.target: the target file's optional load section (remote Locust workers)."""
+"""gameday.target: the target file, its optional load section (remote Locust workers), its errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gameday.target import LoadSection, TargetError, load_target
+from gameday import livestats
+from gameday.errors import GamedayError
+from gameday.target import RUN_DIR_ENV, LoadSection, TargetError, load_target
 
 
 def _target_with(tmp_path: Path, **extra) -> dict:
@@ -51,3 +53,69 @@ def test_a_bad_load_section_is_refused_naming_the_key(tmp_path, section, message
         load_target(_target_with(tmp_path, load=section))
     assert message in str(exc.value)
     assert str(tmp_path / "target.json") in str(exc.value)
+
+
+def test_target_and_live_statistics_errors_are_gameday_errors(tmp_path):
+    with pytest.raises(GamedayError) as exc:
+        load_target({"target_file": str(tmp_path / "absent.json")})
+    assert f"target file {tmp_path / 'absent.json'} does not exist" in str(exc.value)
+    with pytest.raises(GamedayError) as exc:
+        livestats.read_seconds(tmp_path / "live.jsonl")
+    assert "live.jsonl does not exist: is the load running" in str(exc.value)
+
+
+def test_the_configuration_keys_have_their_defaults(tmp_path, monkeypatch):
+    monkeypatch.delenv(RUN_DIR_ENV, raising=False)
+    target = load_target(_target_with(tmp_path))
+    assert (target.allow_remote_target, target.load_workers) == (False, 0)
+    assert (target.postgres_schema, target.netem_interface) == ("coffee_rt", None)
+    assert target.service_env_dir == Path("/etc/coffee-chaos")
+    assert target.aggregator_metrics_url == "http://127.0.0.1:8006/metrics"
+    assert target.run_dir.parent == Path("runs").resolve()
+
+
+def test_the_configuration_keys_are_read_and_gameday_var_strings_coerced(tmp_path, monkeypatch):
+    monkeypatch.delenv(RUN_DIR_ENV, raising=False)
+    settings = {
+        "allow_remote_target": "true",  # gameday run --var allow_remote_target=true
+        "load_workers": "2",
+        "postgres_schema": "scratch_1",
+        "netem_interface": "eth0",
+        "service_env_dir": str(tmp_path / "env"),
+        "run_dir": str(tmp_path / "run"),
+        "aggregator_metrics_url": "http://127.0.0.1:9999/metrics/",
+    }
+    target = load_target({**_target_with(tmp_path), **settings})
+    assert (target.allow_remote_target, target.load_workers) == (True, 2)
+    assert (target.postgres_schema, target.netem_interface) == ("scratch_1", "eth0")
+    assert (target.service_env_dir, target.run_dir) == (tmp_path / "env", tmp_path / "run")
+    assert target.aggregator_metrics_url == "http://127.0.0.1:9999/metrics"
+    false = load_target({**_target_with(tmp_path), "allow_remote_target": "false"})
+    assert false.allow_remote_target is False
+
+
+def test_the_run_dir_of_the_environment_comes_first(tmp_path, monkeypatch):
+    monkeypatch.setenv(RUN_DIR_ENV, str(tmp_path / "from-env"))
+    target = load_target({**_target_with(tmp_path), "run_dir": str(tmp_path / "cfg")})
+    assert target.run_dir == tmp_path / "from-env"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"allow_remote_target": "maybe"}, "allow_remote_target must be true or false"),
+        ({"allow_remote_target": 1}, "allow_remote_target must be true or false, got 1"),
+        ({"load_workers": "two"}, "load_workers must be a whole number of local Locust workers"),
+        ({"load_workers": -1}, "load_workers must be a whole number"),
+        ({"postgres_schema": "x; drop"}, "postgres_schema must be a plain SQL identifier"),
+        ({"netem_interface": "eth 0"}, "netem_interface must be a network interface"),
+        ({"service_env_dir": 5}, "service_env_dir must be a directory, got 5"),
+        ({"run_dir": ["runs"]}, "run_dir must be a directory"),
+        ({"api_url": "127.0.0.1:8005"}, "api_url must be an http(s) URL"),
+        ({"prometheus_url": "ftp://x"}, "prometheus_url must be an http(s) URL"),
+    ],
+)
+def test_a_bad_configuration_value_is_refused_naming_the_key(tmp_path, settings, message):
+    with pytest.raises(TargetError) as exc:
+        load_target({**_target_with(tmp_path), **settings})
+    assert message in str(exc.value)

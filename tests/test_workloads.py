@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,8 +23,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from target_files import free_port, write_target
 
-from gameday import livestats, locustrun, services
+from gameday import livestats, loadplan, locustrun, services
 from gameday.target import load_target
+from workloads import env
 
 WORKLOADS = Path(__file__).resolve().parent.parent / "workloads"
 
@@ -90,7 +92,18 @@ def test_user_classes_env_chooses_classes_and_weights():
 
 
 def test_locustrun_knows_the_same_classes_as_the_locustfile():
-    assert tuple(_profiles()) == locustrun.USER_CLASSES
+    assert tuple(_profiles()) == loadplan.USER_CLASSES
+
+
+def test_the_variables_between_the_engine_and_locust_are_named_only_in_workloads_env():
+    engine_only = {"COFFEE_CHAOS_TARGET", "COFFEE_CHAOS_RUN_DIR"}  # the engine's own
+    sources = [*WORKLOADS.glob("*.py"), *(WORKLOADS.parent / "gameday").glob("*.py")]
+    for path in sources:
+        if path != WORKLOADS / "env.py":
+            named = set(re.findall(r"[\"'](COFFEE_[A-Z_]+)[\"']", path.read_text())) - engine_only
+            assert not named, f"{path.name} spells {sorted(named)}: use workloads/env.py"
+    assert all(name.startswith("COFFEE_") for name in env.VARIABLES)
+    assert env.DEFAULT_USER_CLASSES == loadplan.DEFAULT_USER_CLASSES
 
 
 def test_orders_are_priced_in_range_rounded_and_stamped_utc_now():

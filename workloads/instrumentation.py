@@ -52,6 +52,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+import env
 import gevent
 import locust.runners
 from gevent.pywsgi import WSGIServer
@@ -61,12 +62,6 @@ from metrics import LoadCollector
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from selfstop import FailureWatch
 
-LIVE_ENV = "COFFEE_LIVE_FILE"
-ACKED_ENV = "COFFEE_ACKED_FILE"
-METRICS_PORT_ENV = "COFFEE_METRICS_PORT"
-ABORT_RATIO_ENV = "COFFEE_ABORT_FAILURE_RATIO"
-ABORT_AFTER_ENV = "COFFEE_ABORT_AFTER_S"
-EXPECT_WORKERS_ENV = "COFFEE_EXPECT_WORKERS"
 SELF_STOP_EXIT_CODE = 3
 SIGNIFICANT_DIGITS = 3
 LAG_S = 2.5  # distributed: how long the master waits for the workers' share of a second
@@ -238,7 +233,7 @@ def _append(path: str | None, lines: list[str]) -> None:
             handle.write("\n".join(lines) + "\n")
 
 
-recorder = LiveRecorder(os.environ.get(LIVE_ENV), os.environ.get(ACKED_ENV))
+recorder = LiveRecorder(os.environ.get(env.LIVE_FILE), os.environ.get(env.ACKED_FILE))
 stop_reason: list[str] = []
 ticker: list[gevent.Greenlet] = []
 
@@ -273,7 +268,7 @@ def _serve_metrics(environment: Environment, port: int) -> None:
         sys.stderr.write(
             f"coffee-chaos instrumentation: cannot serve load metrics on 127.0.0.1:{port} "
             f"({exc}): another load run (or program) holds the port; stop it, or set "
-            f"{METRICS_PORT_ENV}\n"
+            f"{env.METRICS_PORT}\n"
         )
         sys.exit(2)
 
@@ -312,17 +307,17 @@ def _on_init(environment: Environment, **_: Any) -> None:
         return
     if isinstance(environment.runner, locust.runners.MasterRunner):
         recorder.lag_s = LAG_S
-        expected = int(os.environ.get(EXPECT_WORKERS_ENV) or 0)
+        expected = int(os.environ.get(env.EXPECT_WORKERS) or 0)
         if expected and environment.parsed_options is not None:
             # `--processes N` makes the master expect exactly its N forked workers; remote
             # workers join too. init fires before the headless run waits for them.
             environment.parsed_options.expect_workers = expected
-    port = int(os.environ.get(METRICS_PORT_ENV) or 0)
+    port = int(os.environ.get(env.METRICS_PORT) or 0)
     if port:
         _serve_metrics(environment, port)
-    bound = float(os.environ.get(ABORT_RATIO_ENV) or 0)
+    bound = float(os.environ.get(env.ABORT_FAILURE_RATIO) or 0)
     if bound:
-        _watch_failures(environment, bound, int(os.environ.get(ABORT_AFTER_ENV) or 1))
+        _watch_failures(environment, bound, int(os.environ.get(env.ABORT_AFTER_S) or 1))
     if recorder.live_path or recorder.acked_path or port:
         environment.events.test_start.add_listener(_start_ticking)
 

@@ -27,18 +27,15 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import env
 import gevent
 import instrumentation
 from locust import between, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 from locust.runners import WorkerRunner
-from watcher import INTERVAL_ENV, DashboardWatcher
+from watcher import DashboardWatcher
 
-CLASSES_ENV = "COFFEE_USER_CLASSES"
-THROUGHPUT_ENV = "COFFEE_TASKS_PER_USER_S"
-TIMEOUT_ENV = "COFFEE_REQUEST_TIMEOUT_S"
-DEFAULT_CLASSES = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
 SETTINGS_OPTION = "coffee_settings"  # travels in parsed_options, as Locust's custom options do
 ORDER_PATH = "/api/v1/order"
 DASHBOARD_PATH = "/api/dashboard"
@@ -192,17 +189,21 @@ def parse_user_classes(spec: str) -> dict[str, int]:
         name = name.strip()
         if name not in PROFILES:
             raise ValueError(
-                f"unknown user class {name!r} in {CLASSES_ENV}={spec!r}: "
+                f"unknown user class {name!r} in {env.USER_CLASSES}={spec!r}: "
                 f"choose among {', '.join(PROFILES)}"
             )
         try:
             chosen[name] = int(weight.strip() or "1")
         except ValueError:
-            raise ValueError(f"weight of {name!r} in {CLASSES_ENV} is not an integer") from None
+            raise ValueError(
+                f"weight of {name!r} in {env.USER_CLASSES} is not an integer"
+            ) from None
         if chosen[name] < 1:
-            raise ValueError(f"weight of {name!r} in {CLASSES_ENV} must be at least 1")
+            raise ValueError(f"weight of {name!r} in {env.USER_CLASSES} must be at least 1")
     if not chosen:
-        raise ValueError(f"{CLASSES_ENV} names no user class: e.g. {DEFAULT_CLASSES!r}")
+        raise ValueError(
+            f"{env.USER_CLASSES} names no user class: e.g. {env.DEFAULT_USER_CLASSES!r}"
+        )
     return chosen
 
 
@@ -227,18 +228,18 @@ def _select(spec: str, tasks_per_user_s: str, request_timeout_s: str = "") -> No
 
 
 _select(
-    os.environ.get(CLASSES_ENV, DEFAULT_CLASSES),
-    os.environ.get(THROUGHPUT_ENV, ""),
-    os.environ.get(TIMEOUT_ENV, ""),
+    os.environ.get(env.USER_CLASSES, env.DEFAULT_USER_CLASSES),
+    os.environ.get(env.TASKS_PER_USER_S, ""),
+    os.environ.get(env.REQUEST_TIMEOUT_S, ""),
 )
 
 
 @events.init.add_listener
 def _hand_settings_to_workers(environment: Environment, **_: Any) -> None:
     if environment.parsed_options is not None and not isinstance(environment.runner, WorkerRunner):
-        passed_on = (THROUGHPUT_ENV, INTERVAL_ENV, TIMEOUT_ENV)
+        passed_on = (env.TASKS_PER_USER_S, env.DASHBOARD_INTERVAL_S, env.REQUEST_TIMEOUT_S)
         settings = {name: os.environ.get(name, "") for name in passed_on}
-        settings[CLASSES_ENV] = os.environ.get(CLASSES_ENV, DEFAULT_CLASSES)
+        settings[env.USER_CLASSES] = os.environ.get(env.USER_CLASSES, env.DEFAULT_USER_CLASSES)
         setattr(environment.parsed_options, SETTINGS_OPTION, settings)
 
 
@@ -248,6 +249,12 @@ def _take_settings_from_master(environment: Environment, **_: Any) -> None:
     settings = getattr(environment.parsed_options, SETTINGS_OPTION, None)
     if not isinstance(environment.runner, WorkerRunner) or not settings:
         return
-    _select(settings[CLASSES_ENV], settings[THROUGHPUT_ENV], settings.get(TIMEOUT_ENV, ""))
-    DashboardWatcher.interval_s = float(settings[INTERVAL_ENV] or DashboardWatcher.interval_s)
+    _select(
+        settings[env.USER_CLASSES],
+        settings[env.TASKS_PER_USER_S],
+        settings.get(env.REQUEST_TIMEOUT_S, ""),
+    )
+    DashboardWatcher.interval_s = float(
+        settings[env.DASHBOARD_INTERVAL_S] or DashboardWatcher.interval_s
+    )
     environment.user_classes = [cls for cls in PROFILES.values() if not cls.abstract]

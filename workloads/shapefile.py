@@ -12,17 +12,15 @@ import json
 import os
 import sys
 
+import env
 import shapes
 from locust import LoadTestShape
-
-SHAPE_ENV = "COFFEE_SHAPE"
-PARAMS_ENV = "COFFEE_SHAPE_PARAMS"
 
 
 def _configured() -> shapes.Shape:
     try:
         return shapes.build(
-            os.environ.get(SHAPE_ENV, ""), json.loads(os.environ.get(PARAMS_ENV) or "{}")
+            os.environ.get(env.SHAPE, ""), json.loads(os.environ.get(env.SHAPE_PARAMS) or "{}")
         )
     except (shapes.ShapeError, ValueError) as exc:
         sys.stderr.write(f"coffee-chaos shapefile: {exc}\n")

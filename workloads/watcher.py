@@ -25,11 +25,11 @@ import time
 from datetime import datetime
 from typing import Any
 
+import env
 import websocket
 from locust import User, constant, task
 
 WS_PATH = "/ws/dashboard"
-INTERVAL_ENV = "COFFEE_DASHBOARD_INTERVAL_S"
 CONNECT_TIMEOUT_S = 10.0
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
@@ -62,7 +62,7 @@ class DashboardWatcher(User):
     """Watches the dashboard's WebSocket pushes; reconnects after a disconnect."""
 
     wait_time = constant(0)
-    interval_s = float(os.environ.get(INTERVAL_ENV) or 10)
+    interval_s = float(os.environ.get(env.DASHBOARD_INTERVAL_S) or 10)
 
     def on_start(self) -> None:
         self.url = self.host.replace("http", "ws", 1).rstrip("/") + WS_PATH

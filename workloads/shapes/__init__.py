@@ -1,4 +1,5 @@
-"""Load shapes: one per file, pure Python (no Locust), so the chaos process can check them.
+"""Load shapes: one per file, pure Python (no Locust), so the chaos process imports them to
+check a shape before any load (``gameday.locustrun``), and Locust runs the same code.
 
 ``build(name, params)`` returns a checked shape whose ``tick(run_time_s)``
 gives ``(users, spawn_rate)`` or None to stop. ``workloads/shapefile.py``
