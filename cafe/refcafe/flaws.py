@@ -1,0 +1,18 @@
+"""Switchable flaws: mistakes real systems make, turned on by CAFE_FLAWS (comma-separated).
+
+Each flaw lets the toolkit prove that an experiment catches the mistake; every flaw is off
+by default, and off it changes nothing. Each one's branch lives in the module it affects.
+"""
+
+from __future__ import annotations
+
+FLAWS: dict[str, str] = {
+    "readiness-never-rechecks": "/readyz checks the dependencies once, then answers 200 forever",
+    "500-on-dependency-failure": "a failing dependency answers 500 in plain text, not 503 naming it",
+    "no-dependency-timeouts": "every wait on PostgreSQL or Redis is unbounded (an hour)",
+    "no-reconnect": "the API uses one PostgreSQL connection forever, even once it broke",
+    "raw-order-labels": "any drink and store string is stored and becomes a metric label",
+    "memory-per-request": "the API keeps 100 KiB of every request it answers",
+    "blocking-handler": "each order blocks the event loop for 100 ms",
+    "cold-cache-crash": "GET /api/dashboard answers 500 while a cache key is missing",
+}
