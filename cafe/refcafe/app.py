@@ -27,7 +27,12 @@ def create_app(settings: Settings) -> FastAPI:
         db = Database(settings)
         cache = Cache(settings)
         await db.open()
-        broadcaster = Broadcaster(lambda: read_dashboard(cache), settings.dashboard_update_interval)
+        broadcaster = Broadcaster(
+            lambda: read_dashboard(cache),
+            settings.dashboard_update_interval,
+            stops_on_error=settings.flaw("websocket-stops-after-redis-blip"),
+            serial=settings.flaw("serial-broadcast"),
+        )
         app.state.db = db
         app.state.cache = cache
         app.state.broadcaster = broadcaster

@@ -13,6 +13,8 @@ FLAWS: dict[str, str] = {
     "no-reconnect": "the API uses one PostgreSQL connection forever, even once it broke",
     "raw-order-labels": "any drink and store string is stored and becomes a metric label",
     "memory-per-request": "the API keeps 100 KiB of every request it answers",
+    "websocket-stops-after-redis-blip": "the WebSocket broadcaster ends on its first Redis error",
     "blocking-handler": "each order blocks the event loop for 100 ms",
+    "serial-broadcast": "the broadcaster sends to one socket at a time, 15 ms each",
     "cold-cache-crash": "GET /api/dashboard answers 500 while a cache key is missing",
 }
