@@ -3,6 +3,8 @@
 Every AGGREGATOR_INTERVAL seconds one pass computes the figures in SQL, then writes every
 key in ONE MULTI/EXEC, so a pass that dies before writing leaves the previous values whole.
 Outages are logged and retried with backoff; SIGTERM ends the process between steps.
+The switchable flaws of the aggregator (refcafe.flaws) change its period, its writes
+and its queries.
 """
 
 from __future__ import annotations
@@ -72,10 +74,16 @@ class Aggregator:
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
 
+    @property
+    def period(self) -> float:
+        """Seconds between passes (three intervals under the slow-aggregation flaw)."""
+        slow = self.settings.flaw("slow-aggregation")
+        return self.settings.aggregator_interval * (3 if slow else 1)
+
     def run_forever(self) -> None:
         while not self.stop.is_set():
             self.run_pass()
-            self.stop.wait(self.settings.aggregator_interval)
+            self.stop.wait(self.period)
 
     def run_pass(self) -> str:
         """One pass; returns its result label (success, failure, aborted)."""
@@ -83,10 +91,9 @@ class Aggregator:
         IN_PROGRESS.set(1)
         try:
             figures = self._retrying("postgresql", self._compute)
-            if self.settings.aggregator_hold_seconds and self.stop.wait(
-                self.settings.aggregator_hold_seconds
-            ):
-                raise Stopped
+            flaw = self.settings.flaw
+            if not (flaw("table-locking-aggregation") or flaw("cache-written-key-by-key")):
+                self._hold()  # (those flaws hold inside the lock, or between the writes)
             self._retrying("redis", lambda: self._write(figures))
         except Stopped:
             result = "aborted"
@@ -114,10 +121,16 @@ class Aggregator:
             )
         connection = self._connection
         bound = statement_timeout + self.settings.dependency_timeout
+        flaw = self.settings.flaw
         try:
             with thread_deadline(connection, bound) as deadline:
                 try:
-                    return compute(connection, self.settings.postgres_schema)
+                    return compute(
+                        connection,
+                        self.settings.postgres_schema,
+                        load_every_order=flaw("aggregator-loads-every-order"),
+                        locked_hold=self._hold if flaw("table-locking-aggregation") else None,
+                    )
                 except psycopg.OperationalError as exc:
                     if deadline.expired:
                         raise psycopg.OperationalError(str(deadline.timeout_error())) from exc
@@ -126,14 +139,37 @@ class Aggregator:
             connection.close()
             raise
 
+    def _hold(self) -> None:
+        """The lab's pause within a pass (AGGREGATOR_HOLD_SECONDS); SIGTERM aborts it."""
+        if self.settings.aggregator_hold_seconds and self.stop.wait(
+            self.settings.aggregator_hold_seconds
+        ):
+            raise Stopped
+
     def _write(self, figures: Figures) -> None:
         now = time.time()
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(hourly_key(figures.hour), json.dumps(figures.hourly), ex=HOURLY_TTL_SECONDS)
-            pipe.set(TOP5_KEY, json.dumps(figures.top5))
-            pipe.set(RECENT_KEY, json.dumps(figures.recent), ex=RECENT_TTL_SECONDS)
-            pipe.set(LAST_SUCCESS_KEY, repr(now))
-            pipe.execute()
+        flaw = self.settings.flaw
+        hourly_ttl, top5_ttl, recent_ttl = HOURLY_TTL_SECONDS, None, RECENT_TTL_SECONDS
+        if flaw("short-cache-ttl"):
+            hourly_ttl = top5_ttl = recent_ttl = max(
+                1, round(2 * self.settings.aggregator_interval)
+            )
+        writes = [
+            (hourly_key(figures.hour), json.dumps(figures.hourly), hourly_ttl),
+            (TOP5_KEY, json.dumps(figures.top5), top5_ttl),
+            (RECENT_KEY, json.dumps(figures.recent), recent_ttl),
+            (LAST_SUCCESS_KEY, repr(now), None),
+        ]
+        if flaw("cache-written-key-by-key"):
+            for index, (key, value, ttl) in enumerate(writes):
+                if index == 2:  # after the hourly and top5 keys
+                    self._hold()
+                self.redis.set(key, value, ex=ttl)
+        else:
+            with self.redis.pipeline(transaction=True) as pipe:
+                for key, value, ttl in writes:
+                    pipe.set(key, value, ex=ttl)
+                pipe.execute()
         LAST_SUCCESS.set(now)
         logger.info(
             "pass written: hour %d, %d orders, %d recent",
@@ -179,7 +215,7 @@ def main() -> int:
         signal.signal(signum, lambda *_: stop.set())
     start_http_server(settings.aggregator_metrics_port, addr="127.0.0.1")
     aggregator = Aggregator(settings, stop)
-    logger.info("aggregating every %ss", settings.aggregator_interval)
+    logger.info("aggregating every %ss", aggregator.period)
     try:
         aggregator.run_forever()
     finally:

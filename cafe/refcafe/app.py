@@ -14,7 +14,7 @@ from .dashboard_view import read_dashboard
 from .db import Database
 from .errors import DependencyUnavailable, dependency_unavailable_handler
 from .gcpause import freeze_startup_objects, time_collections
-from .middleware import BodySizeLimit, RequestMetrics
+from .middleware import BodySizeLimit, RequestMetrics, RetainPerRequest
 from .routers import dashboard, health, metrics, orders, websocket
 from .settings import Settings
 
@@ -27,7 +27,12 @@ def create_app(settings: Settings) -> FastAPI:
         db = Database(settings)
         cache = Cache(settings)
         await db.open()
-        broadcaster = Broadcaster(lambda: read_dashboard(cache), settings.dashboard_update_interval)
+        broadcaster = Broadcaster(
+            lambda: read_dashboard(cache),
+            settings.dashboard_update_interval,
+            stops_on_error=settings.flaw("websocket-stops-after-redis-blip"),
+            serial=settings.flaw("serial-broadcast"),
+        )
         app.state.db = db
         app.state.cache = cache
         app.state.broadcaster = broadcaster
@@ -51,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    app.state.settings = settings
     for router in (
         orders.router,
         dashboard.router,
@@ -59,7 +65,10 @@ def create_app(settings: Settings) -> FastAPI:
         metrics.router,
     ):
         app.include_router(router)
-    app.add_exception_handler(DependencyUnavailable, dependency_unavailable_handler)
+    if not settings.flaw("500-on-dependency-failure"):  # else: unhandled, a plain-text 500
+        app.add_exception_handler(DependencyUnavailable, dependency_unavailable_handler)
+    if settings.flaw("memory-per-request"):
+        app.add_middleware(RetainPerRequest)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)
     return app

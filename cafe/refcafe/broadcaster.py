@@ -2,6 +2,7 @@
 
 Each client has a bounded queue drained by its own sender with a send timeout: a client
 that falls behind (queue full) or stalls a send is disconnected, never waited for.
+Two switchable flaws live here: websocket-stops-after-redis-blip and serial-broadcast.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .errors import DependencyUnavailable
 
 logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 2
+SERIAL_SEND_SECONDS = 0.015  # the serial-broadcast flaw's work per send
 
 
 class Client:
@@ -52,9 +54,17 @@ class Client:
 class Broadcaster:
     """Compute the payload once per ``interval`` and offer it to every client."""
 
-    def __init__(self, build: Callable[[], Awaitable[dict[str, Any]]], interval: float) -> None:
+    def __init__(
+        self,
+        build: Callable[[], Awaitable[dict[str, Any]]],
+        interval: float,
+        stops_on_error: bool = False,
+        serial: bool = False,
+    ) -> None:
         self._build = build
         self.interval = interval
+        self.stops_on_error = stops_on_error
+        self.serial = serial
         self.clients: set[Client] = set()
 
     async def payload(self) -> str | None:
@@ -72,6 +82,21 @@ class Broadcaster:
                 continue
             text = await self.payload()
             if text is None:
+                if self.stops_on_error:
+                    logger.error("the broadcaster stops: no more pushes until a restart")
+                    return
                 continue
             for client in list(self.clients):
-                client.offer(text)
+                if self.serial:
+                    await _send_in_turn(client, text)
+                else:
+                    client.offer(text)
+
+
+async def _send_in_turn(client: Client, text: str) -> None:
+    """The serial-broadcast flaw: the send's work and the send itself, awaited in turn."""
+    await asyncio.sleep(SERIAL_SEND_SECONDS)
+    try:
+        await client.websocket.send_text(text)
+    except (WebSocketDisconnect, RuntimeError):  # gone meanwhile: its handler cleans up
+        pass

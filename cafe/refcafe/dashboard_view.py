@@ -13,10 +13,13 @@ from .cache_keys import RECENT_KEY, TOP5_KEY, hourly_key, iso_utc
 logger = logging.getLogger(__name__)
 
 
-async def read_dashboard(cache: Cache) -> dict[str, Any]:
-    """The contract's dashboard body; empty values when the aggregator has not run yet."""
+async def read_dashboard(cache: Cache, missing_raises: bool = False) -> dict[str, Any]:
+    """The contract's dashboard body; empty values when the aggregator has not run yet
+    (``missing_raises``, the cold-cache-crash flaw: a missing key raises instead)."""
     now = datetime.now(UTC)
     hourly, top5, recent = await cache.mget(hourly_key(now.hour), TOP5_KEY, RECENT_KEY)
+    if missing_raises and None in (hourly, top5, recent):
+        raise KeyError("a dashboard key is missing from the cache")
     hour_data = _decode(hourly, None)
     current_hour = None
     if isinstance(hour_data, dict):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -42,25 +44,60 @@ class BoundedCheckPool(AsyncConnectionPool):
                 raise
 
 
+class OneConnection:
+    """The no-reconnect flaw: one connection, opened on first use and kept even once broken."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._connecting = asyncio.Lock()
+
+    async def open(self, wait: bool = False) -> None:
+        """Nothing to do: the connection opens on first use."""
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        async with self._connecting:
+            if self._conn is None:
+                self._conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        yield self._conn
+
+    async def check(self) -> None:
+        """The flaw itself: a broken connection is never looked at, nor replaced."""
+
+    async def close(self, timeout: float) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+
+    def get_stats(self) -> dict[str, int]:
+        size = int(self._conn is not None and not self._conn.closed)
+        return {"pool_size": size, "pool_available": size}
+
+
 class Database:
     """The API's connection pool; it opens even while PostgreSQL is down and heals itself."""
 
     def __init__(self, settings: Settings) -> None:
         self.schema = settings.postgres_schema
         self._op_timeout = settings.dependency_timeout
-        self.pool = BoundedCheckPool(
-            self._op_timeout,
-            settings.postgres_conninfo("refcafe-api"),
-            min_size=settings.db_pool_min_size,
-            max_size=settings.db_pool_max_size,
-            timeout=settings.db_pool_timeout,
-            reconnect_timeout=RECONNECT_TIMEOUT,
-            reconnect_failed=_log_reconnect_failed,
-            kwargs={"autocommit": True},
-            name="refcafe",
-            open=False,
-        )
         self._purge: asyncio.Task[None] | None = None
+        conninfo = settings.postgres_conninfo("refcafe-api")
+        self.pool: BoundedCheckPool | OneConnection
+        if settings.flaw("no-reconnect"):
+            self.pool = OneConnection(conninfo)
+        else:
+            self.pool = BoundedCheckPool(
+                self._op_timeout,
+                conninfo,
+                min_size=settings.db_pool_min_size,
+                max_size=settings.db_pool_max_size,
+                timeout=settings.db_pool_timeout,
+                reconnect_timeout=RECONNECT_TIMEOUT,
+                reconnect_failed=_log_reconnect_failed,
+                kwargs={"autocommit": True},
+                name="refcafe",
+                open=False,
+            )
 
     async def open(self) -> None:
         await self.pool.open(wait=False)

@@ -1,4 +1,5 @@
-"""Pure ASGI middlewares: request metrics by route template, and the request body limit."""
+"""Pure ASGI middlewares: request metrics by route template, the request body limit, and
+the memory-per-request flaw."""
 
 from __future__ import annotations
 
@@ -54,6 +55,21 @@ class RequestMetrics:
             self._timers[(method, endpoint)] = timer
         counter.inc()
         timer.observe(elapsed)
+
+
+class RetainPerRequest:
+    """The memory-per-request flaw: keep 100 KiB (touched, so resident) of every request."""
+
+    RETAINED_BYTES = 100 * 1024
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.retained: list[bytes] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.retained.append(b"\xff" * self.RETAINED_BYTES)
+        await self.app(scope, receive, send)
 
 
 class _BodyTooLarge(Exception):

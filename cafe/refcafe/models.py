@@ -36,3 +36,10 @@ class OrderIn(BaseModel):
         if self.timestamp.tzinfo is None:
             return self.timestamp
         return self.timestamp.astimezone(UTC).replace(tzinfo=None)
+
+
+class RawOrderIn(OrderIn):
+    """The raw-order-labels flaw: any drink and store string (still strictly a string)."""
+
+    drink: str  # type: ignore[assignment]
+    store: str  # type: ignore[assignment]

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from psycopg.conninfo import make_conninfo
 
+from .flaws import FLAWS
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# What "no timeout" amounts to under the no-dependency-timeouts flaw: an hour.
+UNBOUNDED_SECONDS = 3600.0
 
 
 class SettingsError(ValueError):
@@ -45,6 +49,8 @@ class Settings:
     # pause of any client (customers wait up to 10 s; load balancers idle up to 60 s):
     # a request sent on a connection the server is closing is lost (a POST is not retried).
     keepalive_timeout: float = 75.0
+    # CAFE_FLAWS: switchable flaws (refcafe.flaws), none by default.
+    flaws: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +90,7 @@ class Settings:
             ),
             max_body_bytes=reader.integer("MAX_BODY_BYTES", cls.max_body_bytes, low=1),
             keepalive_timeout=reader.number("KEEPALIVE_TIMEOUT", cls.keepalive_timeout),
+            flaws=reader.flaws("CAFE_FLAWS"),
         )
         if settings.db_pool_min_size > settings.db_pool_max_size:
             raise SettingsError(
@@ -91,7 +98,18 @@ class Settings:
                 f"DB_POOL_MAX_SIZE ({settings.db_pool_max_size}): lower the first or raise "
                 "the second"
             )
+        if settings.flaw("no-dependency-timeouts"):
+            # The flaw is a configuration mistake, so it lives where the timeouts come from.
+            settings = replace(
+                settings, dependency_timeout=UNBOUNDED_SECONDS, db_pool_timeout=UNBOUNDED_SECONDS
+            )
         return settings
+
+    def flaw(self, name: str) -> bool:
+        """Whether the switchable flaw ``name`` is on (a name missing from FLAWS is a bug)."""
+        if name not in FLAWS:
+            raise KeyError(f"no flaw is named {name!r}")
+        return name in self.flaws
 
     def postgres_conninfo(self, application_name: str) -> str:
         """The libpq connection string (libpq's connect_timeout has a floor of 2 s)."""
@@ -159,3 +177,13 @@ class _Reader:
             least = "zero or more" if allow_zero else "a positive number"
             raise SettingsError(f"{name}={raw!r} is out of range: set {least}")
         return value
+
+    def flaws(self, name: str) -> frozenset[str]:
+        names = {item.strip() for item in (self._raw(name) or "").split(",")} - {""}
+        unknown = sorted(names - FLAWS.keys())
+        if unknown:
+            raise SettingsError(
+                f"{name}: unknown flaw {', '.join(map(repr, unknown))}; the known flaws are "
+                f"{', '.join(FLAWS)}"
+            )
+        return frozenset(names)

@@ -14,4 +14,5 @@ router = APIRouter()
 @router.get("/api/dashboard")
 async def dashboard(request: Request) -> dict[str, Any]:
     """The cached dashboard; 503 naming redis when Redis cannot answer."""
-    return await read_dashboard(request.app.state.cache)
+    state = request.app.state
+    return await read_dashboard(state.cache, missing_raises=state.settings.flaw("cold-cache-crash"))

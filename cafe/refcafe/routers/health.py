@@ -22,11 +22,16 @@ async def livez() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """SELECT 1 through the pool and PING Redis, concurrently, each bounded in time."""
     state = request.app.state
+    never_rechecks = state.settings.flaw("readiness-never-rechecks")
+    if never_rechecks and getattr(state, "was_ready", False):  # the flaw: never look again
+        return JSONResponse({"status": "ready", "checks": {"postgresql": "ok", "redis": "ok"}})
     postgresql, redis = await asyncio.gather(
         _check(state.db.fetchone("SELECT 1")), _check(state.cache.ping())
     )
     checks = {"postgresql": postgresql, "redis": redis}
     ready = all(result == "ok" for result in checks.values())
+    if ready and never_rechecks:
+        state.was_ready = True
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,

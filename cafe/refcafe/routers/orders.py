@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from psycopg import sql
@@ -9,11 +11,12 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 from ..cache_keys import iso_utc
-from ..models import OrderIn
+from ..models import OrderIn, RawOrderIn
 from ..telemetry import ORDER_VALUE, ORDERS_CREATED
 
 router = APIRouter()
 API_VERSION = "v1"
+BLOCKING_SECONDS = 0.1  # the blocking-handler flaw's synchronous pause
 
 INSERT = "INSERT INTO {schema}.orders (drink, store, price, timestamp) VALUES (%s, %s, %s, %s) RETURNING id"
 
@@ -26,8 +29,10 @@ def insert_statement(schema: str) -> sql.Composed:
 async def create_order(request: Request) -> JSONResponse:
     """Store one order; 200 with the row only once it is committed."""
     body = await request.body()
+    flawed = request.app.state.settings.flaw
+    model = RawOrderIn if flawed("raw-order-labels") else OrderIn
     try:
-        order = OrderIn.model_validate_json(body)
+        order = model.model_validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_context=False)
         for error in errors:
@@ -36,6 +41,8 @@ async def create_order(request: Request) -> JSONResponse:
     price = order.price_cents()
     timestamp = order.timestamp_utc()
     state = request.app.state
+    if flawed("blocking-handler"):
+        time.sleep(BLOCKING_SECONDS)  # the flaw: a synchronous call inside async def
     (order_id,) = await state.db.fetchone(
         state.insert_order, (order.drink, order.store, price, timestamp)
     )

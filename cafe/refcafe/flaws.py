@@ -1,0 +1,25 @@
+"""Switchable flaws: mistakes real systems make, turned on by CAFE_FLAWS (comma-separated).
+
+Each flaw lets the toolkit prove that an experiment catches the mistake; every flaw is off
+by default, and off it changes nothing. Each one's branch lives in the module it affects.
+"""
+
+from __future__ import annotations
+
+FLAWS: dict[str, str] = {
+    "readiness-never-rechecks": "/readyz checks the dependencies once, then answers 200 forever",
+    "500-on-dependency-failure": "a failing dependency answers 500 in plain text, not 503 naming it",
+    "no-dependency-timeouts": "every wait on PostgreSQL or Redis is unbounded (an hour)",
+    "no-reconnect": "the API uses one PostgreSQL connection forever, even once it broke",
+    "cache-written-key-by-key": "the aggregator writes one key at a time, holding between them",
+    "raw-order-labels": "any drink and store string is stored and becomes a metric label",
+    "memory-per-request": "the API keeps 100 KiB of every request it answers",
+    "websocket-stops-after-redis-blip": "the WebSocket broadcaster ends on its first Redis error",
+    "blocking-handler": "each order blocks the event loop for 100 ms",
+    "serial-broadcast": "the broadcaster sends to one socket at a time, 15 ms each",
+    "cold-cache-crash": "GET /api/dashboard answers 500 while a cache key is missing",
+    "slow-aggregation": "the aggregator runs every 3 x AGGREGATOR_INTERVAL",
+    "table-locking-aggregation": "the aggregator's pass locks the orders table (SHARE) throughout",
+    "aggregator-loads-every-order": "the aggregator fetches 30 days of orders and sums them in Python",
+    "short-cache-ttl": "the dashboard keys expire after 2 x AGGREGATOR_INTERVAL",
+}
