@@ -103,7 +103,8 @@ def outcome(live_file: Path | str) -> dict[str, Any]:
 
 
 def merge(records: list[dict[str, Any]], name: str | None = None) -> dict[str, Any]:
-    """Sum the counts, codes and histograms of ``records`` (one request name, or all).
+    """Sum the counts, codes and histograms of ``records`` (one request name, or every HTTP
+    request).
 
     ``count`` is the requests answered; ``hist`` also holds the ``in_flight`` ones,
     open at the end of the newest record, at their age (``open_hist`` holds those alone).
@@ -137,8 +138,13 @@ def merge(records: list[dict[str, Any]], name: str | None = None) -> dict[str, A
 
 
 def _named(record: dict[str, Any], name: str | None) -> list[dict[str, Any]]:
+    """The statistics of ``name`` in ``record``; None: of every HTTP request (a WebSocket's
+    events, request type WS, are not answers: its lags and reconnections have names of their
+    own)."""
     by_name = record.get("by_name", {})
-    return list(by_name.values()) if name is None else [by_name[name]] if name in by_name else []
+    if name is None:
+        return [stats for stats in by_name.values() if stats.get("method") != "WS"]
+    return [by_name[name]] if name in by_name else []
 
 
 def nearest_rank(counts: dict[float, int], fraction: float) -> float | None:

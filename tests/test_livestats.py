@@ -217,3 +217,14 @@ def test_a_hang_that_never_answers_raises_the_p99_instead_of_vanishing(tmp_path)
     facts = livestats.window(path, 1, "/o")
     assert facts["p99_ms"] > 20000
     assert facts["count"] == 10 and facts["in_flight"] == 20
+
+
+def test_every_request_means_every_http_request_not_websocket_events(tmp_path):
+    """A push's jitter after an outage is 30 s long but no request waited for it."""
+    path = tmp_path / "live.jsonl"
+    http = {"method": "GET", "count": 10, "failures": 0, "codes": {"200": 10}, "hist": {"2.0": 10}}
+    ws = {"method": "WS", "count": 1, "failures": 0, "codes": {"101": 1}, "hist": {"30000.0": 1}}
+    by_name = {"/api/dashboard": http, "/ws/dashboard jitter": ws}
+    path.write_text(json.dumps({"t": 1, "by_name": by_name}) + "\n")
+    assert livestats.window(path, 1)["p99_ms"] < 3
+    assert livestats.window(path, 1, "/ws/dashboard jitter")["p99_ms"] > 29000

@@ -8,7 +8,8 @@ ORDERS = "/api/v1/order"
 DASHBOARD = "/api/dashboard"
 CUSTOMERS = "CoffeeConsumer=10,RushHourCustomer=5,DowntownRegular=3"
 CUSTOMERS_AND_VIEWERS = CUSTOMERS + ",DashboardViewer=2"
-ONLY_200_OR_503 = [200, 503]
+# The answers a fault may get: 200, 503, and 101 (a dashboard WebSocket opened).
+ONLY_200_OR_503 = [101, 200, 503]
 
 # Thresholds, the steady-state sample, the load's request timeout and the safeguards:
 # every experiment declares them. The request timeout (read by every load action) is twice
@@ -104,8 +105,8 @@ def healthy_load(name: str, window: str, endpoint: str | None = None, **kwargs: 
 
 
 def only_200_or_503(name: str, window: str, **pauses: Any) -> dict[str, Any]:
-    """Over the last ``window`` seconds of load, no answer but 200 or 503 (a request open
-    past the request timeout is an answer of none)."""
+    """Over the last ``window`` seconds of load, no HTTP answer but 200 or 503 (a request open
+    past the request timeout is an answer of none, code 0)."""
     return probe(
         name,
         "probes.load",

@@ -237,7 +237,11 @@ def kill_redis() -> dict[str, Any]:
         after_recovery=[
             marker_shown("dashboard-and-pushes-fresh-again", "fresh_within_s", "pushed_within_s")
         ],
-        configuration=FRESHNESS_CONFIG,
+        configuration={
+            **FRESHNESS_CONFIG,
+            # a dashboard kept open on the WebSocket through the outage, as real ones are
+            "user_classes": CUSTOMERS_AND_VIEWERS + ",DashboardWatcher=1",
+        },
     )
 
 
