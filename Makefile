@@ -16,7 +16,7 @@ SOAK_VARS ?=
 # ansible-lint wants the venv's ansible first on PATH.
 ANSIBLE_LINT := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/ansible-lint
 
-.PHONY: help venv lab gameday test unit lint recover teardown status bench soak
+.PHONY: help venv lab gameday test unit lint recover teardown status bench soak detection
 
 help:
 	@echo "make gameday   provision the lab and run the default game day ($(GAMEDAY), $(PROFILE) profile)"
@@ -27,6 +27,8 @@ help:
 	@echo "make teardown  stop and remove what the lab provisioned"
 	@echo "make bench     run the benchmarks and print their figures"
 	@echo "make soak      provision the lab, run experiments/soak.json (2 h) and print its report"
+	@echo "make detection every experiment against every café flaw it must catch (about 30 min);"
+	@echo "               writes the matrix into docs/results.md"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (3.11): apt-get install python3 python3-venv"; exit 1; }
@@ -82,3 +84,12 @@ soak: lab
 	COFFEE_CHAOS_RUN_DIR=$(abspath $(SOAK_DIR)) $(BIN)/chaos --log-file $(SOAK_DIR)/chaostoolkit.log --log-file-level info \
 		run $(SOAK_VARS) --journal-path $(SOAK_DIR)/journal.json experiments/soak.json; \
 	status=$$?; $(BIN)/python -m gameday.soak report $(SOAK_DIR); exit $$status
+
+# The whole detection matrix (CI runs a slice that catches every flaw once): each experiment,
+# quick profile, against each café flaw it must catch, one at a time; then the matrix goes
+# into docs/results.md.
+DETECTION_RESULTS := $(abspath runs/detection/results.jsonl)
+detection: lab
+	rm -f $(DETECTION_RESULTS)
+	COFFEE_DETECTION_RESULTS=$(DETECTION_RESULTS) $(BIN)/pytest -m lab tests/test_detection.py; \
+	status=$$?; $(BIN)/python tests/detection_matrix.py $(DETECTION_RESULTS); exit $$status
