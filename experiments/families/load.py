@@ -143,10 +143,15 @@ def sustained_80() -> dict[str, Any]:
     )
 
 
+SPIKE_SHAPE = {
+    "base_users": var("spike_base_users"),
+    "peak_users": var("spike_peak_users"),
+    **{key.removeprefix("spike_"): var(key) for key in SPIKE_PHASES},
+}
+UNTIL_THE_DROP = [var(key) for key in SPIKE_PHASES[:3]]
+
+
 def spike() -> dict[str, Any]:
-    phases = {key.removeprefix("spike_"): var(key) for key in SPIKE_PHASES}
-    until_drop = [var(key) for key in SPIKE_PHASES[:3]]
-    users = {"base_users": var("spike_base_users"), "peak_users": var("spike_peak_users")}
     return load_test(
         title="Morning-rush spike: the system recovers after 50 -> 500 users",
         description=(
@@ -178,19 +183,19 @@ def spike() -> dict[str, Any]:
                 duration_s=var("load_limit_s"),
                 user_classes=var("user_classes"),
                 shape="spike",
-                shape_params={**users, **phases},
+                shape_params=SPIKE_SHAPE,
             ),
             probe(
                 "db-pool-waiting-until-the-drop",
                 "probes.capacity",
                 "pool_waiting_during",
-                duration_s=until_drop,
+                duration_s=UNTIL_THE_DROP,
             ),
             probe(
                 "p99-back-under-threshold-after-the-drop",
                 "probes.load",
                 "p99_recovers_after_drop",
-                drop_after_s=until_drop,
+                drop_after_s=UNTIL_THE_DROP,
                 within_s=var("recovery_bound_s"),
                 window_s=var("p99_window_s"),
                 p99_ms=var("p99_threshold_ms"),
@@ -200,8 +205,7 @@ def spike() -> dict[str, Any]:
                 "probes.capacity",
                 "spike_phases",
                 user_classes=var("user_classes"),
-                **users,
-                **phases,
+                **SPIKE_SHAPE,
             ),
         ],
     )
