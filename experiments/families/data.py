@@ -218,6 +218,9 @@ def aggregator_under_pressure() -> dict[str, Any]:
     )
 
 
+SHRINK_POOL = override(
+    "shrink-the-api-pool", "api", {"DB_POOL_MAX_SIZE": var("pool_size"), "DB_POOL_MIN_SIZE": 1}
+)
 SLOW_POSTGRES = action(
     "slow-postgres-round-trips",
     "actions.network",
@@ -278,11 +281,7 @@ def exhaust_api_pool() -> dict[str, Any]:
             "recovery_deadline_s": 30,
         },
         method=[
-            override(
-                "shrink-the-api-pool",
-                "api",
-                {"DB_POOL_MAX_SIZE": var("pool_size"), "DB_POOL_MIN_SIZE": 1},
-            ),
+            SHRINK_POOL,
             probe(
                 "api-ready-with-the-small-pool",
                 "probes.http",
