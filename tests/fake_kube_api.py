@@ -5,11 +5,10 @@ what the toolkit calls: pods (list, delete), Deployments and StatefulSets (read,
 spec.replicas), HorizontalPodAutoscalers (autoscaling/v2, read), EndpointSlices (list), and
 Chaos Mesh NetworkChaos custom objects (discovery, create, list, read, delete).
 
-It also plays the controllers, crudely: a controller below its replicas gets new pods that
-turn Ready after ``start_delay_s``; one above them loses its newest; a deleted pod leaves its
-Service's endpoints ``endpoint_lag_s`` later; an HPA follows the plan a test gives it
-(``plan_hpa``). What it cannot tell: scheduling, image pulls, real readiness, kube-proxy,
-the HPA's arithmetic, Chaos Mesh's effect on packets.
+It plays the controllers crudely: new pods turn Ready after ``start_delay_s``, extra ones
+terminate over ``terminate_s``, a deleted pod leaves its Service's endpoints ``endpoint_lag_s``
+later, an HPA follows a test's plan (``plan_hpa``). It cannot tell scheduling, image pulls,
+real readiness, kube-proxy, the HPA's arithmetic, Chaos Mesh's effect on packets.
 """
 
 from __future__ import annotations
@@ -32,15 +31,8 @@ def _now() -> str:
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
+    failure = {"status": "Failure", "message": message, "reason": reason, "code": code}
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, **failure}
 
 
 class FakeKubeApi:

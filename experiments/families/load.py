@@ -23,6 +23,21 @@ from .blocks import (
 
 SPIKE_PHASES = ["spike_base_s", "spike_ramp_s", "spike_hold_s", "spike_after_s"]
 HPA_PHASES = ["hpa_base_s", "hpa_ramp_s", "hpa_hold_s", "hpa_after_s"]
+# hpa-spike: phases long enough for an HPA (metrics every 15-60 s, a sync every 15 s, pods
+# to start), and the bounds of its scale-out and scale-in.
+HPA_CONFIG = {
+    "spike_base_users": 50,
+    "spike_peak_users": 500,
+    "hpa_base_s": 60,
+    "hpa_ramp_s": 30,
+    "hpa_hold_s": 240,
+    "hpa_after_s": 240,
+    "scale_out_bound_s": 150,
+    "scale_in_bound_s": 180,
+    "p99_window_s": 30,
+    "user_classes": CUSTOMERS,
+    "load_limit_s": 900,
+}
 
 
 def load_test(
@@ -224,19 +239,7 @@ def hpa_spike() -> dict[str, Any]:
             "scale-in within scale_in_bound_s without a failed request."
         ),
         tags=["load", "spike", "kubernetes", "autoscaling"],
-        configuration={
-            "spike_base_users": 50,
-            "spike_peak_users": 500,
-            "hpa_base_s": 60,
-            "hpa_ramp_s": 30,
-            "hpa_hold_s": 240,
-            "hpa_after_s": 240,
-            "scale_out_bound_s": 150,
-            "scale_in_bound_s": 180,
-            "p99_window_s": 30,
-            "user_classes": CUSTOMERS,
-            "load_limit_s": 900,
-        },
+        configuration=HPA_CONFIG,
         method=[
             action(
                 "start-spike",
