@@ -1,4 +1,5 @@
-"""Shared fixtures: the real lab, and a check that a test left it clean."""
+"""Shared fixtures: the real lab, and a check that a test left it clean; the FAKE Kubernetes
+API server's (kube_fixtures: cluster, k8s)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 import psutil
 import pytest
 import requests
+from kube_fixtures import cluster, k8s  # noqa: F401 (fixtures of the Kubernetes tests)
 
 from gameday import ledger, services
 from gameday.target import Target, load_target
