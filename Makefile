@@ -51,7 +51,7 @@ test: lab
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: venv
-	$(BIN)/pytest -m "not lab"
+	$(BIN)/pytest -m "not lab" -n 2
 
 lint: venv
 	$(BIN)/ruff check .
