@@ -17,6 +17,7 @@ from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
 from gameday import services
+from gameday.httpcheck import require_loopback
 
 __all__ = [
     "kill_aggregator_mid_pass",
@@ -111,9 +112,11 @@ def kill_aggregator_mid_pass(
     """
     with engine_call("kill the aggregator mid-pass", configuration) as target:
         target.service("aggregator")
+        metrics_url = metrics_url or target.aggregator_metrics_url
+        require_loopback(metrics_url, target.allow_remote_target)
     began = time.monotonic()
     with requests.Session() as session:
-        note = _await_pass(session, metrics_url or target.aggregator_metrics_url, wait_s, began)
+        note = _await_pass(session, metrics_url, wait_s, began)
     waited = round(time.monotonic() - began, 3)
     result = kill_service("aggregator", configuration=configuration, secrets=secrets)
     result.update({"mid_pass": not note, "waited_s": waited, "note": note})

@@ -6,7 +6,6 @@ unless the experiment's configuration sets ``allow_remote_target: true``.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +14,7 @@ from urllib.parse import urlsplit
 import requests
 
 from gameday.errors import GamedayError
-from gameday.target import load_target
+from gameday.target import is_loopback, load_target
 
 __all__ = [
     "Answer",
@@ -48,16 +47,6 @@ class Answer:
     body: Any
     elapsed_ms: float
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def require_loopback(url: str, allow_remote: bool = False) -> None:

@@ -17,19 +17,27 @@ Its keys, with their defaults; the first five may also be set in the configurati
 - ``services`` (required): ``{name: {"program": ..., "kubernetes": {...}}}``.
 - ``supervisor_url`` (``unix:///var/run/supervisor.sock``): the process manager.
 - ``proxies`` (none): ``{dependency: proxy name}`` on the fault proxy.
-- ``state_dir`` (``/var/lib/coffee-chaos``): ledger, kill switch, run lock, load state.
+- ``state_dir`` (``/var/lib/coffee-chaos``): the ledger and the load state. The kill
+  switch and the run lock are the machine's (``gameday.registry``), whatever the file.
 - ``secrets_file`` (``/etc/coffee-chaos/secrets.json``, mode 0600): credentials,
   unless the experiment has a ``coffee`` secrets scope.
 - ``load`` (local only): where the Locust master listens for remote workers
   (inventory group ``locust_workers``) and how many join it: ``master_bind_host``
   (``127.0.0.1``), ``master_port`` (5557), ``remote_workers`` (0).
+- ``override_allow`` (none): more environment variables an experiment may override
+  (``gameday.overrides`` allows pool sizes, timeouts, the aggregator's hold, CAFE_FLAWS).
+- ``allow_remote_target`` (false): as in the configuration, for the machine's own tools.
+
+Every URL the toolkit calls (the five above, an http ``supervisor_url``, the credentials'
+hosts) must be loopback, and ``netem_interface`` the loopback interface, unless
+``allow_remote_target`` is true.
 
 The configuration keys the engine reads (the experiment's others, durations and
 thresholds, only fill in its arguments). ``gameday run --var key=value`` passes
 strings: whole numbers and true/false are read from them.
 
 - ``target_file``: another target file (see above).
-- ``allow_remote_target`` (false): traffic may go to a target that is not loopback.
+- ``allow_remote_target`` (false): traffic may go to a target that is not loopback (see above).
 - ``request_timeout_s`` (60, Locust's own): how long a load request may hang before it
   counts as a failure with no answer; experiments set twice their largest answer bound.
 - ``load_workers`` (0): local Locust workers behind a master when ``start_load`` is
@@ -52,7 +60,9 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from gameday import registry
 from gameday.errors import GamedayError
 
 DEFAULT_TARGET_FILE = "/etc/coffee-chaos/target.json"
@@ -66,6 +76,13 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _IDENTIFIER_TAKES = "a plain SQL identifier (letters, digits, underscores)"
 _INTERFACE = re.compile(r"^[^\s/]{1,15}$")
 _PATH = re.compile(r"^[^\0]+$")
+_VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+NET_DEVICES = Path("/sys/class/net")
+ARPHRD_LOOPBACK = "772"  # /sys/class/net/<interface>/type of a loopback interface
+REMOTE_HINT = (
+    "set `allow_remote_target: true` in the experiment's configuration (or the target file) "
+    "if that system is yours to test"
+)
 
 
 class TargetError(GamedayError):
@@ -117,6 +134,8 @@ class Target:
     netem_interface: str | None
     service_env_dir: Path
     run_dir: Path
+    target_file: Path
+    override_allow: tuple[str, ...] = ()
 
     @property
     def ledger_dir(self) -> Path:
@@ -124,7 +143,8 @@ class Target:
 
     @property
     def kill_switch(self) -> Path:
-        return self.state_dir / "STOP"
+        """The machine's kill switch (one for every target file)."""
+        return registry.kill_switch()
 
     def service(self, name: str) -> Service:
         """The declared service ``name``; anything else is an error, never a no-op."""
@@ -166,7 +186,22 @@ def load_target(configuration: dict[str, Any] | None = None) -> Target:
     for key in OVERRIDABLE:
         if config.get(key):
             raw[key] = config[key]
-    return Target(**_target_file_fields(raw, path), **_configuration_fields(config))
+    settings = _configuration_fields(config)
+    settings["allow_remote_target"] |= _flag(raw, "allow_remote_target", default=False)
+    target = Target(**_target_file_fields(raw, path), **settings, target_file=path)
+    if not target.allow_remote_target:
+        _refuse_remote(target)
+    return target
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_secrets(target: Target, secrets: dict[str, Any] | None = None) -> dict[str, str]:
@@ -185,7 +220,59 @@ def load_secrets(target: Target, secrets: dict[str, Any] | None = None) -> dict[
         raise TargetError(
             f"cannot read {target.secrets_file}: run as the user that provisioned the lab"
         ) from None
-    return {**stored, **{k: v for k, v in scoped.items() if v}}
+    credentials = {**stored, **{k: v for k, v in scoped.items() if v}}
+    if not target.allow_remote_target:
+        for key in ("postgres_dsn", "redis_url"):
+            host = _credential_host(str(credentials.get(key) or ""))
+            if host and not host.startswith("/") and not is_loopback(host):
+                raise TargetError(
+                    f"the {key} credential reaches {host}, not loopback: {REMOTE_HINT}"
+                )
+    return credentials
+
+
+def _refuse_remote(target: Target) -> None:
+    """Every URL the toolkit calls is loopback, and netem shapes only the loopback interface."""
+    urls = {
+        key: getattr(target, key)
+        for key in ("api_url", "prometheus_url", "faultproxy_url", "aggregator_metrics_url")
+    }
+    if target.supervisor_url.startswith(("http://", "https://")):
+        urls["supervisor_url"] = target.supervisor_url
+    for key, url in urls.items():
+        host = urlsplit(url).hostname or ""
+        if not is_loopback(host):
+            raise TargetError(
+                f"refusing {key} {url!r}: only loopback targets are allowed, and {host} is not "
+                f"loopback; {REMOTE_HINT}"
+            )
+    interface = target.netem_interface
+    if interface and _device_type(interface) != ARPHRD_LOOPBACK:
+        raise TargetError(
+            f"configuration netem_interface {interface!r} is not the loopback interface: a "
+            f"netem rule there shapes traffic that leaves this machine; {REMOTE_HINT}"
+        )
+
+
+def _device_type(interface: str) -> str:
+    try:
+        return (NET_DEVICES / interface / "type").read_text().strip()
+    except FileNotFoundError:
+        known = ", ".join(sorted(p.name for p in NET_DEVICES.iterdir()))
+        raise TargetError(
+            f"configuration netem_interface {interface!r}: no such interface here ({known})"
+        ) from None
+
+
+def _credential_host(value: str) -> str:
+    """The host a DSN or URL credential connects to ("" when it names none)."""
+    if "://" in value:
+        try:
+            return urlsplit(value).hostname or ""
+        except ValueError:
+            return ""
+    match = re.search(r"\bhost\s*=\s*'?([^\s']+)", value)
+    return match.group(1) if match else ""
 
 
 def _target_file_fields(raw: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -224,7 +311,18 @@ def _target_file_fields(raw: dict[str, Any], path: Path) -> dict[str, Any]:
         "state_dir": Path(raw.get("state_dir", "/var/lib/coffee-chaos")),
         "secrets_file": Path(raw.get("secrets_file", "/etc/coffee-chaos/secrets.json")),
         "load": _parse_load(raw.get("load", {}), path),
+        "override_allow": _names(raw.get("override_allow", []), path),
     }
+
+
+def _names(raw: Any, path: Path) -> tuple[str, ...]:
+    """``override_allow``: environment variable names."""
+    if not isinstance(raw, list) or not all(isinstance(n, str) and _VARIABLE.match(n) for n in raw):
+        raise TargetError(
+            f"target file {path}: override_allow must be a list of environment variable names "
+            f"(upper case letters, digits, underscores), got {raw!r}"
+        )
+    return tuple(raw)
 
 
 def _configuration_fields(config: dict[str, Any]) -> dict[str, Any]:

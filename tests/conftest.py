@@ -11,7 +11,7 @@ import pytest
 import requests
 from kube_fixtures import cluster, k8s  # noqa: F401 (fixtures of the Kubernetes tests)
 
-from gameday import ledger, services
+from gameday import ledger, registry, services
 from gameday.target import Target, load_target
 
 LAB_SERVICES = ("postgresql", "redis", "api", "aggregator")
@@ -72,6 +72,14 @@ def _restore(target: Target) -> None:
     ledger.recover(target)
     for name in LAB_SERVICES:
         services.start(name, target)
+
+
+@pytest.fixture(autouse=True)
+def _registry_of_its_own(request, tmp_path_factory, monkeypatch) -> None:
+    """A test that needs no lab gets a machine registry of its own: its kill switch, run
+    lock and ledgers never reach the lab's (nor the lab's `make recover`)."""
+    if request.node.get_closest_marker("lab") is None:
+        monkeypatch.setenv(registry.REGISTRY_ENV, str(tmp_path_factory.mktemp("registry")))
 
 
 @pytest.fixture

@@ -151,3 +151,13 @@ def test_kill_aggregator_mid_pass_fails_when_no_pass_starts(configuration, metri
     assert time.monotonic() - began < 3
     assert service_probes.service_is_running("redis", configuration=configuration) is True
     assert ledger.ledger_for(load_target(configuration)).entries() == []
+
+
+def test_kill_aggregator_mid_pass_refuses_a_remote_metrics_url(tmp_path) -> None:
+    config = write_target(tmp_path, supervisor_url=f"unix://{tmp_path}/none.sock")
+    with pytest.raises(ActivityFailed) as exc:
+        service_actions.kill_aggregator_mid_pass(
+            metrics_url="http://192.0.2.10:8006/metrics", wait_s=0.3, configuration=config
+        )
+    assert "192.0.2.10" in str(exc.value) and "allow_remote_target: true" in str(exc.value)
+    assert ledger.ledger_for(load_target(config)).entries() == []

@@ -119,3 +119,39 @@ def test_a_bad_configuration_value_is_refused_naming_the_key(tmp_path, settings,
     with pytest.raises(TargetError) as exc:
         load_target({**_target_with(tmp_path), **settings})
     assert message in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "key", ["api_url", "prometheus_url", "faultproxy_url", "aggregator_metrics_url"]
+)
+@pytest.mark.parametrize("where", ["target file", "configuration"])
+def test_every_url_the_toolkit_calls_must_be_loopback_unless_allowed(tmp_path, key, where):
+    remote = {key: "http://192.0.2.10:8474"}
+    in_file = remote if where == "target file" else {}
+    configuration = {**_target_with(tmp_path, **in_file), **(remote if not in_file else {})}
+    with pytest.raises(TargetError) as exc:
+        load_target(configuration)
+    assert key in str(exc.value) and "192.0.2.10" in str(exc.value)
+    assert "allow_remote_target: true" in str(exc.value)
+    allowed = load_target({**configuration, "allow_remote_target": True})
+    assert getattr(allowed, key) == "http://192.0.2.10:8474"
+
+
+def test_a_supervisor_reached_over_http_must_be_loopback_too(tmp_path):
+    configuration = _target_with(tmp_path, supervisor_url="http://192.0.2.10:9001")
+    with pytest.raises(TargetError) as exc:
+        load_target(configuration)
+    assert "supervisor_url" in str(exc.value) and "192.0.2.10" in str(exc.value)
+    assert load_target(_target_with(tmp_path, supervisor_url="http://127.0.0.1:9001"))
+
+
+def test_the_netem_interface_must_exist_and_be_loopback_unless_allowed(tmp_path):
+    with pytest.raises(TargetError) as exc:
+        load_target({**_target_with(tmp_path), "netem_interface": "nosuch0"})
+    assert "netem_interface 'nosuch0'" in str(exc.value) and "no such interface" in str(exc.value)
+    assert load_target({**_target_with(tmp_path), "netem_interface": "lo"}).netem_interface == "lo"
+    others = sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name != "lo")
+    if others:
+        with pytest.raises(TargetError) as exc:
+            load_target({**_target_with(tmp_path), "netem_interface": others[0]})
+        assert "allow_remote_target: true" in str(exc.value)
