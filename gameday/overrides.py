@@ -6,6 +6,11 @@ owned like the service's own env file), records it in the fault ledger (kind
 scripts source that file after the service's env file. ``clear`` (and the
 ledger's ``revert``, used by ``gameday recover``) deletes it and restarts the
 service. Supervisor platform only.
+
+Only the variables of ``ALLOWED`` (pool sizes, timeouts, the aggregator's pass hold,
+the reference café's switchable flaws) and those the target file lists in
+``override_allow`` may be overridden: an experiment cannot rebind the API
+(``APP_HOST``), preload a library (``LD_PRELOAD``) or change a credential.
 """
 
 from __future__ import annotations
@@ -24,6 +29,15 @@ __all__ = ["OverrideError", "clear", "override", "revert", "shown"]
 
 _KEY = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 _SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "DSN", "KEY")
+ALLOWED = (
+    "DB_POOL_MIN_SIZE",
+    "DB_POOL_MAX_SIZE",
+    "DB_POOL_TIMEOUT",
+    "DEPENDENCY_TIMEOUT",
+    "KEEPALIVE_TIMEOUT",
+    "AGGREGATOR_HOLD_SECONDS",
+    "CAFE_FLAWS",
+)
 
 
 class OverrideError(GamedayError):
@@ -32,7 +46,7 @@ class OverrideError(GamedayError):
 
 def override(target: Target, service: str, env: Any, timeout_s: float = 60) -> dict[str, Any]:
     """Run ``service`` with ``env`` (e.g. ``{"DB_POOL_MAX_SIZE": 2}``) overridden."""
-    lines = _lines(env)
+    lines = _lines(env, ALLOWED + target.override_allow)
     path = _override_file(service, target)
     entry_id = ledger_for(target).record(
         "override",
@@ -98,8 +112,9 @@ def _override_file(service: str, target: Target) -> Path:
     return env_dir / f"{service}.override.env"
 
 
-def _lines(env: Any) -> list[str]:
-    """``KEY='value'`` lines a POSIX shell sources safely; refuse what it could not."""
+def _lines(env: Any, allowed: tuple[str, ...]) -> list[str]:
+    """``KEY='value'`` lines a POSIX shell sources safely; refuse what it could not, and
+    any variable not ``allowed``."""
     if not isinstance(env, dict) or not env:
         raise OverrideError(
             f"env must be a non-empty mapping of variable names to values, got {env!r}"
@@ -110,6 +125,11 @@ def _lines(env: Any) -> list[str]:
             raise OverrideError(
                 f"environment variable name {key!r} must be upper case letters, digits and "
                 "underscores"
+            )
+        if key not in allowed:
+            raise OverrideError(
+                f"{key} may not be overridden: an experiment may set {', '.join(allowed)}; "
+                "list more in the target file's `override_allow` if your system needs them"
             )
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise OverrideError(f"value of {key} must be a string or a number, got {value!r}")
