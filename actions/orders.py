@@ -3,7 +3,8 @@
 For metric-cardinality experiments: every valid drink x store combination of
 the contract, mixed with a share of orders naming unknown drinks or stores
 (each a fresh random value) that the target must refuse with 422 without
-creating a metric series. Loopback only (like every probe), bounded by ``duration_s``.
+creating a metric series. Loopback only (like every probe), bounded by ``duration_s``
+and by ``MAX_ORDERS`` in all.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ logger = logging.getLogger("chaostoolkit")
 MAX_DURATION_S = 3600
 MAX_WORKERS = 32
 MAX_RATE = 2000
+MAX_ORDERS = 100_000  # rate x duration: each is a real order, kept by design
 
 
 def place_diverse_orders(
@@ -50,6 +52,12 @@ def place_diverse_orders(
         raise ActivityFailed(f"rate_per_s must be in (0, {MAX_RATE}], got {rate_per_s!r}")
     if not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
         raise ActivityFailed(f"workers must be a whole number from 1 to {MAX_WORKERS}")
+    if rate_per_s * duration_s > MAX_ORDERS:
+        raise ActivityFailed(
+            f"rate_per_s {rate_per_s} x duration_s {duration_s} would place "
+            f"{rate_per_s * duration_s:,.0f} orders: at most {MAX_ORDERS:,} orders (each is a "
+            "real order); lower the rate or the duration"
+        )
     with engine_call("place orders", configuration) as target:
         url = target.api_url
         require_loopback(url, target.allow_remote_target)

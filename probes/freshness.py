@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -26,6 +27,7 @@ from chaoslib.types import Configuration, Secrets
 from controls.adapter import engine_call
 from controls.evidence import unmet
 from gameday.httpcheck import HttpCheckError, InvalidCall, api_url, call
+from probes.http import MAX_ORDERS
 
 __all__ = ["dashboard_stays_stale", "freshness_stays_under", "marker_shown_within"]
 logger = logging.getLogger("chaostoolkit")
@@ -125,9 +127,16 @@ def freshness_stays_under(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """For ``duration_s`` place a marker every ``every_s`` and follow each: the longest time
-    until the dashboard shows one is at most ``max_s``."""
+    until the dashboard shows one is at most ``max_s``. Markers are real orders: at most
+    ``MAX_ORDERS``."""
     _check_wait(duration_s, "duration_s")
     _check_wait(every_s, "every_s")
+    markers = math.ceil(duration_s / every_s)
+    if markers > MAX_ORDERS:
+        raise ActivityFailed(
+            f"duration_s {duration_s} / every_s {every_s} would place {markers} marker orders: "
+            f"at most {MAX_ORDERS} marker orders (each is a real order); place them less often"
+        )
     url = _url(configuration)
     pending: list[dict[str, Any]] = []
     delays: list[float] = []
