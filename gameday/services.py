@@ -6,6 +6,10 @@ through chaostoolkit-kubernetes: a kill holds the controller at 0 and deletes th
 no grace period, a stop scales it to 0).
 Every fault-making call records a ledger entry BEFORE acting; ``start`` resolves
 the service's open entries, so ``revert`` (used by ``ledger.recover``) is ``start``.
+A kill's SIGSTOP-then-SIGKILL window defers signals (``gameday.interrupts``), and
+``start`` continues any process of the program left stopped (state T) by a kill
+whose runner was SIGKILLed in that window. The supervisor part needs only the
+standard library (recovery runs it with the machine's python3).
 """
 
 from __future__ import annotations
@@ -18,10 +22,7 @@ import xmlrpc.client
 from collections.abc import Callable
 from typing import Any
 
-import psutil
-from supervisor.xmlrpc import Faults, SupervisorTransport
-
-from gameday import kubeservices
+from gameday import interrupts, kubeservices, procs, supervisor_rpc
 from gameday.errors import ServiceError
 from gameday.ledger import ledger_for
 from gameday.target import Service, Target
@@ -170,6 +171,10 @@ def revert(entry: dict, target: Target) -> dict:
 def _supervisor_start(service: Service, target: Target, timeout_s: float) -> dict:
     info = _info(target, service)
     if info["statename"] == "RUNNING":
+        continued = procs.thaw(procs.stopped_under(info["pid"]))
+        if continued:
+            note = f"running, but pids {continued} were stopped (state T): continued them"
+            return {**_facts(service, info), "changed": True, "note": note}
         return {**_facts(service, info), "changed": False, "note": "already running"}
     began = time.monotonic()
     if info["statename"] not in ("STARTING", "BACKOFF"):
@@ -186,16 +191,11 @@ def _supervisor_start(service: Service, target: Target, timeout_s: float) -> dic
     }
 
 
-def _rpc(target: Target) -> Any:
-    transport = SupervisorTransport(None, None, serverurl=target.supervisor_url)
-    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
-
-
 def _call(target: Target, service: Service, method: str, *args: Any) -> Any:
     try:
-        return getattr(_rpc(target), method)(*args)
+        return getattr(supervisor_rpc.proxy(target.supervisor_url), method)(*args)
     except xmlrpc.client.Fault as exc:
-        if exc.faultCode == Faults.BAD_NAME:
+        if exc.faultCode == supervisor_rpc.BAD_NAME:
             raise ServiceError(
                 f"supervisor at {target.supervisor_url} has no program {service.program!r} "
                 f"(service {service.name!r}): fix its `program` in the target file"
@@ -246,48 +246,44 @@ def _process_group(target: Target, service: Service, pid: int) -> int:
     return pgid
 
 
-def _kill_tree(service: Service, pid: int, pgid: int) -> list[psutil.Process]:
+def _kill_tree(service: Service, pid: int, pgid: int) -> list[procs.Proc]:
     """SIGKILL the program's process group and every descendant.
 
     Some programs (PostgreSQL) put their children in groups of their own, so the
-    group alone is not enough. The group is stopped first so nothing forks meanwhile.
+    group alone is not enough. The group is stopped first so nothing forks meanwhile;
+    no signal may leave it stopped (a SIGKILL of this runner can: ``start`` continues it).
     """
-    try:
-        os.killpg(pgid, signal.SIGSTOP)
+    with interrupts.deferred():
         try:
-            tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            tree = []
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        tree = []  # it died meanwhile; the wait confirms supervisor saw it go
-    except PermissionError:
-        raise ServiceError(
-            f"not allowed to kill process group {pgid} of service {service.name!r}: run as "
-            "root (or as the user that runs the program)"
-        ) from None
-    for process in tree:
-        try:
-            process.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
-        except psutil.AccessDenied:
+            os.killpg(pgid, signal.SIGSTOP)
+            tree = [p for p in [procs.read(pid), *procs.descendants(pid)] if p is not None]
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            tree = []  # it died meanwhile; the wait confirms supervisor saw it go
+        except PermissionError:
             raise ServiceError(
-                f"not allowed to kill pid {process.pid} of service {service.name!r}: run as root"
+                f"not allowed to kill process group {pgid} of service {service.name!r}: run as "
+                "root (or as the user that runs the program)"
             ) from None
+        for process in tree:
+            try:
+                procs.send(process, signal.SIGKILL)
+            except PermissionError:
+                raise ServiceError(
+                    f"not allowed to kill pid {process.pid} of service {service.name!r}: "
+                    "run as root"
+                ) from None
     return tree
 
 
-def _wait_gone(service: Service, processes: list[psutil.Process], deadline: float) -> None:
+def _wait_gone(service: Service, processes: list[procs.Proc], deadline: float) -> None:
     """Wait until every killed process is gone (or a zombie nobody reaped yet)."""
     while True:
         alive = []
         for process in processes:
-            try:
-                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(process.pid)
-            except psutil.NoSuchProcess:
-                pass
+            now = procs.read(process.pid)
+            if now and now.start_ticks == process.start_ticks and now.state != "Z":
+                alive.append(process.pid)
         if not alive:
             return
         if time.monotonic() >= deadline:

@@ -16,6 +16,9 @@ from gameday import ledger, services
 from gameday.errors import LedgerError, ServiceError
 from gameday.target import TargetError, load_target
 
+REPO = Path(__file__).resolve().parent.parent
+GAMEDAY = str(Path(sys.executable).parent / "gameday")
+
 
 def make_target(tmp_path: Path, **changes):
     """The lab's target, its ledger under tmp_path, with ``changes`` applied."""
@@ -142,6 +145,105 @@ def test_recover_reverts_what_it_can_and_keeps_what_it_cannot(target) -> None:
     assert toxic in str(exc.value) and "1 fault(s)" in str(exc.value)
     assert running(target, "redis")
     assert [e["id"] for e in book.entries()] == [toxic]
+
+
+# A kill stops the program's group (SIGSTOP), lists its tree, then SIGKILLs it. This runner
+# is interrupted right after the SIGSTOP (the test hook wraps os.killpg): by a signal it
+# handles like the safety control (SIGTERM: SystemExit), or by SIGKILL.
+INTERRUPTED_KILL = """
+import os, signal, sys
+from gameday import services
+from gameday.target import load_target
+
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(20))
+real_killpg = os.killpg
+
+
+def killpg(pgid, signum):
+    real_killpg(pgid, signum)
+    if signum == signal.SIGSTOP:
+        os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+
+
+os.killpg = killpg
+services.kill(sys.argv[1], load_target())
+"""
+
+
+def frozen(target, name: str) -> list[int]:
+    """The pids in state T (stopped) in the program's process group and tree."""
+    pid = services.status(name, target)["pid"]
+    if not pid:
+        return []
+    leader = psutil.Process(pid)
+    tree = [leader, *leader.children(recursive=True)]
+    tree += [p for p in psutil.process_iter() if _pgid(p.pid) == pid]
+    return sorted({p.pid for p in tree if _status(p) == psutil.STATUS_STOPPED})
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def _status(process: psutil.Process) -> str | None:
+    try:
+        return process.status()
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _continue(pgid: int) -> None:
+    """Whatever the test saw, leave no group stopped behind."""
+    try:
+        os.killpg(pgid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+
+
+def _interrupt_a_kill(service: str, signame: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_KILL, service, signame],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode
+
+
+@pytest.mark.lab
+def test_a_signal_between_sigstop_and_sigkill_waits_until_the_kill_is_done(lab) -> None:
+    before = services.status("aggregator", lab)["pid"]
+    try:
+        assert _interrupt_a_kill("aggregator", "SIGTERM") == 20  # the signal did stop it
+        assert not psutil.pid_exists(before) or psutil.Process(before).status() == "zombie"
+        assert frozen(lab, "aggregator") == []
+    finally:
+        _continue(before)
+        ledger.recover(lab)
+    assert running(lab, "aggregator")
+
+
+@pytest.mark.lab
+def test_recover_continues_a_service_a_sigkilled_kill_left_stopped(lab) -> None:
+    before = services.status("aggregator", lab)["pid"]
+    try:
+        assert _interrupt_a_kill("aggregator", "SIGKILL") == -signal.SIGKILL
+        assert frozen(lab, "aggregator"), "the crash should have left the group stopped"
+        assert running(lab, "aggregator")  # supervisor cannot tell
+        done = subprocess.run(
+            [GAMEDAY, "recover"], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert frozen(lab, "aggregator") == []
+        assert running(lab, "aggregator")
+    finally:
+        _continue(before)
+        ledger.recover(lab)
 
 
 def test_an_unknown_service_names_itself_and_the_declared_ones(tmp_path) -> None:
