@@ -1,105 +1,114 @@
-"""A Locust run's process group: stopped gracefully, then killed, never left behind.
+"""A Locust run's processes: stopped gracefully, then killed, never left behind, never mistaken.
 
 Locust runs in a session of its own, so its master and local workers share one
-process group whose id is the master's pid.
+process group whose id is the master's pid. Every process of a run carries the
+run's mark in its environment (``MARK_ENV``), and the ledger holds the mark
+BEFORE Locust starts, then the master's pid with its start time: recovery finds
+a run by its mark even when its starter died before recording the pid, and
+signals no process that lacks it (a pid reused after a reboot or a wrap may be
+PostgreSQL's). Standard library only: recovery runs it with the machine's python3.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
-import psutil
-
+from gameday import procs
 from gameday.errors import LoadError
+from gameday.target import Target
 
-__all__ = ["GRACE_S", "is_locust", "terminate"]
+__all__ = ["GRACE_S", "MARK_ENV", "current_file", "last_file", "members", "revert", "terminate"]
 
+MARK_ENV = "COFFEE_CHAOS_LOAD_MARK"
 GRACE_S = 15.0  # how long Locust may take to write its final files after SIGINT
+KILL_WAIT_S = 5.0
 
 
-def terminate(pid: int) -> dict[str, Any]:
-    """SIGINT the Locust (master) process, wait, then SIGKILL whatever is left of its group."""
-    if not is_locust(pid):
+def members(mark: str) -> list[procs.Proc]:
+    """The live processes of the run marked ``mark`` (its master and workers)."""
+    if not mark:
+        return []
+    return [
+        p for p in procs.table() if p.state != "Z" and procs.environ(p.pid).get(MARK_ENV) == mark
+    ]
+
+
+def terminate(mark: str, master: dict | None = None) -> dict[str, Any]:
+    """SIGINT the run's master, so Locust writes its final files, wait, then SIGKILL
+    whatever of the run is left. ``master`` is the master's ``procs.identity`` when it was
+    recorded (its start time is checked); else the master is the marked group leader."""
+    pid = int((master or {}).get("pid") or 0)
+    running = members(mark)
+    if not running:
         _reap(pid)
-        outcome = {"stopped": "already gone"}
+        return {"stopped": "already gone"}
+    outcome = {"stopped": "killed"}
+    if pid:
+        leader = [p for p in running if p.pid == pid and procs.is_same(master or {})]
     else:
-        os.kill(pid, signal.SIGINT)
+        leader = [p for p in running if p.pid == p.pgid]
+    if leader and procs.send(leader[0], signal.SIGINT):
         outcome = {"stopped": "gracefully"}
-        if not _wait_gone(pid, GRACE_S):
-            _kill_group(pid)
+        if not _wait_until(lambda: not _alive(leader[0]), GRACE_S, pid):
             outcome = {"stopped": "killed"}
-            if not _wait_gone(pid, 5.0):
-                raise LoadError(
-                    f"Locust (pid {pid}) survived SIGKILL: kill its process group by hand"
-                )
-    _stop_group_leftovers(pid)
+    if not _wait_until(lambda: not members(mark), KILL_WAIT_S if leader else 0, pid):
+        for process in members(mark):
+            procs.send(process, signal.SIGKILL)
+        if not _wait_until(lambda: not members(mark), KILL_WAIT_S, pid):
+            left = [p.pid for p in members(mark)]
+            raise LoadError(f"Locust processes {left} survived SIGKILL: kill them by hand")
     return outcome
 
 
-def _stop_group_leftovers(pgid: int) -> None:
-    """Workers quit with their master; SIGKILL the group if any is still there after 5 s."""
-    if _wait_until(lambda: not _group_alive(pgid), 5.0):
-        return
-    _kill_group(pgid)
-    if not _wait_until(lambda: not _group_alive(pgid), 5.0):
-        raise LoadError(
-            f"Locust workers of group {pgid} survived SIGKILL: "
-            f"kill them by hand (kill -9 -- -{pgid})"
-        )
+def revert(entry: dict, target: Target) -> dict[str, Any]:
+    """Ledger reverter: stop the marked run if any of it is still there (idempotent)."""
+    spec = entry.get("revert", {})
+    outcome = terminate(str(spec.get("mark") or ""), spec)
+    path = current_file(target)
+    try:
+        if json.loads(path.read_text()).get("ledger_id") == entry.get("id"):
+            os.replace(path, last_file(target))
+    except (FileNotFoundError, json.JSONDecodeError):
+        pass
+    return {"pid": spec.get("pid"), **outcome}
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether a live (non-zombie) process is left in process group ``pgid``."""
-    for process in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
-                return True
-        except (ProcessLookupError, PermissionError):
-            continue
-    return False
+def current_file(target: Target) -> Path:
+    """The recorded run of ``target`` (``gameday.locustrun``)."""
+    return target.state_dir / "load" / "current.json"
 
 
-def _wait_until(condition: Any, timeout_s: float) -> bool:
+def last_file(target: Target) -> Path:
+    """The last run of ``target`` that was stopped."""
+    return target.state_dir / "load" / "last.json"
+
+
+def _alive(process: procs.Proc) -> bool:
+    now = procs.read(process.pid)
+    return now is not None and now.start_ticks == process.start_ticks and now.state != "Z"
+
+
+def _wait_until(condition: Any, timeout_s: float, child: int) -> bool:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while True:
+        _reap(child)
         if condition():
             return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.1)
-    return False
-
-
-def is_locust(pid: int) -> bool:
-    """Whether ``pid`` is a live (non-zombie) process whose command line mentions locust."""
-    try:
-        process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE and "locust" in " ".join(process.cmdline())
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
 
 
 def _reap(pid: int) -> None:
+    """Collect ``pid``'s exit status if it is our child (else its parent or init does)."""
+    if not pid:
+        return
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        pass  # not our child: its parent (or init) reaps it
-
-
-def _wait_gone(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not is_locust(pid):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
         pass
-    _reap(pid)

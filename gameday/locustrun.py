@@ -1,13 +1,14 @@
 """Load during an experiment: Locust in its own process group, never outliving the run.
 
 ``start`` checks every input (``gameday.loadplan``), builds Locust's command
-line and environment (the variables of ``workloads.env``), spawns
-``python -m locust`` headless in a new session, records it in the fault ledger
-(kind ``locust``) and in ``<state_dir>/load/current.json``, then waits for the
-first live line. ``stop`` interrupts it (Locust then writes its final CSV, JSON
-and HTML), kills whatever is left of the group, resolves the ledger entry and
-writes ``summary.json`` (``gameday.loadsummary``). ``revert`` is the ledger's
-idempotent backstop.
+line and environment (the variables of ``workloads.env``), records the run in
+the fault ledger (kind ``locust``) with the mark its processes will carry, THEN
+spawns ``python -m locust`` headless in a new session, adds the master's pid and
+start time to the entry, writes ``<state_dir>/load/current.json`` and waits for
+the first live line. ``stop`` interrupts it (Locust then writes its final CSV,
+JSON and HTML), kills whatever is left of the run, resolves the ledger entry and
+writes ``summary.json`` (``gameday.loadsummary``). The ledger's reverter is
+``gameday.locustprocess.revert``.
 
 - ``shape``: ``stairs``, ``spike``, ``sustained`` or ``soak`` (``workloads/shapes/``)
   with ``shape_params``; ``users``/``spawn_rate`` are then the shape's, and
@@ -37,18 +38,19 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gameday import ledger, loadplan, locustprocess
+from gameday import interrupts, ledger, loadplan, locustprocess, procs
 from gameday.errors import LoadError
 from gameday.loadplan import METRICS_PORT, REQUEST_TIMEOUT_S, LoadPlan, format_user_classes
 from gameday.loadsummary import run_files, summarise
 from gameday.target import LoadSection, Target
 from workloads import env
 
-__all__ = ["LOCUSTFILE", "LoadError", "NotRunning", "current", "latest", "revert", "start", "stop"]
+__all__ = ["LOCUSTFILE", "LoadError", "NotRunning", "current", "latest", "start", "stop"]
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "workloads" / "locustfile.py"
 SHAPEFILE = LOCUSTFILE.parent / "shapefile.py"
@@ -66,7 +68,7 @@ class NotRunning(LoadError):
 
 def current(target: Target) -> dict[str, Any]:
     """The recorded load run of ``target``; NotRunning if there is none."""
-    path = _current_file(target)
+    path = locustprocess.current_file(target)
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
@@ -86,10 +88,10 @@ def latest(target: Target) -> dict[str, Any]:
     except NotRunning:
         pass
     try:
-        return json.loads(_last_file(target).read_text())
+        return json.loads(locustprocess.last_file(target).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         raise NotRunning(
-            f"no load run is recorded in {_current_file(target).parent}: "
+            f"no load run is recorded in {locustprocess.current_file(target).parent}: "
             "start one with actions.load.start_load, or name the run directory"
         ) from None
 
@@ -158,7 +160,7 @@ def _refuse_unsafe(target: Target) -> None:
         run = current(target)
     except NotRunning:
         return
-    if locustprocess.is_locust(run["pid"]):
+    if locustprocess.members(run.get("mark", "")):
         raise LoadError(
             f"a load run is already going (pid {run['pid']}, {run['run_dir']}): "
             "stop it with actions.load.stop_load or `gameday recover` first"
@@ -236,27 +238,31 @@ def _spawn_and_record(
     files: dict[str, Path],
     target: Target,
 ) -> dict[str, Any]:
-    """Start Locust in its own session, record it, and wait for its first live second."""
-    with open(files["log"], "ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=environment,
-            cwd=files["dir"],
-            start_new_session=True,
-        )
+    """Record the run, start Locust in its own session, add its master's pid and start time
+    to the entry, and wait for its first live second. Whatever stops this in between (a
+    signal, a full disk) stops the Locust it started; after a SIGKILL, recovery finds the
+    run by the mark the entry holds."""
     remote = target.load.remote_workers
-    entry_id = ledger.ledger_for(target).record(
+    mark = uuid.uuid4().hex
+    book = ledger.ledger_for(target)
+    entry_id = book.record(
         "locust",
         plan.host,
-        {"pid": process.pid, "pgid": process.pid, "run_dir": str(files["dir"].parent)},
+        {"mark": mark, "pid": None, "run_dir": str(files["dir"].parent)},
         note=f"{plan.describe()}, {plan.workers} worker(s), {remote} remote",
     )
+    process, master = _spawn(command, {**environment, locustprocess.MARK_ENV: mark}, files)
+    try:
+        book.update(entry_id, **master)
+    except BaseException:  # whatever started must not outlive the failure (a full disk)
+        locustprocess.terminate(mark)
+        book.resolve(entry_id)
+        raise
     run = {
         "run_dir": str(files["dir"].parent),
         "pid": process.pid,
+        "mark": mark,
+        "master": master,
         "host": plan.host,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "ledger_id": entry_id,
@@ -275,18 +281,36 @@ def _spawn_and_record(
         "live_file": str(files["live"]),
         "acked_file": str(files["acked"]),
     }
-    _write_json(_current_file(target), run)
-    _wait_first_second(process, files, target, entry_id, plan.workers)
+    _write_json(locustprocess.current_file(target), run)
+    _wait_first_second(process, files, target, run, plan.workers)
     return run
+
+
+def _spawn(
+    command: list[str], environment: dict[str, str], files: dict[str, Path]
+) -> tuple[subprocess.Popen, dict]:
+    """Start Locust in a session of its own; return it and its master's identity (read
+    before any signal is handled: ``interrupts.deferred``)."""
+    with interrupts.deferred(), open(files["log"], "ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            cwd=files["dir"],
+            start_new_session=True,
+        )
+        return process, procs.identity(process.pid) or {"pid": process.pid}
 
 
 def stop(target: Target) -> dict[str, Any]:
     """Stop the recorded run gracefully; return its files, outcome and summary totals."""
     run = current(target)
-    stopped = locustprocess.terminate(run["pid"])
+    stopped = locustprocess.terminate(run.get("mark", ""), run.get("master"))
     ledger.ledger_for(target).resolve(run.get("ledger_id", ""))
     try:
-        os.replace(_current_file(target), _last_file(target))
+        os.replace(locustprocess.current_file(target), locustprocess.last_file(target))
     except FileNotFoundError:
         pass  # a concurrent `gameday recover` moved it first
     files = run_files(Path(run["run_dir"]))
@@ -298,24 +322,11 @@ def stop(target: Target) -> dict[str, Any]:
     }
 
 
-def revert(entry: dict, target: Target) -> dict[str, Any]:
-    """Ledger reverter: stop the recorded Locust group if it is still there (idempotent)."""
-    pid = int(entry["revert"]["pid"])
-    outcome = locustprocess.terminate(pid)
-    path = _current_file(target)
-    try:
-        if json.loads(path.read_text()).get("pid") == pid:
-            os.replace(path, _last_file(target))
-    except (FileNotFoundError, json.JSONDecodeError):
-        pass
-    return {"pid": pid, **outcome}
-
-
 def _wait_first_second(
     process: subprocess.Popen,
     files: dict[str, Path],
     target: Target,
-    entry_id: str,
+    run: dict[str, Any],
     workers: int,
 ) -> None:
     distributed = workers or target.load.remote_workers
@@ -332,9 +343,9 @@ def _wait_first_second(
         if process.poll() is not None
         else f"wrote no live statistics within {timeout_s:.0f} s"
     )
-    locustprocess.terminate(process.pid)
-    ledger.ledger_for(target).resolve(entry_id)
-    _current_file(target).unlink(missing_ok=True)
+    locustprocess.terminate(run["mark"], run["master"])
+    ledger.ledger_for(target).resolve(run["ledger_id"])
+    locustprocess.current_file(target).unlink(missing_ok=True)
     log = _tail(files["log"], lines=0)
     if target.load.remote_workers and GAVE_UP in log:
         raise LoadError(_workers_missing(workers, target.load, log, files["log"]))
@@ -359,14 +370,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _current_file(target: Target) -> Path:
-    return target.state_dir / "load" / "current.json"
-
-
-def _last_file(target: Target) -> Path:
-    return target.state_dir / "load" / "last.json"
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -6,17 +6,19 @@ proxy (``target.faultproxy_url``) that carries the API's traffic to the dependen
 a kernel with netem); ``chaosmesh`` creates a Chaos Mesh NetworkChaos on a Kubernetes
 target (``gameday.chaosmesh``). ``auto`` picks the proxy when the target routes the
 dependency through it, else Chaos Mesh on Kubernetes, else netem. Every injection is
-recorded in the ledger before it is made.
+recorded in the ledger before it is made. The proxy and netem parts need only the
+standard library: recovery removes toxics with the machine's python3.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
-
-import requests
 
 from gameday.errors import NetFaultError
 from gameday.ledger import ledger_for
@@ -194,12 +196,34 @@ def _choose(target: Target, dependency: str, backend: str) -> str:
 # --- proxy backend (Toxiproxy API) ----------------------------------------------------------
 
 
-def _http(method: str, url: str, body: dict[str, Any] | None = None) -> requests.Response:
+@dataclass(frozen=True)
+class _Response:
+    status_code: int
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never an HTTP proxy
+
+
+def _http(method: str, url: str, body: dict[str, Any] | None = None) -> _Response:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"} if data else {}
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        return requests.request(method, url, json=body, timeout=HTTP_TIMEOUT_S)
-    except requests.RequestException as exc:
+        with _OPENER.open(request, timeout=HTTP_TIMEOUT_S) as response:
+            return _Response(response.status, response.read().decode(errors="replace"))
+    except urllib.error.HTTPError as exc:
+        return _Response(exc.code, exc.read().decode(errors="replace"))
+    except OSError as exc:  # URLError, refused, timed out
         raise NetFaultError(
-            f"cannot reach the fault proxy at {url} ({exc.__class__.__name__}): is the "
+            f"cannot reach the fault proxy at {url} ({getattr(exc, 'reason', exc)}): is the "
             "`faultproxy` program running (`supervisorctl start faultproxy`)?"
         ) from None
 

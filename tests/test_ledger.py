@@ -59,14 +59,14 @@ def test_unknown_kind_is_refused_before_anything_is_written(tmp_path: Path) -> N
     assert book.entries() == []
 
 
-def test_an_unreadable_entry_is_named_with_what_to_do(tmp_path: Path) -> None:
+def test_an_unreadable_file_is_listed_apart_from_the_entries(tmp_path: Path) -> None:
     book = Ledger(tmp_path / "ledger")
-    book.record("service", "redis", {"action": "start"})
+    entry_id = book.record("service", "redis", {"action": "start"})
     broken = tmp_path / "ledger" / "0-service-broken.json"
     broken.write_text("{not json")
-    with pytest.raises(LedgerError) as exc:
-        book.entries()
-    assert str(broken) in str(exc.value) and "by hand" in str(exc.value)
+    assert [e["id"] for e in book.entries()] == [entry_id]
+    [(path, why)] = book.unreadable()
+    assert path == broken and "not JSON" in why
 
 
 def test_an_entry_survives_a_sigkill_of_the_process_that_recorded_it(tmp_path: Path) -> None:
@@ -122,3 +122,24 @@ def test_recover_tries_every_entry_and_lists_the_failures(target) -> None:
     assert "no reverter for fault kind 'alien'" in message
     assert "gameday recover" in message
     assert len(book.entries()) == 2  # nothing unreverted was forgotten
+
+
+def test_recover_quarantines_unreadable_files_reverts_the_rest_and_reports_both(target) -> None:
+    book = ledger.ledger_for(target)
+    # a load whose process is long gone: its revert succeeds without touching anything
+    gone = book.record("locust", "http://127.0.0.1:8005", {"pid": 2**22 + 1, "pgid": 2**22 + 1})
+    (book.directory / "1-service-torn.json").write_text('{"id": "1-service-to')
+    (book.directory / "2-service-list.json").write_text("[1, 2]")
+    with pytest.raises(LedgerError) as exc:
+        ledger.recover(target)
+    message = str(exc.value)
+    corrupt = book.directory / "corrupt"
+    assert sorted(p.name for p in corrupt.iterdir()) == [
+        "1-service-torn.json",
+        "2-service-list.json",
+    ]
+    assert str(corrupt / "1-service-torn.json") in message
+    assert str(corrupt / "2-service-list.json") in message
+    assert "by hand" in message
+    assert book.entries() == []  # the readable entry was reverted all the same
+    assert gone not in message

@@ -23,7 +23,7 @@ from chaoslib.exceptions import ActivityFailed
 from target_files import free_port, write_target
 
 from actions import load as load_actions
-from gameday import ledger, loadplan, locustrun
+from gameday import ledger, loadplan, locustprocess, locustrun, services
 from gameday.target import load_target
 from probes import load as load_probes
 from probes import orders
@@ -40,8 +40,7 @@ def configuration(tmp_path: Path) -> dict:
 def target(configuration):
     target = load_target(configuration)
     yield target
-    for entry in ledger.ledger_for(target).entries():  # never leave Locust behind
-        locustrun.revert(entry, target)
+    ledger.recover(target)  # never leave Locust behind
 
 
 def _locusts_of(run_dir: Path) -> list[psutil.Process]:
@@ -183,6 +182,8 @@ def test_recover_stops_a_run_whose_starter_was_killed(cafe, tmp_path, target, co
     assert done.returncode == -signal.SIGKILL, done.stderr
     pid = int(done.stdout.split()[0])
     assert [p.pid for p in _locusts_of(run_dir)] == [pid]  # orphaned, still loading
+    [recorded] = ledger.ledger_for(target).entries()
+    assert recorded["revert"]["pid"] == pid and recorded["revert"]["start_ticks"] > 0
 
     reverted = ledger.recover(target)
     assert [r["kind"] for r in reverted] == ["locust"]
@@ -192,7 +193,7 @@ def test_recover_stops_a_run_whose_starter_was_killed(cafe, tmp_path, target, co
     assert locustrun.latest(target)["pid"] == pid  # kept for the lost-orders check
     assert (run_dir / "locust" / "report.html").exists()  # stopped gracefully
     # idempotent: reverting the same entry again does nothing
-    assert locustrun.revert({"revert": {"pid": pid}}, target)["stopped"] == "already gone"
+    assert locustprocess.revert(recorded, target)["stopped"] == "already gone"
 
 
 @pytest.mark.lab
@@ -240,7 +241,7 @@ def test_an_orphan_killed_with_sigkill_is_reaped_too(tmp_path, target):
         assert time.monotonic() < deadline, "SIGKILL did not kill Locust"
         time.sleep(0.05)
     entry = ledger.ledger_for(target).entries()[0]
-    assert locustrun.revert(entry, target)["stopped"] == "already gone"
+    assert locustprocess.revert(entry, target)["stopped"] == "already gone"
     assert _locusts_of(tmp_path / "run") == []
 
 
@@ -406,6 +407,76 @@ def test_a_distributed_run_is_recovered_whole_after_its_starter_dies(
     reverted = ledger.recover(target)
     assert [r["kind"] for r in reverted] == ["locust"]
     assert _locusts_of(run_dir) == []
+
+
+# The runner dies right after Locust starts, before anything else (the test hook wraps
+# subprocess.Popen): the load must still be known to the ledger.
+KILLED_AFTER_SPAWN = """
+import os, signal, subprocess, sys
+from gameday import locustrun
+from gameday.target import load_target
+
+
+class Popen(subprocess.Popen):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+subprocess.Popen = Popen
+target = load_target({"target_file": sys.argv[1]})
+locustrun.start(sys.argv[2], target.api_url, 2, 2, 120, {"CappuccinoLover": 1}, target)
+"""
+
+
+@pytest.mark.lab
+def test_a_load_whose_starter_died_right_after_spawning_it_is_recovered(
+    cafe, tmp_path, target, configuration
+):
+    run_dir = tmp_path / "run"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", KILLED_AFTER_SPAWN, configuration["target_file"], str(run_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == -signal.SIGKILL, done.stderr
+        deadline = time.monotonic() + 10
+        while not _locusts_of(run_dir):
+            assert time.monotonic() < deadline, "Locust did not start"
+            time.sleep(0.1)
+        assert [e["kind"] for e in ledger.ledger_for(target).entries()] == ["locust"]
+        ledger.recover(target)
+        assert _locusts_of(run_dir) == []
+        assert ledger.ledger_for(target).entries() == []
+    finally:
+        for process in _locusts_of(run_dir):
+            process.kill()
+
+
+@pytest.mark.lab
+def test_a_locust_entry_whose_pid_is_now_another_program_leaves_that_program_alone(
+    lab, tmp_path, target
+):
+    """After a reboot or a pid wrap the recorded pid may be PostgreSQL's: here, Redis's."""
+    redis = psutil.Process(services.status("redis", lab)["pid"])
+    ledger.ledger_for(target).record(
+        "locust",
+        lab.api_url,
+        {
+            "mark": "0" * 32,
+            "pid": redis.pid,
+            "start_ticks": 1,
+            "boot_id": "a boot before this one",
+            "run_dir": str(tmp_path / "run"),
+        },
+        note="a Locust run recorded before the host rebooted",
+    )
+    ledger.recover(target)
+    assert redis.is_running() and redis.status() != psutil.STATUS_ZOMBIE
+    assert services.status("redis", lab)["pid"] == redis.pid
+    assert ledger.ledger_for(target).entries() == []
 
 
 REPO = Path(__file__).resolve().parent.parent
