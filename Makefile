@@ -10,6 +10,8 @@ PYTEST_ARGS ?=
 # Extra ansible-playbook arguments for the lab's provisioning, e.g. on a lab shared by several
 # checkouts: LAB_ARGS="-e cafe_source_dir=/path/to/the/shared/cafe".
 LAB_ARGS ?=
+# Recovery without a working venv needs only the machine's own python3.
+SYSTEM_PYTHON ?= /usr/bin/python3
 SOAK_DIR := runs/soak-$(shell date -u +%Y%m%dT%H%M%SZ)
 SOAK_VARS ?=
 
@@ -23,7 +25,8 @@ help:
 	@echo "make test      provision the lab and run the whole test suite"
 	@echo "make unit      the tests that need no lab (no provisioning; under a minute)"
 	@echo "make lab       provision (or re-converge) the lab only"
-	@echo "make recover   revert every fault the ledger holds and bring the lab back up"
+	@echo "make recover   bring the lab back up and revert every fault of every ledger (FORCE=1:"
+	@echo "               even while an experiment holds the lab); needs no venv"
 	@echo "make teardown  stop and remove what the lab provisioned"
 	@echo "make bench     run the benchmarks and print their figures"
 	@echo "make soak      provision the lab, run experiments/soak.json (2 h) and print its report"
@@ -61,13 +64,18 @@ lint: venv
 status: venv
 	$(BIN)/gameday status
 
-# A Kubernetes target (COFFEE_CHAOS_TARGET with "platform": "kubernetes") has no lab programs
-# to start: its ledger alone is reverted (Chaos Mesh objects deleted, replicas restored).
-recover: venv
+# Never builds the venv (pip may be what is broken): the playbook when the venv works, else the
+# standard-library recovery with the machine's python3. A Kubernetes target (COFFEE_CHAOS_TARGET
+# with "platform": "kubernetes") has no lab programs to start: its ledger alone is reverted (Chaos
+# Mesh objects deleted, replicas restored), which needs the venv (chaostoolkit-kubernetes).
+recover:
 	@if [ -n "$$COFFEE_CHAOS_TARGET" ] && grep -Eq '"platform": *"kubernetes"' "$$COFFEE_CHAOS_TARGET"; then \
-		$(BIN)/gameday recover; \
+		$(BIN)/gameday recover $(if $(FORCE),--force); \
+	elif $(BIN)/ansible-playbook --version >/dev/null 2>&1; then \
+		$(BIN)/ansible-playbook playbooks/recover.yml $(if $(FORCE),-e recover_force=true); \
 	else \
-		$(BIN)/ansible-playbook playbooks/recover.yml; \
+		echo "$(VENV) is absent or broken: recovering with $(SYSTEM_PYTHON) alone (python3 -m gameday.recover)"; \
+		$(SYSTEM_PYTHON) -m gameday.recover $(if $(FORCE),--force); \
 	fi
 
 teardown: venv

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from gameday import kubetarget, ledger, targetcheck
+from gameday import kubetarget, ledger, recover, targetcheck
 from gameday.report import write_report
 from gameday.session import SessionError, plan, run
 from gameday.target import TARGET_ENV, TargetError, load_target
@@ -46,13 +46,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _recover(args: argparse.Namespace) -> int:
-    target = load_target()
-    reverted = ledger.recover(target)
-    if not reverted:
-        print("Nothing to recover: the fault ledger is empty.")
-    for entry in reverted:
-        print(f"reverted {entry.get('kind')} {entry.get('subject')}: {entry.get('result', 'ok')}")
-    return 0
+    """The machine's recovery (``gameday.recover``, the same as `make recover` without a venv)."""
+    return recover.main(["--force"] if args.force else [])
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -145,8 +140,13 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--runs-dir", default="runs", help="where sessions go (default: runs/)")
     run_cmd.set_defaults(func=_run)
 
-    recover = commands.add_parser("recover", help="revert every fault the ledger holds")
-    recover.set_defaults(func=_recover)
+    recovery = commands.add_parser(
+        "recover", help="bring the lab up and revert every fault of every ledger of this machine"
+    )
+    recovery.add_argument(
+        "--force", action="store_true", help="even while an experiment holds the lab"
+    )
+    recovery.set_defaults(func=_recover)
 
     status = commands.add_parser("status", help="check the lab and print where everything is")
     status.set_defaults(func=_status)
