@@ -3,11 +3,17 @@
 It makes the experiment's guarantees independent of how ``chaos run`` is
 called:
 
-- the kill switch refuses the run before anything is touched;
+- the machine's kill switch, another run holding the machine's run lock, or a
+  fault left in any ledger of the machine refuses the run before anything is
+  touched (``gameday.registry``);
 - rollbacks run on every exit path (the runtime strategy is forced to
-  ``always``, whatever ``--rollback-strategy`` says);
+  ``always``, whatever ``--rollback-strategy`` says); SIGINT, SIGTERM, SIGHUP and
+  SIGQUIT interrupt the method, and signals during cleanup are noted, not obeyed
+  (``controls.signals``);
 - when the run ends, however it ends, the Locust run is stopped and whatever
   the fault ledger still holds is reverted;
+- no secret (a secrets scope's values, a credential-named key's, a URL's
+  password) reaches the journal or the logs (``gameday.redact``);
 - every expectation is judged: a method probe that fails is an unmet
   expectation (a deviation, with what was expected and observed), the method
   goes on through the revert and the recovery, and a probe that cannot judge
@@ -21,11 +27,9 @@ The verdict's facts land in the journal under ``coffee_chaos``.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import re
-import signal
 import sys
 import time
 from pathlib import Path
@@ -35,9 +39,9 @@ from chaoslib.exceptions import InterruptExecution
 from chaoslib.run import RunEventHandler
 from chaoslib.types import Activity, Configuration, Experiment, Journal, Run, Secrets, Settings
 
-from controls import evidence
-from gameday import ledger, locustrun
-from gameday.target import RUN_DIR_ENV, TargetError, load_target
+from controls import evidence, signals
+from gameday import ledger, locustrun, redact, registry
+from gameday.target import RUN_DIR_ENV, TargetError, load_secrets, load_target
 
 __all__ = [
     "after_activity_control",
@@ -56,26 +60,28 @@ def configure_control(
     experiment: Experiment = None,
     event_registry: Any = None,
 ) -> None:
-    """Admit or refuse the run, choose its directory, and register the handler."""
+    """Mask secrets, admit or refuse the run, choose its directory, register the handler
+    and take over the signals (chaostoolkit's SIGTERM handler raises an Exception, which
+    the activity it lands in swallows as a failure: the method would go on)."""
+    redactor = _redactor(configuration, secrets, experiment)
+    redact.mask_logs(redactor, logging.getLogger(), logger)
     _journal_dir().mkdir(parents=True, exist_ok=True)  # `chaos run` does not create it
     if not os.environ.get(RUN_DIR_ENV):
         os.environ[RUN_DIR_ENV] = str(_run_dir(experiment or {}))
     _admission["refusal"] = _admit(configuration)
     _admission.update(stopped_by=None, phase=None)
     if event_registry is not None:
-        event_registry.register(SafetyHandler(configuration, secrets))
-    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+        event_registry.register(SafetyHandler(configuration, secrets, redactor))
+    signals.install(lambda: _stuck_faults(configuration, including_load=True))
 
 
-def _interrupt_on_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM interrupts the run like Ctrl-C, whatever activity is running.
-
-    chaostoolkit's own handler raises an Exception, which the activity it lands
-    in swallows as a failure, so the method goes on; a SystemExit is not
-    swallowed, and the runner answers it by playing the rollbacks.
-    """
-    logger.warning("SIGTERM received: interrupting the experiment, then rolling back")
-    raise SystemExit(20)
+def _redactor(configuration: Configuration, secrets: Secrets, experiment: Any) -> redact.Redactor:
+    """What to mask: the run's secrets scopes, the lab's credentials, credential-named keys."""
+    try:
+        stored = load_secrets(load_target(configuration))
+    except TargetError:
+        stored = {}
+    return redact.Redactor(redact.secret_values([secrets, stored], experiment, configuration))
 
 
 def before_experiment_control(
@@ -121,16 +127,21 @@ def cleanup_control() -> None:
     """Nothing to release: the handler does its work when the run finishes."""
 
 
-def _stuck_faults(configuration: Configuration) -> str:
+def _stuck_faults(configuration: Configuration, including_load: bool = False) -> str:
     try:
         entries = ledger.ledger_for(load_target(configuration)).entries()
-    except (TargetError, ledger.LedgerError) as exc:
+    except TargetError as exc:
         return f"an unreadable ledger ({exc})"
-    return ", ".join(f"{e['kind']} {e['subject']}" for e in entries if e.get("kind") != "locust")
+    return ", ".join(
+        f"{e['kind']} {e['subject']}"
+        for e in entries
+        if including_load or e.get("kind") != "locust"
+    )
 
 
 def _admit(configuration: Configuration) -> str | None:
-    """Why the run must not start (kill switch, lab busy, faults pending), or None."""
+    """Why the run must not start (kill switch, the machine busy, a fault left in any of
+    its ledgers), or None once this run holds the machine's run lock."""
     try:
         target = load_target(configuration)
     except TargetError as exc:
@@ -140,46 +151,36 @@ def _admit(configuration: Configuration) -> str | None:
             f"refusing to run: the kill switch {target.kill_switch} is set; "
             "remove it with `gameday kill-switch off` once the system is safe"
         )
-    holder = _hold_lab(target.state_dir)
-    if holder:
+    lock, holder = registry.take_lock("chaos run")
+    if lock is None:
         return f"refusing to run: another experiment holds the lab ({holder}); wait for it"
-    pending = ledger.ledger_for(target).entries()
-    if pending:
-        faults = ", ".join(f"{e['kind']} {e['subject']}" for e in pending)
+    _admission["lock"] = lock  # held until this process exits
+    books = [ledger.ledger_for(target), *(ledger.Ledger(d) for d, _ in registry.ledgers())]
+    unreadable = sorted({str(p) for b in books for p in [*b.quarantined(), *dict(b.unreadable())]})
+    if unreadable:
         return (
-            f"refusing to run: the fault ledger still holds {faults} from an earlier "
-            "run; revert them with `make recover` (or `gameday recover`)"
+            f"refusing to run: the fault ledger holds unreadable file(s) {', '.join(unreadable)}: "
+            "run `make recover` (it reverts the rest and puts them aside in corrupt/), "
+            "revert their faults by hand, then delete them"
         )
-    return None
-
-
-def _hold_lab(state_dir: Path) -> str | None:
-    """One experiment at a time: an exclusive lock held until this process exits.
-
-    Returns who holds the lab when it is busy, None once this run holds it.
-    """
-    state_dir.mkdir(parents=True, exist_ok=True)
-    lock = open(state_dir / "run.lock", "a+")  # noqa: SIM115 - held for the whole run
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.seek(0)
-        holder = lock.read().strip() or "another process"
-        lock.close()
-        return holder
-    lock.truncate(0)
-    lock.write(f"pid {os.getpid()}\n")
-    lock.flush()
-    _admission["lock"] = lock
+    pending = sorted({f"{e['kind']} {e['subject']}" for b in books for e in b.entries()})
+    if pending:
+        return (
+            f"refusing to run: the fault ledger still holds {', '.join(pending)} from an "
+            "earlier run; revert them with `make recover` (or `gameday recover`)"
+        )
     return None
 
 
 class SafetyHandler(RunEventHandler):
     """Forces rollbacks, then cleans up and renders the verdict at the end of a run."""
 
-    def __init__(self, configuration: Configuration, secrets: Secrets) -> None:
+    def __init__(
+        self, configuration: Configuration, secrets: Secrets, redactor: redact.Redactor
+    ) -> None:
         self.configuration = configuration
         self.secrets = secrets
+        self.redactor = redactor
 
     def running(
         self,
@@ -204,8 +205,19 @@ class SafetyHandler(RunEventHandler):
 
     def start_rollbacks(self, experiment: Experiment) -> None:
         _admission["phase"] = "rollbacks"
+        signals.begin_cleanup()
 
     def finish(self, journal: Journal) -> None:
+        signals.begin_cleanup()
+        try:
+            self._clean_up(journal)
+        finally:
+            journal["coffee_chaos"]["signals_during_cleanup"] = signals.noted()
+            masked = self.redactor.data(dict(journal))
+            journal.clear()
+            journal.update(masked)
+
+    def _clean_up(self, journal: Journal) -> None:
         facts: dict[str, Any] = {"run_dir": os.environ.get(RUN_DIR_ENV)}
         journal["coffee_chaos"] = facts
         refusal = _admission.get("refusal")

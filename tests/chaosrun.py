@@ -93,10 +93,17 @@ def experiment(
     }
 
 
-def launch(body: dict[str, Any], workdir: Path, *args: str) -> subprocess.Popen:
-    """Start `chaos run` on ``body`` in the background (its own session)."""
+def launch(body: dict[str, Any], workdir: Path, *args: str, **popen: Any) -> subprocess.Popen:
+    """Start `chaos run` on ``body`` in the background (its own session); ``popen`` goes to
+    subprocess.Popen (e.g. a ``preexec_fn``)."""
     path = workdir / "experiment.json"
     path.write_text(json.dumps(body))
+    return launch_file(path, workdir, *args, **popen)
+
+
+def launch_file(path: Path, workdir: Path, *args: str, **popen: Any) -> subprocess.Popen:
+    """Start `chaos run` on the experiment file ``path``, its journal and logs in
+    ``workdir``, in the background (its own session)."""
     env = {**os.environ, "COFFEE_CHAOS_RUN_DIR": str(workdir / "run")}
     log = open(workdir / "chaos.out", "w")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
@@ -115,6 +122,7 @@ def launch(body: dict[str, Any], workdir: Path, *args: str) -> subprocess.Popen:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        **popen,
     )
 
 
@@ -141,6 +149,12 @@ def wait_for(predicate, timeout: float = 60, what: str = "condition") -> None:
 def signal_and_wait(process: subprocess.Popen, signum: int, timeout: float = 120) -> int:
     os.kill(process.pid, signum)
     return process.wait(timeout=timeout)
+
+
+def logged(workdir: Path, text: str) -> bool:
+    """Whether the run's chaostoolkit.log holds ``text`` yet."""
+    log = workdir / "chaostoolkit.log"
+    return log.exists() and text in log.read_text(errors="replace")
 
 
 def activity_names(journal_body: dict, section: str = "run") -> list[str]:
