@@ -18,7 +18,7 @@ SOAK_VARS ?=
 # ansible-lint wants the venv's ansible first on PATH.
 ANSIBLE_LINT := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/ansible-lint
 
-.PHONY: help venv lab gameday test unit lint recover teardown status bench soak detection
+.PHONY: help venv lab gameday test unit lint recover teardown status bench soak detection crash-matrix
 
 help:
 	@echo "make gameday   provision the lab and run the default game day ($(GAMEDAY), $(PROFILE) profile)"
@@ -32,6 +32,8 @@ help:
 	@echo "make soak      provision the lab, run experiments/soak.json (2 h) and print its report"
 	@echo "make detection every experiment against every café flaw it must catch (about 30 min);"
 	@echo "               writes the matrix into docs/results.md"
+	@echo "make crash-matrix  every fault kind's quick experiment, its run SIGKILLed then recovered,"
+	@echo "               and SIGHUPed (about 15 min); writes the matrix into docs/results.md"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (3.11): apt-get install python3 python3-venv"; exit 1; }
@@ -107,3 +109,13 @@ detection: lab
 	rm -f $(DETECTION_RESULTS)
 	COFFEE_DETECTION_RESULTS=$(DETECTION_RESULTS) $(BIN)/pytest -m lab tests/test_detection.py; \
 	status=$$?; $(BIN)/python tests/detection_matrix.py $(DETECTION_RESULTS); exit $$status
+
+# The whole crash matrix (CI runs small built experiments instead): for each kind of fault, the
+# quick experiment that injects it, its `chaos run` process group SIGKILLed once the ledger
+# shows the fault and `make recover` run, then SIGHUPed and nothing run; the figures go into
+# docs/results.md.
+CRASH_RESULTS := $(abspath runs/crash-matrix/results.jsonl)
+crash-matrix: lab
+	mkdir -p $(dir $(CRASH_RESULTS)) && rm -f $(CRASH_RESULTS)
+	COFFEE_CRASH_MATRIX=$(CRASH_RESULTS) $(BIN)/pytest -m lab tests/test_crash_matrix.py; \
+	status=$$?; $(BIN)/python tests/crash_matrix.py $(CRASH_RESULTS); exit $$status

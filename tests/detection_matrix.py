@@ -9,11 +9,10 @@ catch the flaw and did, "MISSED" where it did not, blank where it is not asked t
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
-RESULTS_DOC = Path(__file__).resolve().parent.parent / "docs" / "results.md"
+from results_doc import render_results
+
 BEGIN = "<!-- detection matrix: begin (tests/detection_matrix.py) -->"
 END = "<!-- detection matrix: end -->"
 
@@ -37,14 +36,5 @@ def render(lines: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def main(path: str) -> int:
-    lines = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    text = RESULTS_DOC.read_text()
-    start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
-    RESULTS_DOC.write_text(text[:start] + "\n" + render(lines) + "\n" + text[stop:])
-    print(f"wrote the matrix of {len(lines)} runs into {RESULTS_DOC}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(render_results(sys.argv[1], BEGIN, END, render))

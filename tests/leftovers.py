@@ -1,0 +1,82 @@
+"""What a crash may leave on the lab, each kind listed; an empty dict means nothing is left.
+
+Every supervisor program RUNNING and none of its processes stopped (state T), no toxic
+on the fault proxy, no netem qdisc, no Locust process, no environment override file, no
+seeded block, every ledger of the machine empty, /readyz answering 200.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import psutil
+import requests
+from cafe_helpers import connect_db, supervisorctl
+from conftest import _is_locust, wait_ready
+
+from gameday import ledger, procs, registry
+from gameday.target import Target
+
+ENV_DIR = Path("/etc/coffee-chaos")
+
+
+def leftovers(target: Target, ready_within_s: float = 30) -> dict[str, list]:
+    """Whatever is left, by kind (only the kinds with something left)."""
+    found = {
+        "not_running": _not_running(),
+        "frozen": _frozen(),
+        "toxics": _toxics(target),
+        "qdiscs": _qdiscs(),
+        "locust": [
+            p.pid
+            for p in psutil.process_iter(["cmdline"])
+            if _is_locust(p.info["cmdline"], target.api_url)
+        ],
+        "overrides": sorted(str(p) for p in ENV_DIR.glob("*.override.env")),
+        "seeds": _seeds(),
+        "ledgers": _ledgers(target),
+        "not_ready": [] if wait_ready(target, ready_within_s) else [f"{target.api_url}/readyz"],
+    }
+    return {kind: items for kind, items in found.items() if items}
+
+
+def _programs() -> list[list[str]]:
+    """supervisorctl status, one list of words per program."""
+    return [line.split() for line in supervisorctl("status").splitlines() if line.strip()]
+
+
+def _not_running() -> list[str]:
+    return [" ".join(words[:2]) for words in _programs() if words[1:2] != ["RUNNING"]]
+
+
+def _frozen() -> list[str]:
+    """Processes stopped (state T) in any program's group or tree."""
+    pids = [int(words[3].rstrip(",")) for words in _programs() if words[2:3] == ["pid"]]
+    return [f"{p.pid} {p.command}" for pid in pids for p in procs.stopped_under(pid)]
+
+
+def _toxics(target: Target) -> list[str]:
+    proxies = requests.get(f"{target.faultproxy_url}/proxies", timeout=5).json()
+    return [f"{name}:{t['name']}" for name, proxy in proxies.items() for t in proxy["toxics"]]
+
+
+def _qdiscs() -> list[str]:
+    shown = subprocess.run(["tc", "qdisc", "show"], capture_output=True, text=True).stdout
+    return [line for line in shown.splitlines() if "netem" in line]
+
+
+def _seeds() -> list[str]:
+    with connect_db() as conn:
+        if conn.execute("SELECT to_regclass('coffee_chaos.seeds')").fetchone()[0] is None:
+            return []
+        rows = conn.execute("SELECT name, first_id, last_id FROM coffee_chaos.seeds").fetchall()
+    return [f"{name} ids {first}-{last}" for name, first, last in rows]
+
+
+def _ledgers(target: Target) -> list[str]:
+    books = [ledger.ledger_for(target)] + [ledger.Ledger(d) for d, _ in registry.ledgers()]
+    return sorted(
+        {f"{book.directory}: {e['kind']} {e['subject']}" for book in books for e in book.entries()}
+        | {f"{book.directory}: unreadable {p}" for book in books for p, _ in book.unreadable()}
+    )
