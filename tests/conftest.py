@@ -23,7 +23,7 @@ def lab_state(target: Target) -> dict:
         "not_running": [
             name for name in LAB_SERVICES if services.status(name, target).get("state") != "RUNNING"
         ],
-        "ledger": [f"{e['kind']} {e['subject']}" for e in ledger.ledger_for(target).entries()],
+        "ledger": _faults_on_the_machine(target),
         "locust": [
             p.pid
             for p in psutil.process_iter(["cmdline"])
@@ -44,6 +44,20 @@ def lab_state(target: Target) -> dict:
     qdiscs = subprocess.run(["tc", "qdisc", "show"], capture_output=True, text=True).stdout
     state["qdiscs"] = [line for line in qdiscs.splitlines() if "netem" in line]
     return state
+
+
+def _faults_on_the_machine(target: Target) -> list[str]:
+    """Every entry of every ledger of the machine (a test's own target file's too: admission
+    refuses every run while one holds a fault)."""
+    books = {ledger.ledger_for(target).directory.resolve(): ledger.ledger_for(target)}
+    for directory, _ in registry.ledgers():
+        books.setdefault(directory.resolve(), ledger.Ledger(directory))
+    return [
+        f"{e['kind']} {e['subject']}"
+        + ("" if book.directory == target.ledger_dir else f" in {book.directory}")
+        for book in books.values()
+        for e in book.entries()
+    ]
 
 
 def _is_locust(cmdline: list[str] | None, host: str) -> bool:
