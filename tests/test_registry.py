@@ -13,7 +13,7 @@ from pathlib import Path
 
 from target_files import write_target
 
-from gameday import ledger, registry
+from gameday import ledger, recover, registry
 from gameday.target import load_target
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,3 +72,22 @@ def test_a_ledger_directory_that_is_gone_or_a_torn_record_is_skipped(tmp_path):
     assert len(names) == 2 and "torn.json" in names  # the gone one was dropped
     record = json.loads((registry.root() / "ledgers" / min(names)).read_text())
     assert record["ledger_dir"] == str(tmp_path / "here")
+
+
+def test_recover_refuses_under_a_live_run_naming_its_pid_and_touches_nothing(tmp_path, capsys):
+    configuration = write_target(tmp_path, supervisor_url=f"unix://{tmp_path}/none.sock")
+    book = ledger.ledger_for(load_target(configuration))
+    entry = book.record("service", "redis", {"action": "start"})
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = recover.main(["--target", configuration["target_file"]])
+    finally:
+        holder.kill()
+        holder.wait()
+    said = capsys.readouterr().err
+    assert code == 2
+    assert f"pid {holder.pid}" in said and "FORCE=1" in said and "--force" in said
+    assert [e["id"] for e in book.entries()] == [entry]  # nothing reverted under the run
