@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from gameday import ledger
-from tests.chaosrun import CHAOS, REPO, wait_for
+from tests.chaosrun import CHAOS, REPO, finish, journal, launch_file, wait_for
 
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
 QUICK = REPO / "experiments" / "vars" / "quick.yaml"
@@ -31,28 +31,11 @@ def test_experiment_validates(path):
 
 
 def chaos_quick(name: str, workdir: Path, *extra: str) -> tuple[int, dict]:
-    env = {**os.environ, "COFFEE_CHAOS_RUN_DIR": str(workdir / "run")}
-    result = subprocess.run(
-        [
-            CHAOS,
-            "--log-file",
-            str(workdir / "chaostoolkit.log"),
-            "run",
-            "--var-file",
-            str(QUICK),
-            *extra,
-            "--journal-path",
-            str(workdir / "journal.json"),
-            f"experiments/{name}.json",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
+    """``name`` run in the quick profile; a run over 240 s is stopped (SIGTERM) and fails."""
+    process = launch_file(
+        REPO / "experiments" / f"{name}.json", workdir, "--var-file", str(QUICK), *extra
     )
-    (workdir / "chaos.out").write_text(result.stdout + result.stderr)
-    return result.returncode, json.loads((workdir / "journal.json").read_text())
+    return finish(process, workdir, timeout=240), journal(workdir)
 
 
 def outputs(journal: dict) -> dict[str, dict]:
