@@ -157,8 +157,16 @@ def test_report_shows_a_soaks_figures_beside_its_verdict(tmp_path):
 def test_check_target_finds_every_signal_of_the_lab(lab, capsys):
     assert cli.main(["check-target", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert all(signal["offered"] for signal in report["signals"].values()), report["signals"]
-    assert {e["applies"] for e in report["experiments"].values()} == {"fully"}
+    missing = {name for name, signal in report["signals"].items() if not signal["offered"]}
+    assert missing == {"pod-status", "chaos-mesh", "autoscaler", "api-replicas"}, missing
+    assert all(
+        report["signals"][name]["evidence"] == "the supervisor platform has no pods"
+        for name in missing
+    )
+    applies = {name: e["applies"] for name, e in report["experiments"].items()}
+    kubernetes_only = {"hpa-spike", "kill-api-pod-under-load"}
+    assert {applies[name] for name in kubernetes_only} == {"no"}
+    assert {a for name, a in applies.items() if name not in kubernetes_only} == {"fully"}
 
 
 def test_check_target_of_a_system_without_the_lab_says_what_applies(tmp_path, capsys, monkeypatch):

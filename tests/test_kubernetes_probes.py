@@ -42,8 +42,11 @@ class Live:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._write, daemon=True)
         self.thread.start()
-        while not self.path.exists():
+        while not self._written(2):  # the file exists before its first line is written
             time.sleep(0.05)
+
+    def _written(self, lines: int) -> bool:
+        return self.path.exists() and self.path.read_text().count("\n") >= lines
 
     def _write(self) -> None:
         t = int(self.began)
