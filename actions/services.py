@@ -97,23 +97,31 @@ def restart_service(
 def kill_aggregator_mid_pass(
     metrics_url: str = "",
     wait_s: float = 30.0,
+    into_pass_s: float = 0.0,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
-    """Kill the ``aggregator`` while it computes a pass.
+    """Kill the ``aggregator`` ``into_pass_s`` into a pass, while it still runs.
 
     Relies on the reference café's OPTIONAL gauge ``aggregator_pass_in_progress``
     (not part of the target contract) at ``metrics_url`` (default: the target's
-    ``aggregator_metrics_url``): waits up to ``wait_s`` for it to read 1, then
-    kills. When the aggregator exposes no such gauge, falls back to a plain kill
-    and says so in the result's ``note``. Passes of the reference café take
-    milliseconds; its ``AGGREGATOR_HOLD_SECONDS`` widens the window to hit.
+    ``aggregator_metrics_url``): waits up to ``wait_s`` for a pass that reads 1 and
+    still reads 1 ``into_pass_s`` later, then kills. When the aggregator exposes no such
+    gauge, falls back to a plain kill and says so in the result's ``note``. Passes of the
+    reference café take milliseconds; its ``AGGREGATOR_HOLD_SECONDS`` holds each one
+    (between its writes, for a café that writes key by key), and ``into_pass_s`` lands the
+    kill inside that hold rather than racing the pass's first writes.
     """
+    if not 0 <= into_pass_s < wait_s:
+        raise ActivityFailed(
+            f"into_pass_s must be at least 0 and under wait_s ({wait_s:g}), not {into_pass_s!r}"
+        )
     with engine_call("kill the aggregator mid-pass", configuration) as target:
         target.service("aggregator")
     began = time.monotonic()
     with requests.Session() as session:
-        note = _await_pass(session, metrics_url or target.aggregator_metrics_url, wait_s, began)
+        url = metrics_url or target.aggregator_metrics_url
+        note = _await_pass(session, url, wait_s, began, into_pass_s)
     waited = round(time.monotonic() - began, 3)
     result = kill_service("aggregator", configuration=configuration, secrets=secrets)
     result.update({"mid_pass": not note, "waited_s": waited, "note": note})
@@ -121,18 +129,23 @@ def kill_aggregator_mid_pass(
     return result
 
 
-def _await_pass(session: requests.Session, metrics_url: str, wait_s: float, began: float) -> str:
-    """Wait until a pass is in progress; the note of a plain kill when that cannot be seen."""
+def _await_pass(
+    session: requests.Session, metrics_url: str, wait_s: float, began: float, into_s: float
+) -> str:
+    """Wait until a pass has run ``into_s``; the note of a plain kill when that cannot be seen."""
     while True:
         value, problem = _gauge(session, metrics_url)
         if value is None:
             return f"plain kill: {problem}, so the kill may fall between passes"
         if value >= 1:
-            return ""
+            time.sleep(into_s)
+            if not into_s or (_gauge(session, metrics_url)[0] or 0) >= 1:
+                return ""
         if time.monotonic() - began >= wait_s:
             raise ActivityFailed(
-                f"aggregator: no pass started within {wait_s:g} s ({PASS_GAUGE} stayed 0 at "
-                f"{metrics_url}); is the aggregator running its passes?"
+                f"aggregator: no pass was in progress for {into_s:g} s within {wait_s:g} s "
+                f"({PASS_GAUGE} at {metrics_url}); is the aggregator running its passes, and "
+                "are they longer than into_pass_s?"
             )
         time.sleep(0.01)
 

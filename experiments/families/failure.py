@@ -177,7 +177,9 @@ def delay_dependency(dependency: str) -> dict[str, Any]:
     )
 
 
-def kill_aggregator(fault: dict[str, Any], title: str, description: str) -> dict[str, Any]:
+def kill_aggregator(
+    fault: dict[str, Any], title: str, description: str, configuration: dict | None = None
+) -> dict[str, Any]:
     """The aggregator dies: the stale cache is served whole; freshness returns after its
     restart, on the dashboard and in the WebSocket push."""
     return failure(
@@ -202,7 +204,7 @@ def kill_aggregator(fault: dict[str, Any], title: str, description: str) -> dict
         after_revert=[
             marker_shown("freshness-returns", "fresh_within_s", "pushed_within_s"),
         ],
-        configuration={"fault_s": 60, **FRESHNESS_CONFIG},
+        configuration={"fault_s": 60, **FRESHNESS_CONFIG, **(configuration or {})},
     )
 
 
@@ -302,6 +304,7 @@ def kill_aggregator_mid_pass() -> dict[str, Any]:
             "kill-aggregator-mid-pass",
             "actions.services",
             "kill_aggregator_mid_pass",
+            into_pass_s=var("kill_into_pass_s"),
             after=var("fault_settle_s"),
         ),
         title=(
@@ -314,8 +317,10 @@ def kill_aggregator_mid_pass() -> dict[str, Any]:
             "point). Operators expect the previous cache to stay whole (the hour's count "
             "matches the orders up to the newest recent order: one pass, not half of two) "
             "and be served, the dashboard to answer 200, and freshness to return after the "
-            "restart."
+            "restart. The kill lands kill_into_pass_s into the pass: the lab holds each pass "
+            "1 s (AGGREGATOR_HOLD_SECONDS); on another target, keep it under a pass's length."
         ),
+        configuration={"kill_into_pass_s": 0.5},
     )
 
 
