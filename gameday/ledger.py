@@ -29,6 +29,7 @@ REVERTERS = {
     "locust": "gameday.locustrun:revert",
     "seed": "gameday.seed:revert",
     "override": "gameday.overrides:revert",
+    "freeze": "gameday.freeze:revert",
 }
 SUFFIX = ".json"
 

@@ -33,6 +33,8 @@ CI_SLICE = {
     "kill-aggregator": ["short-cache-ttl"],
     "kill-aggregator-mid-pass": ["cache-written-key-by-key"],
     "delay-postgres": ["no-dependency-timeouts"],
+    "freeze-redis": ["redis-reads-unbounded"],
+    "freeze-postgres": ["postgres-statements-unbounded"],
     "spike": ["blocking-handler"],
     "websocket-limits": ["serial-broadcast"],
     "soak": ["memory-per-request"],

@@ -185,3 +185,29 @@ def test_a_system_that_misbehaves_during_the_fault_deviates(lab, tmp_path):
     judged = {run["activity"]["name"] for run in journal["run"]}
     assert {"time-to-recover", "load-is-healthy-after-recovery"} <= judged, "judged to the end"
     assert "start-redis" in [r["activity"]["name"] for r in journal["rollbacks"]]
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_freeze_redis(lab, tmp_path):
+    runs = passed(*chaos_quick("freeze-redis", tmp_path), tmp_path)
+    frozen = runs["freeze-redis"]["output"]
+    assert frozen["signal"] == "SIGSTOP" and frozen["stopped_pids"]
+    assert runs["readyz-names-redis"]["output"]["status"] == 503
+    assert runs["dashboard-answers-503-with-a-reason"]["output"]["elapsed_ms"] <= 2000
+    assert runs["orders-are-still-accepted"]["output"]["id"] is not None
+    assert set(runs["thaw-redis"]["output"]["continued_pids"]) >= set(frozen["stopped_pids"])
+    assert runs["api-recovered-without-a-restart"]["status"] == "succeeded"
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_freeze_postgres(lab, tmp_path):
+    runs = passed(*chaos_quick("freeze-postgres", tmp_path), tmp_path)
+    frozen = runs["freeze-postgres"]["output"]
+    assert len(frozen["stopped_pids"]) > 1, "the postmaster and its workers"
+    assert runs["orders-fail-fast-with-503"]["output"]["elapsed_ms"] <= 2000
+    assert runs["readyz-names-the-database"]["output"]["status"] == 503
+    assert runs["failed-orders-failed-fast"]["output"]["p99_ms"] <= 2000
+    lost = runs["no-acknowledged-order-lost"]["output"]
+    assert lost["acknowledged"] > 0 and not lost["missing"]

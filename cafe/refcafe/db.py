@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .deadline import loop_deadline
 from .errors import DependencyUnavailable
-from .settings import Settings
+from .settings import UNBOUNDED_SECONDS, Settings
 from .telemetry import DB_STATUS
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.schema = settings.postgres_schema
         self._op_timeout = settings.dependency_timeout
+        if settings.flaw("postgres-statements-unbounded"):  # the flaw: psycopg's default
+            self._op_timeout = UNBOUNDED_SECONDS
         self._purge: asyncio.Task[None] | None = None
         conninfo = settings.postgres_conninfo("refcafe-api")
         self.pool: BoundedCheckPool | OneConnection

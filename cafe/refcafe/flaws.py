@@ -10,6 +10,8 @@ FLAWS: dict[str, str] = {
     "readiness-never-rechecks": "/readyz checks the dependencies once, then answers 200 forever",
     "500-on-dependency-failure": "a failing dependency answers 500 in plain text, not 503 naming it",
     "no-dependency-timeouts": "every wait on PostgreSQL or Redis is unbounded (an hour)",
+    "redis-reads-unbounded": "the API's Redis calls wait for an answer without a bound",
+    "postgres-statements-unbounded": "the API's statements wait for an answer without a deadline",
     "no-reconnect": "the API uses one PostgreSQL connection forever, even once it broke",
     "cache-written-key-by-key": "the aggregator writes one key at a time, holding between them",
     "raw-order-labels": "any drink and store string is stored and becomes a metric label",

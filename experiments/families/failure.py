@@ -206,19 +206,11 @@ def kill_aggregator(fault: dict[str, Any], title: str, description: str) -> dict
     )
 
 
-def kill_redis() -> dict[str, Any]:
-    return kill_dependency(
-        "redis",
-        title="Redis killed under load: the API fails gracefully and recovers by itself",
-        description=(
-            "Kills Redis (SIGKILL) while Locust plays the customers. Operators expect: the "
-            "API fails gracefully (the dashboard answers 503 with a reason, no 5xx other "
-            "than 503), orders are still accepted, /readyz answers 503 naming redis; once "
-            "Redis is back the API recovers by itself, P99 returns under the threshold, and "
-            "the dashboard and its WebSocket pushes show new orders again."
-        ),
-        tags=["failure-injection", "redis"],
-        during=[
+# What operators expect while Redis, or PostgreSQL, is gone (killed) or answers nothing
+# (frozen): the same, since a hang must be turned into a fast failure by the API's timeouts.
+def redis_outage(after_recovery: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "during": [
             answer("readyz-names-redis", "readyz-names-redis", var("answer_bound_ms")),
             answer(
                 "dashboard-answers-503-with-a-reason",
@@ -234,14 +226,62 @@ def kill_redis() -> dict[str, Any]:
             ),
             *fault_window(),
         ],
-        after_recovery=[
-            marker_shown("dashboard-and-pushes-fresh-again", "fresh_within_s", "pushed_within_s")
+        "after_recovery": [
+            marker_shown("dashboard-and-pushes-fresh-again", "fresh_within_s", "pushed_within_s"),
+            *(after_recovery or []),
         ],
-        configuration={
+        "configuration": {
             **FRESHNESS_CONFIG,
             # a dashboard kept open on the WebSocket through the outage, as real ones are
             "user_classes": CUSTOMERS_AND_VIEWERS + ",DashboardWatcher=1",
         },
+    }
+
+
+def postgres_outage() -> dict[str, Any]:
+    return {
+        "during": [
+            answer("readyz-names-the-database", "readyz-names-postgresql", var("answer_bound_ms")),
+            answer("orders-fail-fast-with-503", "order-refused", var("answer_bound_ms")),
+            answer("dashboard-serves-the-cache", "dashboard-served", var("answer_bound_ms")),
+            load_within(
+                "failed-orders-failed-fast",
+                "fault_s",
+                ORDERS,
+                p99_ms=var("answer_bound_ms"),
+                before=var("fault_s"),
+            ),
+            *fault_window(),
+        ],
+        "after_recovery": [
+            probe("no-acknowledged-order-lost", "probes.orders", "no_lost_orders"),
+            API_NOT_RESTARTED,
+        ],
+    }
+
+
+NAMES = {"redis": "Redis", "postgresql": "PostgreSQL"}
+API_NOT_RESTARTED = probe(
+    "api-recovered-without-a-restart",
+    "probes.services",
+    "api_not_restarted_during_load",
+    service="api",
+)
+
+
+def kill_redis() -> dict[str, Any]:
+    return kill_dependency(
+        "redis",
+        title="Redis killed under load: the API fails gracefully and recovers by itself",
+        description=(
+            "Kills Redis (SIGKILL) while Locust plays the customers. Operators expect: the "
+            "API fails gracefully (the dashboard answers 503 with a reason, no 5xx other "
+            "than 503), orders are still accepted, /readyz answers 503 naming redis; once "
+            "Redis is back the API recovers by itself, P99 returns under the threshold, and "
+            "the dashboard and its WebSocket pushes show new orders again."
+        ),
+        tags=["failure-injection", "redis"],
+        **redis_outage(),
     )
 
 
@@ -257,28 +297,41 @@ def kill_postgres() -> dict[str, Any]:
             "the database."
         ),
         tags=["failure-injection", "postgresql"],
-        during=[
-            answer("readyz-names-the-database", "readyz-names-postgresql", var("answer_bound_ms")),
-            answer("orders-fail-fast-with-503", "order-refused", var("answer_bound_ms")),
-            answer("dashboard-serves-the-cache", "dashboard-served", var("answer_bound_ms")),
-            load_within(
-                "failed-orders-failed-fast",
-                "fault_s",
-                ORDERS,
-                p99_ms=var("answer_bound_ms"),
-                before=var("fault_s"),
-            ),
-            *fault_window(),
-        ],
-        after_recovery=[
-            probe("no-acknowledged-order-lost", "probes.orders", "no_lost_orders"),
-            probe(
-                "api-recovered-without-a-restart",
-                "probes.services",
-                "api_not_restarted_during_load",
-                service="api",
-            ),
-        ],
+        **postgres_outage(),
+    )
+
+
+def freeze_dependency(service: str) -> dict[str, Any]:
+    """SIGSTOP a dependency's processes (its port stays open, nothing answers); SIGCONT is
+    the revert. The operators expect what they expect of a kill: a hang must not show."""
+    freeze = action(
+        f"freeze-{spelling(service)}",
+        "actions.services",
+        "freeze_service",
+        after=var("fault_settle_s"),
+        service=service,
+    )
+    thaw = action(f"thaw-{spelling(service)}", "actions.services", "thaw_service", service=service)
+    if service == "redis":
+        expected = redis_outage([API_NOT_RESTARTED])
+        during = "the dashboard answers 503 with a reason within 2 s, orders are still accepted"
+    else:
+        expected = postgres_outage()
+        during = "orders fail fast with 503 (within 2 s), the dashboard serves the cache"
+    return failure(
+        title=f"{NAMES[service]} frozen under load: no request hangs, the API recovers by itself",
+        description=(
+            f"Stops every {NAMES[service]} process with SIGSTOP for fault_s while Locust plays the "
+            "customers, then SIGCONT: the port stays open and connections are accepted by the "
+            "kernel, but nothing answers (a grey failure, unlike a kill's refused connections). "
+            f"Operators expect no request to hang: {during}, /readyz answers 503 naming "
+            f"{NAMES[service]} within its own timeout, only 200 or 503; after SIGCONT the API recovers "
+            "without a restart."
+        ),
+        tags=["failure-injection", "grey-failure", service],
+        fault=[freeze],
+        revert=thaw,
+        **expected,
     )
 
 
@@ -366,6 +419,8 @@ EXPERIMENTS = {
     "kill-aggregator-mid-pass": kill_aggregator_mid_pass,
     "delay-redis": lambda: delay_dependency("redis"),
     "delay-postgres": lambda: delay_dependency("postgresql"),
+    "freeze-redis": lambda: freeze_dependency("redis"),
+    "freeze-postgres": lambda: freeze_dependency("postgresql"),
 }
 # The café flaws each experiment must catch, and the method probe that must fail on each.
 CATCHES = {
@@ -384,6 +439,14 @@ CATCHES = {
     "kill-aggregator-mid-pass": {"cache-written-key-by-key": "the-cache-is-one-pass-whole"},
     "delay-redis": {"no-dependency-timeouts": "stalled-dependency-answers-stay-bounded"},
     "delay-postgres": {"no-dependency-timeouts": "stalled-dependency-answers-stay-bounded"},
+    "freeze-redis": {
+        "redis-reads-unbounded": "dashboard-answers-503-with-a-reason",
+        "no-dependency-timeouts": "dashboard-answers-503-with-a-reason",
+    },
+    "freeze-postgres": {
+        "postgres-statements-unbounded": "failed-orders-failed-fast",
+        "no-dependency-timeouts": "orders-fail-fast-with-503",
+    },
 }
 # Experiments that run on Kubernetes only, and why none of the café's flaws is in their row.
 KUBERNETES_ONLY = {
