@@ -30,6 +30,7 @@ REVERTERS = {
     "seed": "gameday.seed:revert",
     "override": "gameday.overrides:revert",
     "freeze": "gameday.freeze:revert",
+    "holder": "gameday.holders:revert",
 }
 SUFFIX = ".json"
 

@@ -35,6 +35,7 @@ CI_SLICE = {
     "delay-postgres": ["no-dependency-timeouts"],
     "freeze-redis": ["redis-reads-unbounded"],
     "freeze-postgres": ["postgres-statements-unbounded"],
+    "lock-orders-table": ["no-server-statement-timeout"],
     "spike": ["blocking-handler"],
     "websocket-limits": ["serial-broadcast"],
     "soak": ["memory-per-request"],

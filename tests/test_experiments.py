@@ -211,3 +211,16 @@ def test_freeze_postgres(lab, tmp_path):
     assert runs["failed-orders-failed-fast"]["output"]["p99_ms"] <= 2000
     lost = runs["no-acknowledged-order-lost"]["output"]
     assert lost["acknowledged"] > 0 and not lost["missing"]
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_lock_orders_table(lab, tmp_path):
+    runs = passed(*chaos_quick("lock-orders-table", tmp_path), tmp_path)
+    locked = runs["lock-orders-table"]["output"]
+    assert locked["mode"] == "ACCESS EXCLUSIVE" and locked["holder_pid"]
+    assert runs["orders-fail-fast-with-503"]["output"]["elapsed_ms"] <= 2000
+    assert runs["refused-orders-placed"]["output"]["refused"] == 3
+    assert runs["refused-orders-are-not-stored"]["output"] == {"refused": 3, "stored": 0}
+    assert runs["unlock-orders-table"]["output"]["changed"] is True
+    assert 0 < runs["time-to-recover"]["output"] <= 5

@@ -12,6 +12,7 @@ FLAWS: dict[str, str] = {
     "no-dependency-timeouts": "every wait on PostgreSQL or Redis is unbounded (an hour)",
     "redis-reads-unbounded": "the API's Redis calls wait for an answer without a bound",
     "postgres-statements-unbounded": "the API's statements wait for an answer without a deadline",
+    "no-server-statement-timeout": "a statement the API gave up on runs on in PostgreSQL",
     "no-reconnect": "the API uses one PostgreSQL connection forever, even once it broke",
     "cache-written-key-by-key": "the aggregator writes one key at a time, holding between them",
     "raw-order-labels": "any drink and store string is stored and becomes a metric label",

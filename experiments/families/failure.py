@@ -301,40 +301,6 @@ def kill_postgres() -> dict[str, Any]:
     )
 
 
-def freeze_dependency(service: str) -> dict[str, Any]:
-    """SIGSTOP a dependency's processes (its port stays open, nothing answers); SIGCONT is
-    the revert. The operators expect what they expect of a kill: a hang must not show."""
-    freeze = action(
-        f"freeze-{spelling(service)}",
-        "actions.services",
-        "freeze_service",
-        after=var("fault_settle_s"),
-        service=service,
-    )
-    thaw = action(f"thaw-{spelling(service)}", "actions.services", "thaw_service", service=service)
-    if service == "redis":
-        expected = redis_outage([API_NOT_RESTARTED])
-        during = "the dashboard answers 503 with a reason within 2 s, orders are still accepted"
-    else:
-        expected = postgres_outage()
-        during = "orders fail fast with 503 (within 2 s), the dashboard serves the cache"
-    return failure(
-        title=f"{NAMES[service]} frozen under load: no request hangs, the API recovers by itself",
-        description=(
-            f"Stops every {NAMES[service]} process with SIGSTOP for fault_s while Locust plays the "
-            "customers, then SIGCONT: the port stays open and connections are accepted by the "
-            "kernel, but nothing answers (a grey failure, unlike a kill's refused connections). "
-            f"Operators expect no request to hang: {during}, /readyz answers 503 naming "
-            f"{NAMES[service]} within its own timeout, only 200 or 503; after SIGCONT the API recovers "
-            "without a restart."
-        ),
-        tags=["failure-injection", "grey-failure", service],
-        fault=[freeze],
-        revert=thaw,
-        **expected,
-    )
-
-
 def kill_aggregator_process() -> dict[str, Any]:
     return kill_aggregator(
         service_action("kill", "aggregator", after=var("fault_settle_s")),
@@ -419,8 +385,6 @@ EXPERIMENTS = {
     "kill-aggregator-mid-pass": kill_aggregator_mid_pass,
     "delay-redis": lambda: delay_dependency("redis"),
     "delay-postgres": lambda: delay_dependency("postgresql"),
-    "freeze-redis": lambda: freeze_dependency("redis"),
-    "freeze-postgres": lambda: freeze_dependency("postgresql"),
 }
 # The café flaws each experiment must catch, and the method probe that must fail on each.
 CATCHES = {
@@ -439,14 +403,6 @@ CATCHES = {
     "kill-aggregator-mid-pass": {"cache-written-key-by-key": "the-cache-is-one-pass-whole"},
     "delay-redis": {"no-dependency-timeouts": "stalled-dependency-answers-stay-bounded"},
     "delay-postgres": {"no-dependency-timeouts": "stalled-dependency-answers-stay-bounded"},
-    "freeze-redis": {
-        "redis-reads-unbounded": "dashboard-answers-503-with-a-reason",
-        "no-dependency-timeouts": "dashboard-answers-503-with-a-reason",
-    },
-    "freeze-postgres": {
-        "postgres-statements-unbounded": "failed-orders-failed-fast",
-        "no-dependency-timeouts": "orders-fail-fast-with-503",
-    },
 }
 # Experiments that run on Kubernetes only, and why none of the café's flaws is in their row.
 KUBERNETES_ONLY = {
