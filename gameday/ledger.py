@@ -31,6 +31,7 @@ REVERTERS = {
     "override": "gameday.overrides:revert",
     "freeze": "gameday.freeze:revert",
     "holder": "gameday.holders:revert",
+    "redis_pause": "gameday.redispause:revert",
 }
 SUFFIX = ".json"
 

@@ -36,6 +36,7 @@ CI_SLICE = {
     "freeze-redis": ["redis-reads-unbounded"],
     "freeze-postgres": ["postgres-statements-unbounded"],
     "lock-orders-table": ["no-server-statement-timeout"],
+    "pause-redis": ["aggregator-stops-after-redis-error"],
     "spike": ["blocking-handler"],
     "websocket-limits": ["serial-broadcast"],
     "soak": ["memory-per-request"],

@@ -224,3 +224,15 @@ def test_lock_orders_table(lab, tmp_path):
     assert runs["refused-orders-are-not-stored"]["output"] == {"refused": 3, "stored": 0}
     assert runs["unlock-orders-table"]["output"]["changed"] is True
     assert 0 < runs["time-to-recover"]["output"] <= 5
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_pause_redis(lab, tmp_path):
+    runs = passed(*chaos_quick("pause-redis", tmp_path), tmp_path)
+    assert runs["pause-redis-write"]["output"]["mode"] == "WRITE"
+    assert runs["dashboard-served-while-writes-pause"]["output"]["status"] == 200
+    assert runs["pause-redis-all"]["output"]["mode"] == "ALL"
+    assert runs["dashboard-answers-503-with-a-reason"]["output"]["elapsed_ms"] <= 2000
+    assert runs["answers-keep-their-pace-during-the-stall"]["output"]["p99_ms"] <= 2000
+    assert runs["the-aggregator-passes-again"]["output"]["dashboard_s"] <= 15

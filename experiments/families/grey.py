@@ -7,9 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from .blocks import ORDERS, action, answer, load_within, probe, spelling, var
+from .blocks import (
+    CUSTOMERS_AND_VIEWERS,
+    ORDERS,
+    action,
+    answer,
+    load_within,
+    marker_shown,
+    probe,
+    spelling,
+    var,
+)
 from .failure import (
     API_NOT_RESTARTED,
+    FRESHNESS_CONFIG,
     NAMES,
     failure,
     fault_window,
@@ -108,10 +119,63 @@ def lock_orders_table() -> dict[str, Any]:
     )
 
 
+def pause_redis() -> dict[str, Any]:
+    def pause(mode: str, window: str) -> dict[str, Any]:
+        return action(
+            f"pause-redis-{mode.lower()}",
+            "actions.redis",
+            "pause_redis",
+            mode=mode,
+            pause_s=var(window),
+        )
+
+    unpause = action("unpause-redis", "actions.redis", "unpause_redis")
+    return failure(
+        title="Redis paused (CLIENT PAUSE WRITE, then ALL): answers stay bounded, passes resume",
+        description=(
+            "Pauses Redis's clients with its own CLIENT PAUSE while Locust plays the customers: "
+            "first its writes for fault_s (the aggregator's writes wait, reads go on), then "
+            "every command for stall_s (Redis is up and connected but answers nothing). "
+            "Operators expect bounded answers and only 200 or 503 throughout: the dashboard "
+            "served while writes are paused, 503 with a reason within 2 s while everything is; "
+            "orders accepted all along; the aggregator's next pass completes after the pause "
+            "(a marker order on the dashboard and in a push)."
+        ),
+        tags=["failure-injection", "grey-failure", "redis"],
+        fault=[pause("WRITE", "fault_s")],
+        during=[
+            answer(
+                "dashboard-served-while-writes-pause", "dashboard-served", var("answer_bound_ms")
+            ),
+            answer("orders-accepted-while-writes-pause", "order-accepted", var("answer_bound_ms")),
+            *fault_window(before=var("fault_s")),
+            {**unpause, "name": "unpause-redis-writes"},
+            pause("ALL", "stall_s"),
+            answer("readyz-names-redis", "readyz-names-redis", var("answer_bound_ms")),
+            answer(
+                "dashboard-answers-503-with-a-reason", "dashboard-refused", var("answer_bound_ms")
+            ),
+            answer("orders-are-still-accepted", "order-accepted", var("answer_bound_ms")),
+            *fault_window("stall_s", before=var("stall_s")),
+        ],
+        revert=unpause,
+        after_revert=[
+            marker_shown("the-aggregator-passes-again", "fresh_within_s", "pushed_within_s"),
+        ],
+        after_recovery=[API_NOT_RESTARTED],
+        configuration={
+            **FRESHNESS_CONFIG,
+            "stall_s": 30,
+            "user_classes": CUSTOMERS_AND_VIEWERS + ",DashboardWatcher=1",
+        },
+    )
+
+
 EXPERIMENTS = {
     "freeze-redis": lambda: freeze_dependency("redis"),
     "freeze-postgres": lambda: freeze_dependency("postgresql"),
     "lock-orders-table": lock_orders_table,
+    "pause-redis": pause_redis,
 }
 # The café flaws each experiment must catch, and the method probe that must fail on each.
 CATCHES = {
@@ -126,5 +190,9 @@ CATCHES = {
     "lock-orders-table": {
         "no-server-statement-timeout": "refused-orders-are-not-stored",
         "postgres-statements-unbounded": "failed-orders-failed-fast",
+    },
+    "pause-redis": {
+        "aggregator-stops-after-redis-error": "the-aggregator-passes-again",
+        "redis-reads-unbounded": "dashboard-answers-503-with-a-reason",
     },
 }
