@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
-import time
 from typing import Any
 
 import psutil
@@ -88,19 +88,16 @@ def revert(entry: dict, target: Target) -> dict[str, Any]:
 
 def _ready_line(process: subprocess.Popen) -> str:
     """The holder's first line, or why there is none within READY_TIMEOUT_S."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
     assert process.stdout is not None
-    os.set_blocking(process.stdout.fileno(), False)
-    buffered = ""
-    while time.monotonic() < deadline:
-        buffered += process.stdout.read() or ""
-        if "\n" in buffered:
-            return buffered.split("\n", 1)[0].strip()
-        if process.poll() is not None:
-            error = (process.stderr.read() if process.stderr else "").strip().splitlines()
-            return f"exited with code {process.returncode}: {error[-1] if error else 'no output'}"
-        time.sleep(0.05)
-    return f"no answer within {READY_TIMEOUT_S:g} s"
+    readable, _, _ = select.select([process.stdout], [], [], READY_TIMEOUT_S)
+    line = process.stdout.readline().strip() if readable else ""
+    if line:
+        return line
+    if process.poll() is None and not readable:
+        return f"no answer within {READY_TIMEOUT_S:g} s"
+    process.wait(timeout=5)
+    error = (process.stderr.read() if process.stderr else "").strip().splitlines()
+    return f"exited with code {process.returncode}: {error[-1] if error else 'no output'}"
 
 
 def _stop(recorded: dict[str, Any]) -> str:
