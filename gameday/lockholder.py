@@ -1,7 +1,7 @@
 """The table-lock holder (``python -m gameday.lockholder``), started by ``gameday.pglock``.
 
 Reads its orders (``schema``, ``table``, ``mode``, ``hold_s``) as one JSON line on stdin and
-the DSN from ``$COFFEE_HOLDER_DSN``, opens a transaction, takes ``LOCK TABLE ... IN <mode>
+the DSN from ``$LOCKHOLDER_DSN``, opens a transaction, takes ``LOCK TABLE ... IN <mode>
 MODE``, prints ``ready <backend pid>`` and holds the lock for ``hold_s``, then exits (the
 transaction rolls back). The server ends the session too if the holder is stopped for longer
 (``idle_in_transaction_session_timeout``).
@@ -19,7 +19,7 @@ from psycopg import sql
 
 from gameday.postgres import sanitise
 
-DSN_ENV = "COFFEE_HOLDER_DSN"
+DSN_ENV = "LOCKHOLDER_DSN"
 SERVER_MARGIN_S = 5
 
 

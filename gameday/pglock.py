@@ -15,6 +15,7 @@ from psycopg import sql
 
 from gameday import holders
 from gameday.errors import GamedayError
+from gameday.lockholder import DSN_ENV
 from gameday.postgres import DatabaseError, connect, dsn_for
 from gameday.target import Target
 
@@ -50,7 +51,7 @@ def lock_table(
         _subject(target, table),
         "gameday.lockholder",
         {"schema": schema, "table": table, "mode": mode, "hold_s": hold_s},
-        {"COFFEE_HOLDER_DSN": dsn},
+        {DSN_ENV: dsn},
         note=f"LOCK TABLE {schema}.{table} IN {mode} MODE for at most {hold_s:g} s",
     )
     return {
