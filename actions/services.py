@@ -1,7 +1,7 @@
-"""Chaos Toolkit actions: kill, stop, start and restart the target's services.
+"""Chaos Toolkit actions: kill, stop, start, restart, freeze and thaw the target's services.
 
 Each fault is recorded in the fault ledger before it is made; ``start_service``
-(and ``gameday recover``) revert it.
+(``thaw_service`` for a freeze) and ``gameday recover`` revert it.
 """
 
 from __future__ import annotations
@@ -16,15 +16,17 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
-from gameday import services
+from gameday import freeze, services
 
 __all__ = [
+    "freeze_service",
     "kill_aggregator_mid_pass",
     "kill_one_pod",
     "kill_service",
     "restart_service",
     "start_service",
     "stop_service",
+    "thaw_service",
 ]
 logger = logging.getLogger("chaostoolkit")
 
@@ -92,6 +94,29 @@ def restart_service(
     what = f"restart service {service!r}"
     with engine_call(what, configuration) as target:
         return _logged(what, services.restart(service, target, timeout_s, secrets))
+
+
+def freeze_service(
+    service: str, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Freeze ``service``: SIGSTOP its processes, so its ports stay open and nothing answers.
+    ``thaw_service`` (and ``gameday recover``) sends SIGCONT to the recorded processes."""
+    what = f"freeze service {service!r}"
+    with engine_call(what, configuration) as target:
+        result = freeze.freeze(target, service)
+    logger.info("%s: SIGSTOP to %s", what, result["stopped_pids"])
+    return result
+
+
+def thaw_service(
+    service: str, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Thaw ``service``: SIGCONT what its freeze stopped; without a freeze, nothing changes."""
+    what = f"thaw service {service!r}"
+    with engine_call(what, configuration) as target:
+        result = freeze.thaw(target, service)
+    logger.info("%s: SIGCONT to %s", what, result["continued_pids"])
+    return result
 
 
 def kill_aggregator_mid_pass(

@@ -29,6 +29,9 @@ REVERTERS = {
     "locust": "gameday.locustrun:revert",
     "seed": "gameday.seed:revert",
     "override": "gameday.overrides:revert",
+    "freeze": "gameday.freeze:revert",
+    "holder": "gameday.holders:revert",
+    "redis_pause": "gameday.redispause:revert",
 }
 SUFFIX = ".json"
 

@@ -208,19 +208,11 @@ def kill_aggregator(
     )
 
 
-def kill_redis() -> dict[str, Any]:
-    return kill_dependency(
-        "redis",
-        title="Redis killed under load: the API fails gracefully and recovers by itself",
-        description=(
-            "Kills Redis (SIGKILL) while Locust plays the customers. Operators expect: the "
-            "API fails gracefully (the dashboard answers 503 with a reason, no 5xx other "
-            "than 503), orders are still accepted, /readyz answers 503 naming redis; once "
-            "Redis is back the API recovers by itself, P99 returns under the threshold, and "
-            "the dashboard and its WebSocket pushes show new orders again."
-        ),
-        tags=["failure-injection", "redis"],
-        during=[
+# What operators expect while Redis, or PostgreSQL, is gone (killed) or answers nothing
+# (frozen): the same, since a hang must be turned into a fast failure by the API's timeouts.
+def redis_outage(after_recovery: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "during": [
             answer("readyz-names-redis", "readyz-names-redis", var("answer_bound_ms")),
             answer(
                 "dashboard-answers-503-with-a-reason",
@@ -236,14 +228,62 @@ def kill_redis() -> dict[str, Any]:
             ),
             *fault_window(),
         ],
-        after_recovery=[
-            marker_shown("dashboard-and-pushes-fresh-again", "fresh_within_s", "pushed_within_s")
+        "after_recovery": [
+            marker_shown("dashboard-and-pushes-fresh-again", "fresh_within_s", "pushed_within_s"),
+            *(after_recovery or []),
         ],
-        configuration={
+        "configuration": {
             **FRESHNESS_CONFIG,
             # a dashboard kept open on the WebSocket through the outage, as real ones are
             "user_classes": CUSTOMERS_AND_VIEWERS + ",DashboardWatcher=1",
         },
+    }
+
+
+def postgres_outage() -> dict[str, Any]:
+    return {
+        "during": [
+            answer("readyz-names-the-database", "readyz-names-postgresql", var("answer_bound_ms")),
+            answer("orders-fail-fast-with-503", "order-refused", var("answer_bound_ms")),
+            answer("dashboard-serves-the-cache", "dashboard-served", var("answer_bound_ms")),
+            load_within(
+                "failed-orders-failed-fast",
+                "fault_s",
+                ORDERS,
+                p99_ms=var("answer_bound_ms"),
+                before=var("fault_s"),
+            ),
+            *fault_window(),
+        ],
+        "after_recovery": [
+            probe("no-acknowledged-order-lost", "probes.orders", "no_lost_orders"),
+            API_NOT_RESTARTED,
+        ],
+    }
+
+
+NAMES = {"redis": "Redis", "postgresql": "PostgreSQL"}
+API_NOT_RESTARTED = probe(
+    "api-recovered-without-a-restart",
+    "probes.services",
+    "api_not_restarted_during_load",
+    service="api",
+)
+
+
+def kill_redis() -> dict[str, Any]:
+    return kill_dependency(
+        "redis",
+        title="Redis killed under load: the API fails gracefully and recovers by itself",
+        description=(
+            "Kills Redis (SIGKILL) while Locust plays the customers. Operators expect: the "
+            "API fails gracefully (the dashboard answers 503 with a reason, no 5xx other "
+            "than 503), orders are still accepted, /readyz answers 503 naming redis; once "
+            "Redis is back the API recovers by itself, P99 returns under the threshold, and "
+            "the dashboard and its WebSocket pushes show new orders again."
+        ),
+        tags=["failure-injection", "redis"],
+        **redis_outage(),
     )
 
 
@@ -259,28 +299,7 @@ def kill_postgres() -> dict[str, Any]:
             "the database."
         ),
         tags=["failure-injection", "postgresql"],
-        during=[
-            answer("readyz-names-the-database", "readyz-names-postgresql", var("answer_bound_ms")),
-            answer("orders-fail-fast-with-503", "order-refused", var("answer_bound_ms")),
-            answer("dashboard-serves-the-cache", "dashboard-served", var("answer_bound_ms")),
-            load_within(
-                "failed-orders-failed-fast",
-                "fault_s",
-                ORDERS,
-                p99_ms=var("answer_bound_ms"),
-                before=var("fault_s"),
-            ),
-            *fault_window(),
-        ],
-        after_recovery=[
-            probe("no-acknowledged-order-lost", "probes.orders", "no_lost_orders"),
-            probe(
-                "api-recovered-without-a-restart",
-                "probes.services",
-                "api_not_restarted_during_load",
-                service="api",
-            ),
-        ],
+        **postgres_outage(),
     )
 
 
