@@ -167,10 +167,11 @@ def _await_pass(
             if not into_s or (_gauge(session, metrics_url)[0] or 0) >= 1:
                 return ""
         if time.monotonic() - began >= wait_s:
+            lasting = f" and still ran {into_s:g} s later" if into_s else ""
             raise ActivityFailed(
-                f"aggregator: no pass was in progress for {into_s:g} s within {wait_s:g} s "
-                f"({PASS_GAUGE} at {metrics_url}); is the aggregator running its passes, and "
-                "are they longer than into_pass_s?"
+                f"aggregator: no pass started within {wait_s:g} s{lasting} ({PASS_GAUGE} at "
+                f"{metrics_url}); is the aggregator running its passes"
+                f"{', and are they longer than into_pass_s' if into_s else ''}?"
             )
         time.sleep(0.01)
 

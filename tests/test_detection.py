@@ -93,7 +93,10 @@ def test_the_experiment_deviates_on_the_probe_that_catches_the_flaw(
     facts = journal.get("coffee_chaos", {})
     unmet = {item["name"] for item in facts.get("unmet_expectations", [])}
     _record(experiment, flaws, expected, unmet, journal)
-    assert code != 0 and journal["status"] == "completed" and journal["deviated"], (
+    # "failed" is Chaos Toolkit's status when a probe of the closing hypothesis raised (a
+    # /readyz that timed out): a deviation too; the run still went through its rollbacks.
+    went_through = journal["status"] in ("completed", "failed")
+    assert code != 0 and went_through and journal["deviated"], (
         f"{experiment} with {flaws}: status {journal['status']}, deviated "
         f"{journal['deviated']}, failed actions {facts.get('failed_actions')}"
     )
