@@ -16,6 +16,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
+from controls.marks import marks_faults
 from gameday import services
 
 __all__ = [
@@ -31,6 +32,7 @@ PASS_GAUGE = "aggregator_pass_in_progress"
 _GAUGE_LINE = re.compile(rf"^{PASS_GAUGE}(?:\{{[^}}]*\}})?\s+(\S+)", re.MULTILINE)
 
 
+@marks_faults
 def kill_service(
     service: str,
     timeout_s: float = 10.0,
@@ -43,6 +45,7 @@ def kill_service(
         return _logged(what, services.kill(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def stop_service(
     service: str,
     timeout_s: float = 60.0,
@@ -55,6 +58,7 @@ def stop_service(
         return _logged(what, services.stop(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def start_service(
     service: str,
     timeout_s: float = 60.0,
@@ -67,6 +71,7 @@ def start_service(
         return _logged(what, services.start(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def restart_service(
     service: str,
     timeout_s: float = 60.0,
@@ -79,6 +84,7 @@ def restart_service(
         return _logged(what, services.restart(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def kill_aggregator_mid_pass(
     metrics_url: str = "",
     wait_s: float = 30.0,

@@ -40,15 +40,9 @@ def timeline(live: Path, verdict: Verdict, picture: Path) -> Path | None:
     latency.plot(xs, [p99 for _, _, _, p99 in seconds], label="P99", color="tab:blue")
     latency.set_ylabel("P99 (ms)")
     latency.set_xlabel("seconds since load start")
-    if verdict.fault_window:
+    for window in verdict.fault_windows:
         for axis in (rate, latency):
-            axis.axvspan(
-                verdict.fault_window[0] - start,
-                verdict.fault_window[1] - start,
-                color="tab:orange",
-                alpha=0.2,
-                label="fault",
-            )
+            axis.axvspan(window.start - start, window.end - start, color="tab:orange", alpha=0.2)
     rate.legend(loc="upper right")
     fig.suptitle(f"{verdict.title}: {verdict.outcome}")
     fig.tight_layout()

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-FAULT_FUNCS = {
-    "kill_service",
-    "stop_service",
-    "kill_aggregator_mid_pass",
-    "add_latency",
-    "add_timeout",
-    "reset_connections",
-}
-REVERT_FUNCS = {"start_service", "restart_service", "remove_network_faults"}
+from gameday.faultwindows import FaultWindow, fault_windows, timestamp
 
 
 @dataclass
@@ -34,7 +25,9 @@ class Verdict:
     unmet: list[dict[str, Any]] = field(default_factory=list)
     failed_actions: list[dict[str, Any]] = field(default_factory=list)
     refused: str | None = None
-    fault_window: tuple[float, float] | None = None
+    fault_windows: list[FaultWindow] = field(default_factory=list)
+    started: float | None = None
+    ended: float | None = None
     not_judged: list[dict[str, Any]] = field(default_factory=list)
     interrupted_by: dict[str, Any] | None = None
     measurement_problems: list[dict[str, Any]] = field(default_factory=list)
@@ -99,7 +92,9 @@ def read_verdict(run_dir: Path, experiment: Path, exit_code: int) -> Verdict:
         unmet=facts.get("unmet_expectations", []),
         failed_actions=facts.get("failed_actions", []),
         refused=facts.get("refused"),
-        fault_window=fault_window(journal),
+        fault_windows=fault_windows(journal),
+        started=timestamp(journal.get("start")),
+        ended=timestamp(journal.get("end")),
         not_judged=facts.get("not_judged", []),
         interrupted_by=facts.get("interrupted_by"),
         measurement_problems=facts.get("measurement_problems", []),
@@ -117,28 +112,5 @@ def _recovery_seconds(journal: dict[str, Any]) -> float | None:
     return None
 
 
-def fault_window(journal: dict[str, Any]) -> tuple[float, float] | None:
-    """Unix start of the first fault and end of the first revert in the method."""
-    start = end = None
-    for run in journal.get("run", []):
-        func = _func(run)
-        if func in FAULT_FUNCS and start is None:
-            start = _timestamp(run.get("start"))
-        elif func in REVERT_FUNCS and start is not None and end is None:
-            end = _timestamp(run.get("end"))
-    if start is None:
-        return None
-    return (start, end if end is not None else _timestamp(journal.get("end")) or start)
-
-
 def _func(run: dict[str, Any]) -> str | None:
     return run.get("activity", {}).get("provider", {}).get("func")
-
-
-def _timestamp(value: str | None) -> float | None:
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()

@@ -52,6 +52,10 @@ def test_invalid_json_experiment_is_refused(tmp_path, capsys):
     assert "not valid JSON" in capsys.readouterr().err
 
 
+T0 = 1795744800  # 2026-11-27T02:00:00Z
+REDIS_DOWN = {"kind": "service", "subject": "redis", "ledger_id": "1-service", "note": "SIGKILL"}
+
+
 def _journal(status: str, deviated: bool, unmet: list | None = None) -> dict:
     return {
         "status": status,
@@ -61,16 +65,18 @@ def _journal(status: str, deviated: bool, unmet: list | None = None) -> dict:
         "experiment": {"title": "Redis killed"},
         "run": [
             {
-                "activity": {"name": "kill-redis", "provider": {"func": "kill_service"}},
+                "activity": {"name": "kill-redis", "type": "action"},
                 "status": "succeeded",
                 "start": "2026-11-27T02:00:10+00:00",
                 "end": "2026-11-27T02:00:11+00:00",
+                "output": {"fault": {**REDIS_DOWN, "at": T0 + 10}},
             },
             {
-                "activity": {"name": "start-redis", "provider": {"func": "start_service"}},
+                "activity": {"name": "start-redis", "type": "action"},
                 "status": "succeeded",
                 "start": "2026-11-27T02:00:30+00:00",
                 "end": "2026-11-27T02:00:31+00:00",
+                "output": {"reverts": [{**REDIS_DOWN, "at": T0 + 31}]},
             },
             {
                 "activity": {"name": "time-to-recover", "provider": {"func": "time_to_recover"}},
@@ -87,7 +93,10 @@ def test_verdict_reads_outcome_recovery_and_fault_window(tmp_path):
     verdict = read_verdict(tmp_path, Path("experiments/kill-redis.json"), 0)
     assert verdict.outcome == "passed"
     assert verdict.recovery_s == 1.25
-    assert verdict.fault_window[1] - verdict.fault_window[0] == pytest.approx(21.0)
+    (window,) = verdict.fault_windows
+    assert (
+        window.end - window.start == pytest.approx(21.0) and window.label == "redis down (SIGKILL)"
+    )
 
 
 def test_deviation_names_the_unmet_expectation(tmp_path):
