@@ -19,7 +19,8 @@ ANSIBLE_LINT := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/ansible-lint
 .PHONY: help venv lab gameday test unit lint recover teardown status bench soak detection
 
 help:
-	@echo "make gameday   provision the lab and run the default game day ($(GAMEDAY), $(PROFILE) profile)"
+	@echo "make gameday   provision the lab and run the default game day ($(GAMEDAY), $(PROFILE) profile);"
+	@echo "               GAMEDAY=plans/quick.yaml: every failure experiment in one session"
 	@echo "make test      provision the lab and run the whole test suite"
 	@echo "make unit      the tests that need no lab (no provisioning; under a minute)"
 	@echo "make lab       provision (or re-converge) the lab only"
@@ -42,8 +43,13 @@ venv: $(BIN)/.installed
 lab: venv
 	$(BIN)/ansible-playbook playbooks/provision.yml $(LAB_ARGS)
 
+# A plan (plans/*.yaml) carries its own profiles; experiment files get PROFILE.
+IS_PLAN = $(filter %.yaml %.yml,$(GAMEDAY))
 gameday: lab
-	$(BIN)/gameday run --profile $(PROFILE) $(GAMEDAY)
+	@echo "Game day: $(GAMEDAY)$(if $(IS_PLAN), (the plan: edit it to change the session), (profile $(PROFILE)))"
+	@echo "Plans: plans/quick.yaml (every failure experiment, ~12 min), plans/full.yaml (the operators' plan, 3-4 h):"
+	@echo "       make gameday GAMEDAY=plans/quick.yaml"
+	$(BIN)/gameday run $(if $(IS_PLAN),,--profile $(PROFILE)) $(GAMEDAY)
 
 test: lab
 	$(BIN)/ruff check .

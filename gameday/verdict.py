@@ -34,11 +34,29 @@ class Verdict:
 
     @property
     def outcome(self) -> str:
+        if self.status == "not run":
+            return "not run"
         if self.refused:
             return "refused"
         if self.status == "completed":
             return "deviated" if self.deviated else "passed"
         return self.status
+
+    @property
+    def name(self) -> str:
+        return Path(self.experiment).stem
+
+    def first_failure(self) -> str:
+        """The first failed expectation with observed vs tolerance (or why it failed)."""
+        for item in self.unmet:
+            if "expected" in item:
+                return f"{item['name']}: expected {item['expected']}; observed {item['observed']}"
+            return f"{item['name']}: {item.get('reason', 'failed')}"
+        for item in self.failed_actions:
+            return f"action {item['name']} failed: {item['reason']}"
+        if self.interrupted_by:
+            return f"interrupted: {self.interrupted_by.get('reason')}"
+        return self.refused or ""
 
     @property
     def journal(self) -> Path:
@@ -71,6 +89,16 @@ class Verdict:
         if self.refused:
             parts.append(self.refused)
         return "; ".join(parts)
+
+
+def not_run(experiment: Path, run_dir: Path, reason: str) -> Verdict:
+    """The verdict of an experiment the session did not reach."""
+    title = experiment.stem
+    try:
+        title = json.loads(experiment.read_text()).get("title", title)
+    except (OSError, json.JSONDecodeError):
+        pass
+    return Verdict(str(experiment), title, "not run", False, 0, run_dir, refused=reason or None)
 
 
 def read_verdict(run_dir: Path, experiment: Path, exit_code: int) -> Verdict:

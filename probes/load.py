@@ -99,6 +99,8 @@ def load_within(
     if bound is not None:
         facts["p99_bound"] = bound
         p99_ms = bound["bound_ms"]
+    limits = {"p99_ms": p99_ms, "max_failure_ratio": max_failure_ratio}
+    facts["limits"] = {key: value for key, value in limits.items() if value is not None}
     if p99_ms is not None and (facts["p99_ms"] or 0) > p99_ms:
         expected.append(f"P99 <= {bound['described'] if bound else f'{p99_ms} ms'}")
         observed.append(f"P99 {facts['p99_ms']} ms ({facts['in_flight']} still open)")

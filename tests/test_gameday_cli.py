@@ -9,7 +9,8 @@ import pytest
 from target_files import free_port, write_target
 
 from gameday import cli, soak
-from gameday.report import write_report
+from gameday.report import ReportInput, write_report
+from gameday.score import score
 from gameday.verdict import read_verdict
 
 REPO = Path(__file__).resolve().parent.parent
@@ -112,19 +113,29 @@ def test_a_run_without_journal_is_reported_as_crashed(tmp_path):
     assert verdict.outcome == "crashed"
 
 
-def test_report_has_the_table_and_a_timeline_picture(tmp_path):
+def _report_input(tmp_path, verdicts) -> ReportInput:
+    return ReportInput(
+        title="Quick game day",
+        verdicts=verdicts,
+        score=score(verdicts, [1.0] * len(verdicts)),
+        target={"api_url": "http://127.0.0.1:8005"},
+        prometheus_url=f"http://127.0.0.1:{free_port()}",  # nobody answers: noted, not fatal
+        operators={"hypothesis": "the café fails gracefully"},
+    )
+
+
+def test_report_is_one_page_with_the_verdict_table_and_a_time_axis(tmp_path):
     run_dir = tmp_path / "01-kill-redis"
     (run_dir / "locust").mkdir(parents=True)
     (run_dir / "journal.json").write_text(json.dumps(_journal("completed", False)))
-    start = 1795744800  # 2026-11-27T02:00:00Z
     lines = [
         {
-            "t": start + i,
+            "t": T0 + i,
             "by_name": {
-                "/api/v1/order": {
+                "/api/dashboard": {
                     "count": 10,
-                    "failures": int(10 <= i < 30),
-                    "codes": {"200": 10},
+                    "failures": 3 * int(10 <= i < 31),
+                    "codes": {"200": 10 - 3 * int(10 <= i < 31), "503": 3 * int(10 <= i < 31)},
                     "hist": {"2.5": 10},
                 }
             },
@@ -133,14 +144,16 @@ def test_report_has_the_table_and_a_timeline_picture(tmp_path):
     ]
     (run_dir / "locust" / "live.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     verdict = read_verdict(run_dir, Path("experiments/kill-redis.json"), 0)
-    page = write_report(tmp_path, [verdict])
-    assert (run_dir / "timeline.png").stat().st_size > 10_000
+    page = write_report(tmp_path, _report_input(tmp_path, [verdict]))
     html = page.read_text()
-    assert "Redis killed" in html and "passed" in html and "01-kill-redis/timeline.png" in html
-    assert "| Redis killed | passed | 1.2 s |" in (tmp_path / "report.md").read_text()
+    assert html.count('<svg class="timeline"') == 1 and "redis down (SIGKILL)" in html
+    assert "failed/s 503" in html and "100</span> resilience score" in html
+    assert "src=" not in html.replace('src="data:', ""), "the page links nothing"
+    assert 'href="01-kill-redis/journal.json"' in html and "Prometheus: " in html
+    assert "| Redis killed | passed |  | 1.2 s | 21 s |" in (tmp_path / "report.md").read_text()
 
 
-def test_report_shows_a_soaks_figures_beside_its_verdict(tmp_path):
+def test_report_shows_a_soaks_figures_inline(tmp_path):
     run_dir = tmp_path / "01-soak"
     (run_dir / "soak").mkdir(parents=True)
     (run_dir / "journal.json").write_text(json.dumps(_journal("completed", False)))
@@ -157,9 +170,8 @@ def test_report_shows_a_soaks_figures_beside_its_verdict(tmp_path):
     }
     soak.write_report(run_dir, limits)
     verdict = read_verdict(run_dir, Path("experiments/soak.json"), 0)
-    html = write_report(tmp_path, [verdict]).read_text()
-    assert '<img src="01-soak/soak/soak.png">' in html
-    assert "(01-soak/soak/soak.png)" in (tmp_path / "report.md").read_text()
+    html = write_report(tmp_path, _report_input(tmp_path, [verdict])).read_text()
+    assert '<img alt="soak figures"' in html and 'src="data:image/png;base64,' in html
 
 
 @pytest.mark.lab
