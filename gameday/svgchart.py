@@ -38,7 +38,15 @@ def timeline(
     height = top + len(panels) * (PANEL_H + TITLE_H) + MARKS_H + AXIS_H
     x = _scale(t0, t1)
     body = [_faults(faults, rows, x, top, height - AXIS_H)]
-    data = {"id": chart_id, "t0": t0, "t1": t1, "left": LEFT, "right": WIDTH - RIGHT, "panels": []}
+    data = {
+        "id": chart_id,
+        "t0": t0,
+        "t1": t1,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "faults": [[f["start"], f["end"], f["label"]] for f in faults],
+        "panels": [],
+    }
     y0 = top
     for panel in panels:
         svg, panel_data = _panel(panel, x, y0)
@@ -94,16 +102,13 @@ def _faults(faults: list[dict[str, Any]], rows: list[int], x, top: float, bottom
 def _panel(panel: dict[str, Any], x, y0: float) -> tuple[str, dict[str, Any]]:
     series = {name: _thin(times, values) for name, (times, values) in panel["series"].items()}
     bounds = panel.get("bounds", [])
-    peak = max(
-        [v for _, values in series.values() for v in values if v is not None]
-        + [b["value"] for b in bounds],
-        default=0,
-    )
-    top = _nice(peak)
+    peak = max((v for _, values in series.values() for v in values if v is not None), default=0)
+    # a bound far above the data would flatten it: such a bound is drawn on the top edge
+    top = _nice(max([peak] + [b["value"] for b in bounds if b["value"] <= 4 * peak]))
     base = y0 + TITLE_H + PANEL_H
 
     def y(value: float) -> float:
-        return round(base - value / top * (PANEL_H - 4), 1)
+        return round(base - min(value, top) / top * (PANEL_H - 4), 1)
 
     parts = [
         f'<text x="{LEFT}" y="{y0 + 13}" font-size="12" font-weight="bold">'
@@ -206,6 +211,7 @@ document.querySelectorAll('script.chart-data').forEach(function (node) {
     if (vx < d.left || vx > d.right) { tip.style.display = 'none'; return; }
     var t = d.t0 + (vx - d.left) / (d.right - d.left) * (d.t1 - d.t0);
     var lines = ['<b>+' + Math.round(t - d.t0) + ' s</b> ' + new Date(t * 1000).toISOString().slice(11, 19) + 'Z'];
+    d.faults.forEach(function (f) { if (t >= f[0] && t <= f[1]) lines.push('<i>' + f[2] + '</i>'); });
     d.panels.forEach(function (p) { Object.keys(p.series).forEach(function (k) {
       var s = p.series[k]; if (!s[0].length) return; var i = nearest(s[0], t);
       if (Math.abs(s[0][i] - t) <= 10 && s[1][i] !== null) lines.push(k + ': ' + (+s[1][i].toFixed(2)));

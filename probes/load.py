@@ -108,15 +108,7 @@ def load_within(
         expected.append(f"failure ratio <= {max_failure_ratio}")
         observed.append(f"{facts['failure_ratio']} (codes {facts['codes']})")
     if keeps_pace_at_ms is not None:
-        facts["answer_ratio"] = _answer_ratio(configuration, endpoint, facts)
-        floor = capacity.pace_kept(_current(configuration)["user_classes"], keeps_pace_at_ms / 1000)
-        facts["pace_floor"] = floor
-        if floor is not None and facts["answer_ratio"] < floor:
-            expected.append(
-                f"answers/s >= {floor} x the baseline's (the pace kept were every answer "
-                f"{keeps_pace_at_ms} ms)"
-            )
-            observed.append(f"{facts['answer_ratio']} x ({facts['rps']}/s)")
+        _judge_pace(configuration, endpoint, facts, keeps_pace_at_ms, expected, observed)
     facts["server_view"] = _server_view(configuration, window_s, endpoint, facts, p99_ms)
     if expected:
         raise ActivityFailed(
@@ -279,6 +271,26 @@ def _save_baseline(configuration: Configuration, endpoint: str | None, facts: di
     saved = json.loads(path.read_text()) if path.exists() else {}
     saved[endpoint or "*"] = facts
     path.write_text(json.dumps(saved, indent=2))
+
+
+def _judge_pace(
+    configuration: Configuration,
+    endpoint: str | None,
+    facts: dict[str, Any],
+    keeps_pace_at_ms: float,
+    expected: list[str],
+    observed: list[str],
+) -> None:
+    """Answers per second at least the baseline's pace were every answer that slow."""
+    facts["answer_ratio"] = _answer_ratio(configuration, endpoint, facts)
+    floor = capacity.pace_kept(_current(configuration)["user_classes"], keeps_pace_at_ms / 1000)
+    facts["pace_floor"] = floor
+    if floor is not None and facts["answer_ratio"] < floor:
+        expected.append(
+            f"answers/s >= {floor} x the baseline's (the pace kept were every answer "
+            f"{keeps_pace_at_ms} ms)"
+        )
+        observed.append(f"{facts['answer_ratio']} x ({facts['rps']}/s)")
 
 
 def _p99_bound(
