@@ -66,22 +66,25 @@ def session_report(session: Session, runs_dir: Path, junit: Path | None = None) 
 
 
 def run_report(path: Path, target: Target) -> Path:
-    """The report of one ``chaos run`` (its directory, or its journal.json)."""
-    run_dir = path.parent if path.is_file() else path
-    journal_path = run_dir / "journal.json"
+    """The report of one ``chaos run`` (its directory, or its journal.json), written beside
+    the journal; the load's files are read from the run directory the journal names."""
+    journal_file = path if path.is_file() else path / "journal.json"
     try:
-        journal = json.loads(journal_path.read_text())
+        journal = json.loads(journal_file.read_text())
     except FileNotFoundError:
         raise GamedayError(
-            f"no journal at {journal_path}: give a run directory or the journal.json of a "
+            f"no journal at {journal_file}: give a run directory or the journal.json of a "
             "`chaos run` (--journal-path)"
         ) from None
     except json.JSONDecodeError as exc:
-        raise GamedayError(f"{journal_path} is not valid JSON: {exc}") from None
+        raise GamedayError(f"{journal_file} is not valid JSON: {exc}") from None
+    named = (journal.get("coffee_chaos") or {}).get("run_dir")
+    run_dir = Path(named) if named and Path(named).is_dir() else journal_file.parent
+    code = 1 if journal.get("deviated") or journal.get("status") != "completed" else 0
+    verdict = read_verdict(run_dir, Path(run_dir.name), code, journal_file=journal_file)
     title = journal.get("experiment", {}).get("title", run_dir.name)
-    verdict = read_verdict(run_dir, Path(run_dir.name), 0 if not journal.get("deviated") else 1)
     return write_report(
-        run_dir,
+        journal_file.parent,
         ReportInput(
             title=title,
             verdicts=[verdict],

@@ -238,8 +238,9 @@ def _pct(change: dict[str, Any]) -> str:
 def _evidence(directory: Path, verdict: Verdict) -> str:
     links = []
     for label, name in EVIDENCE:
-        path = verdict.run_dir / name
+        path = verdict.journal if name == "journal.json" else verdict.run_dir / name
         if path.exists():
+            path, directory = path.resolve(), directory.resolve()
             href = path.relative_to(directory) if path.is_relative_to(directory) else path
             links.append(f'<li><a href="{html.escape(str(href))}">{label}</a></li>')
     return f"<h3>Evidence</h3><ul>{''.join(links)}</ul>" if links else ""

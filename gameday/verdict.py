@@ -31,6 +31,7 @@ class Verdict:
     not_judged: list[dict[str, Any]] = field(default_factory=list)
     interrupted_by: dict[str, Any] | None = None
     measurement_problems: list[dict[str, Any]] = field(default_factory=list)
+    journal_file: Path | None = None
 
     @property
     def outcome(self) -> str:
@@ -60,7 +61,7 @@ class Verdict:
 
     @property
     def journal(self) -> Path:
-        return self.run_dir / "journal.json"
+        return self.journal_file or self.run_dir / "journal.json"
 
     @property
     def locust_report(self) -> Path:
@@ -101,10 +102,13 @@ def not_run(experiment: Path, run_dir: Path, reason: str) -> Verdict:
     return Verdict(str(experiment), title, "not run", False, 0, run_dir, refused=reason or None)
 
 
-def read_verdict(run_dir: Path, experiment: Path, exit_code: int) -> Verdict:
-    """Build the verdict from ``run_dir/journal.json`` (absent: the run crashed)."""
+def read_verdict(
+    run_dir: Path, experiment: Path, exit_code: int, journal_file: Path | None = None
+) -> Verdict:
+    """Build the verdict from ``run_dir/journal.json`` (or ``journal_file``; absent: the run
+    crashed)."""
     try:
-        journal = json.loads((run_dir / "journal.json").read_text())
+        journal = json.loads((journal_file or run_dir / "journal.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return Verdict(str(experiment), experiment.stem, "crashed", False, exit_code, run_dir)
     facts = journal.get("coffee_chaos", {})
@@ -126,6 +130,7 @@ def read_verdict(run_dir: Path, experiment: Path, exit_code: int) -> Verdict:
         not_judged=facts.get("not_judged", []),
         interrupted_by=facts.get("interrupted_by"),
         measurement_problems=facts.get("measurement_problems", []),
+        journal_file=journal_file,
     )
 
 

@@ -200,3 +200,36 @@ def test_check_target_of_a_system_without_the_lab_says_what_applies(tmp_path, ca
     assert code == 1
     assert "no   api" in out and "no   service-control" in out
     assert "no      kill-redis" in out and "needs api, service-control" in out
+
+
+def test_gameday_report_renders_the_page_of_a_run_made_by_hand(tmp_path, capsys, monkeypatch):
+    """`chaos run` by hand: the journal in one place, the load's files in the run directory
+    the journal names."""
+    monkeypatch.setenv("COFFEE_CHAOS_TARGET", "")
+    run_dir = tmp_path / "runs" / "20261127T020000Z-redis-killed"
+    (run_dir / "locust").mkdir(parents=True)
+    body = _journal("completed", True, [{"name": "readyz-names-redis", "expected": "503",
+                                         "observed": "200"}])  # fmt: skip
+    body["coffee_chaos"]["run_dir"] = str(run_dir)
+    (tmp_path / "journal.json").write_text(json.dumps(body))
+    seconds = [{"t": T0 + i, "by_name": {"/api/v1/order": {"count": 5, "failures": 0,
+                "codes": {"200": 5}, "hist": {"3.0": 5}}}} for i in range(40)]  # fmt: skip
+    (run_dir / "locust" / "live.jsonl").write_text("".join(json.dumps(s) + "\n" for s in seconds))
+    target = write_target(tmp_path, prometheus_url=f"http://127.0.0.1:{free_port()}")
+    code = cli.main(["--target", target["target_file"], "report", str(tmp_path / "journal.json")])
+    assert code == 0 and "Report: " in capsys.readouterr().out
+    page = (tmp_path / "report.html").read_text()
+    assert page.count('<svg class="timeline"') == 1 and "redis down (SIGKILL)" in page
+    assert "readyz-names-redis: expected 503; observed 200" in page
+    assert (
+        'href="journal.json"' in page
+        and 'href="runs/20261127T020000Z-redis-killed/locust/live.jsonl"' in page
+    )
+    assert "0</span> resilience score" in page
+
+
+def test_gameday_report_names_a_missing_journal(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COFFEE_CHAOS_TARGET", "")
+    target = write_target(tmp_path)
+    assert cli.main(["--target", target["target_file"], "report", str(tmp_path)]) == 2
+    assert "no journal at" in capsys.readouterr().err
