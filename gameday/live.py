@@ -65,9 +65,10 @@ class LiveLine:
         if self.rich:
             from rich.console import Console
             from rich.live import Live
+            from rich.text import Text
 
             with Live("", console=Console(file=self.out), auto_refresh=False) as live:
-                self._each_second(lambda line: live.update(line, refresh=True))
+                self._each_second(lambda line: live.update(Text(line), refresh=True))
         else:
             self._each_second(lambda line: print(line, file=self.out, flush=True))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -119,3 +120,18 @@ def test_the_live_line_reads_the_runs_progress_and_newest_second(tmp_path):
     )
     waiting = live.describe({**status, "state": "paused", "detail": "`gameday resume` continues"})
     assert waiting.startswith("[2/6] kill-postgres  paused  01:12") and "gameday resume" in waiting
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_live_line_is_redrawn_with_rich():
+    out = _Terminal()
+    status = {"k": 1, "n": 2, "name": "kill-redis", "since": time.time(), "state": "gate",
+              "detail": "waiting for the lab"}  # fmt: skip
+    with live.LiveLine(lambda: status, out) as line:
+        time.sleep(2.2)
+    assert line.rich
+    assert "[1/2] kill-redis  gate  00:0" in out.getvalue() and "\x1b[" in out.getvalue()
