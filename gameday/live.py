@@ -1,9 +1,10 @@
 """The live line of a game day: one line a second that a person reads from across the room.
 
-    [2/6] kill-postgres  fault  01:12 / ~00:35 left  |  46 answered/s  4 failed/s  P99 12 ms  |  last probe: orders-fail-fast-with-503 ok
+    [2/6] kill-postgres  fault  01:12 / ~00:35 left (session ~06:10)  |  46 answered/s  4 failed/s  P99 12 ms  |  last probe: orders-fail-fast-with-503 ok
 
 Experiment k/n, its phase (from ``<run_dir>/progress.json``, see
-``controls.progress``), elapsed and remaining time, answered/s, failed/s and P99 of
+``controls.progress``), elapsed and remaining time (and the session's, when experiments
+follow), answered/s, failed/s and P99 of
 the newest complete second of its load (``live.jsonl``), and the last probe's verdict.
 Between experiments it says what the session waits for (gate, cool-down, paused).
 With a terminal it is redrawn in place with ``rich``; otherwise one plain line a second.
@@ -33,8 +34,11 @@ def describe(status: dict[str, Any]) -> str:
     run_dir = Path(status["run_dir"])
     progress = _json(run_dir / "progress.json")
     left = max(status.get("estimate_s", 0) - elapsed, 0)
+    after = status.get("after_s")
+    session = f" (session ~{_clock(left + after)})" if after else ""
     parts = [
-        f"{head}  {progress.get('phase', 'starting')}  {_clock(elapsed)} / ~{_clock(left)} left",
+        f"{head}  {progress.get('phase', 'starting')}  {_clock(elapsed)} / ~{_clock(left)} left"
+        + session,
         _load(run_dir / "locust" / "live.jsonl"),
     ]
     probe = progress.get("last_probe")

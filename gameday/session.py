@@ -183,10 +183,11 @@ def _run_one(session: Session, index: int, planned: Planned) -> Verdict:
             attempt += 1
         run_dir.rename(run_dir.with_name(f"{run_dir.name}.attempt{attempt}"))
     run_dir.mkdir(parents=True)
-    estimate_s = estimate.duration_s(planned)
+    later = session.plan.experiments[index:]
+    after_s = sum(estimate.duration_s(e) + session.plan.cooldown_s for e in later)
     session.current = {
         **_head(session, index, planned), "state": "running", "since": time.time(),
-        "run_dir": str(run_dir), "estimate_s": estimate_s,
+        "run_dir": str(run_dir), "estimate_s": estimate.duration_s(planned), "after_s": after_s,
     }  # fmt: skip
     code = _chaos_run(session, planned, run_dir)
     session.current = None

@@ -112,10 +112,10 @@ def test_the_live_line_reads_the_runs_progress_and_newest_second(tmp_path):
     progress = {"phase": "fault", "last_probe": {"name": "readyz-names-redis", "ok": True}}
     (tmp_path / "progress.json").write_text(json.dumps(progress))
     status = {"k": 2, "n": 6, "name": "kill-postgres", "since": time.time() - 72.3,
-              "run_dir": str(tmp_path), "estimate_s": 107.6}  # fmt: skip
+              "run_dir": str(tmp_path), "estimate_s": 107.6, "after_s": 300}  # fmt: skip
     line = live.describe(status)
     assert line == (
-        "[2/6] kill-postgres  fault  01:12 / ~00:35 left  |  7 answered/s  2 failed/s  P99 30 ms"
+        "[2/6] kill-postgres  fault  01:12 / ~00:35 left (session ~05:35)  |  7 answered/s  2 failed/s  P99 30 ms"
         "  |  last probe: readyz-names-redis ok"
     )
     waiting = live.describe({**status, "state": "paused", "detail": "`gameday resume` continues"})

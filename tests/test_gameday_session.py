@@ -43,7 +43,7 @@ KILL_REDIS_QUICKER = {
     "hypothesis_samples": 10,
 }
 LIVE_LINE = re.compile(
-    r"^\[1/2\] kill-redis  (baseline|fault|revert|recovery|after)  \d\d:\d\d / ~\d\d:\d\d left"
+    r"^\[1/2\] kill-redis  (baseline|fault|revert|recovery|after)  \d\d:\d\d / ~\d\d:\d\d left \(session ~\d\d:\d\d\)"
     r"  \|  \d+ answered/s  \d+ failed/s  P99 \d+ ms  \|  last probe: \S+ (ok|FAILED)$",
     re.M,
 )
