@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from gameday import ledger, publish, sessionctl, targetcheck
+from gameday import background, ledger, publish, sessionctl, targetcheck
 from gameday.errors import GamedayError
 from gameday.plan import from_experiments, load_plan
 from gameday.session import SessionError, new_session, resume_session, run
@@ -94,7 +94,8 @@ def _steer(args: argparse.Namespace) -> int:
 
 def _recover(args: argparse.Namespace) -> int:
     target = load_target()
-    reverted = ledger.recover(target)
+    # a crashed game day's background load is kept in a ledger of its own
+    reverted = ledger.recover(target) + ledger.recover(background.target_of(target))
     if not reverted:
         print("Nothing to recover: the fault ledger is empty.")
     for entry in reverted:
