@@ -4,7 +4,8 @@
 is shaded across all of them and labelled on top, every probe result is a green or
 red dot on the bottom row (its name in the tooltip), a judged bound is a dashed line
 over the seconds it judged. It returns the SVG and the data a few lines of script
-(``HOVER_SCRIPT``) read to show every series' value under the pointer. Series longer
+(``HOVER_SCRIPT``) read to show every series' value under the pointer (times in seconds
+from the chart's start, values rounded: it keeps the page small). Series longer
 than ``MAX_POINTS`` keep each bucket's maximum, so a spike is never smoothed away.
 """
 
@@ -49,7 +50,7 @@ def timeline(
     }
     y0 = top
     for panel in panels:
-        svg, panel_data = _panel(panel, x, y0)
+        svg, panel_data = _panel(panel, x, y0, t0)
         body.append(svg)
         data["panels"].append(panel_data)
         y0 += PANEL_H + TITLE_H
@@ -99,7 +100,8 @@ def _faults(faults: list[dict[str, Any]], rows: list[int], x, top: float, bottom
     return "".join(parts)
 
 
-def _panel(panel: dict[str, Any], x, y0: float) -> tuple[str, dict[str, Any]]:
+def _panel(panel: dict[str, Any], x, y0: float, t0: float) -> tuple[str, dict[str, Any]]:
+    """One panel's SVG, and its hover data (seconds from ``t0``, values rounded)."""
     series = {name: _thin(times, values) for name, (times, values) in panel["series"].items()}
     bounds = panel.get("bounds", [])
     peak = max((v for _, values in series.values() for v in values if v is not None), default=0)
@@ -134,7 +136,13 @@ def _panel(panel: dict[str, Any], x, y0: float) -> tuple[str, dict[str, Any]]:
             f'x2="{x(bound["end"])}" y1="{y(bound["value"])}" y2="{y(bound["value"])}" '
             'stroke="#b71c1c" stroke-dasharray="4 3" stroke-width="1.5"/></g>'
         )
-    data = {"title": panel["title"], "series": {k: [t, v] for k, (t, v) in series.items()}}
+    data = {
+        "title": panel["title"],
+        "series": {
+            name: [[round(t - t0, 1) for t in times], [_short(v) for v in values]]
+            for name, (times, values) in series.items()
+        },
+    }
     return "".join(parts), data
 
 
@@ -175,6 +183,10 @@ def _axis(t0: float, t1: float, x, y0: float) -> str:
     return "".join(parts)
 
 
+def _short(value: float | None) -> float | None:
+    return None if value is None else round(value, 2 if abs(value) < 10 else 1)
+
+
 def _thin(times: list[float], values: list[float | None]) -> tuple[list[float], list]:
     if len(times) <= MAX_POINTS:
         return list(times), list(values)
@@ -213,8 +225,8 @@ document.querySelectorAll('script.chart-data').forEach(function (node) {
     var lines = ['<b>+' + Math.round(t - d.t0) + ' s</b> ' + new Date(t * 1000).toISOString().slice(11, 19) + 'Z'];
     d.faults.forEach(function (f) { if (t >= f[0] && t <= f[1]) lines.push('<i>' + f[2] + '</i>'); });
     d.panels.forEach(function (p) { Object.keys(p.series).forEach(function (k) {
-      var s = p.series[k]; if (!s[0].length) return; var i = nearest(s[0], t);
-      if (Math.abs(s[0][i] - t) <= 10 && s[1][i] !== null) lines.push(k + ': ' + (+s[1][i].toFixed(2)));
+      var s = p.series[k]; if (!s[0].length) return; var i = nearest(s[0], t - d.t0);
+      if (Math.abs(s[0][i] + d.t0 - t) <= 10 && s[1][i] !== null) lines.push(k + ': ' + (+s[1][i].toFixed(2)));
     }); });
     cursor.setAttribute('x1', vx); cursor.setAttribute('x2', vx); cursor.setAttribute('visibility', 'visible');
     tip.innerHTML = lines.join('<br>'); tip.style.display = 'block';

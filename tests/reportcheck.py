@@ -66,11 +66,11 @@ def _outside_the_fault(chart: dict[str, Any]) -> list[str]:
     rates = next((p for p in chart["panels"] if p["title"].startswith("Load: requests/s")), None)
     if not windows or rates is None or "failed/s 503" not in rates["series"]:
         return [] if not windows else [f"{chart['id']}: the load saw no 503 while Redis was down"]
-    times, counts = rates["series"]["failed/s 503"]
+    offsets, counts = rates["series"]["failed/s 503"]
     # a second's bucket [t, t + 1) holds the requests that ended in it
     stray = [
         t
-        for t, n in zip(times, counts, strict=True)
+        for t, n in zip((chart["t0"] + o for o in offsets), counts, strict=True)
         if n and not any(start - 1 <= t <= end for start, end, _ in windows)
     ]
     return [f"{chart['id']}: 503s outside the Redis fault window at {stray}"] if stray else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from gameday import cli, soak
 from gameday.report import ReportInput, write_report
 from gameday.score import score
 from gameday.verdict import read_verdict
+from tests import reportcheck
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -151,6 +153,27 @@ def test_report_is_one_page_with_the_verdict_table_and_a_time_axis(tmp_path):
     assert "src=" not in html.replace('src="data:', ""), "the page links nothing"
     assert 'href="01-kill-redis/journal.json"' in html and "Prometheus: " in html
     assert "| Redis killed | passed |  | 1.2 s | 21 s |" in (tmp_path / "report.md").read_text()
+    (chart,) = _chart_data(html)
+    offsets, counts = next(p for p in chart["panels"] if p["title"].startswith("Load: requests/s"))[
+        "series"
+    ]["failed/s 503"]
+    assert offsets[0] == 0 and chart["t0"] == T0, "hover times are seconds from the chart's start"
+    assert reportcheck.problems(page, _seen([chart]), expected_charts=1) == []
+    chart["faults"][0][0] += 5  # a window that starts late leaves 503s outside it
+    assert (
+        "503s outside the Redis fault window"
+        in reportcheck.problems(page, _seen([chart]), expected_charts=1)[0]
+    )
+
+
+def _chart_data(html: str) -> list[dict]:
+    found = re.findall(r'<script type="application/json" class="chart-data">(.*?)</script>', html)
+    return [json.loads(text.replace("<\\/", "</")) for text in found]
+
+
+def _seen(charts: list[dict]) -> dict:
+    """What the Chromium check reads of a page, taken from its source instead."""
+    return {"requests": [], "charts": len(charts), "data": charts, "pdf": b"%PDF-1.4"}
 
 
 def test_report_shows_a_soaks_figures_inline(tmp_path):
