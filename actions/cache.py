@@ -17,9 +17,9 @@ from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
 from controls.marks import marks_faults
+from gameday.cachekeys import contract_keys
 from gameday.ledger import ledger_for
 from gameday.target import load_secrets
-from probes.cache import contract_keys
 from probes.http import endpoint_latency
 
 __all__ = ["drop_dashboard_cache"]

@@ -124,25 +124,9 @@ def websockets(host: str, sockets: int, hold_s: int) -> dict:
             "COFFEE_LIVE_FILE": str(live),
             "COFFEE_METRICS_PORT": str(_free_port()),
         }
-        command = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(LOCUSTFILE),
-            "--headless",
-            "-u",
-            str(sockets),
-            "-r",
-            "100",
-            "-t",
-            "600s",
-            "--host",
-            host,
-            "--only-summary",
-            "--stop-timeout",
-            "2",
-        ]
+        command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"]
+        command += ["-u", str(sockets), "-r", "100", "-t", "600s", "--host", host]
+        command += ["--only-summary", "--stop-timeout", "2"]
         process = subprocess.Popen(
             command,
             env=env,

@@ -9,7 +9,6 @@ target's Redis, which a user's own deployment may not give: hence optional.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -17,16 +16,11 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
+from gameday.cachekeys import contract_keys
 from gameday.target import load_secrets
 
-__all__ = ["cache_ttls", "contract_keys"]
+__all__ = ["cache_ttls"]
 logger = logging.getLogger("chaostoolkit")
-
-
-def contract_keys(now: datetime | None = None) -> list[str]:
-    """The aggregator's keys named by the contract, for the current UTC hour."""
-    hour = (now or datetime.now(UTC)).astimezone(UTC).hour
-    return [f"metrics:hourly:{hour}", "metrics:top5", "orders:recent"]
 
 
 def cache_ttls(

@@ -21,7 +21,6 @@ from gameday.httpcheck import require_loopback
 
 __all__ = [
     "api_p99_ms",
-    "p99_query",
     "prometheus_memory",
     "series_count",
     "series_count_at_most",

@@ -22,8 +22,8 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
+from gameday.cachekeys import contract_keys
 from gameday.target import load_secrets
-from probes.cache import contract_keys
 
 __all__ = ["key_ages", "redis_memory", "redis_stats", "redis_write_latency"]
 logger = logging.getLogger("chaostoolkit")

@@ -50,29 +50,11 @@ def websockets_hold_each_step(
     for index, sockets in enumerate(steps):
         end = began + (index + 1) * step_s
         time.sleep(max(0.0, end - 1 - time.time()))
-        rss = process_usage(service, configuration, secrets)["rss_bytes"]
+        rss = process_usage(service, configuration, secrets).get("rss_bytes")  # None: no process
         time.sleep(max(0.0, end + 1 - time.time()))  # the step's last second is written
-        records = [
-            r
-            for r in livestats.read_seconds(run["live_file"])
-            if began + index * step_s <= r["t"] < end
-        ]
-        connects = livestats.merge(records, WS_CONNECT)
-        pushes = livestats.merge([r for r in records if r["t"] >= end - step_s + settle_s], WS_PUSH)
-        table.append(
-            {
-                "websockets": sockets,
-                f"{service}_rss_mib": round(rss / 2**20, 1),
-                "connects": connects["count"],
-                "connect_failures": connects["failures"],
-                "failure_ratio": round(connects["failures"] / connects["count"], 4)
-                if connects["count"]
-                else 0.0,
-                "pushes": pushes["count"],
-                "lag_p50_ms": livestats.percentile(pushes["hist"], 0.50),
-                "lag_p99_ms": livestats.percentile(pushes["hist"], 0.99),
-            }
-        )
+        row = _step(run["live_file"], end - step_s, end, settle_s)
+        mib = round(rss / 2**20, 1) if rss is not None else None
+        table.append({"websockets": sockets, f"{service}_rss_mib": mib, **row})
         logger.info(f"WebSockets step: {table[-1]}")
     bad = [
         row
@@ -93,6 +75,22 @@ def websockets_hold_each_step(
     return {"steps": table}
 
 
+def _step(live_file: str, begins: int, ends: int, settle_s: int) -> dict[str, Any]:
+    """Connection attempts and failures over a step, and the push lag after ``settle_s``."""
+    records = [r for r in livestats.read_seconds(live_file) if begins <= r["t"] < ends]
+    connects = livestats.merge(records, WS_CONNECT)
+    pushes = livestats.merge([r for r in records if r["t"] >= begins + settle_s], WS_PUSH)
+    tried = connects["count"]
+    return {
+        "connects": tried,
+        "connect_failures": connects["failures"],
+        "failure_ratio": round(connects["failures"] / tried, 4) if tried else 0.0,
+        "pushes": pushes["count"],
+        "lag_p50_ms": livestats.percentile(pushes["hist"], 0.50),
+        "lag_p99_ms": livestats.percentile(pushes["hist"], 0.99),
+    }
+
+
 def watchers_reconnect_within(
     watchers: int | list[int],
     within_s: float,
@@ -101,7 +99,8 @@ def watchers_reconnect_within(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """After ``service`` (re)started, ``watchers`` WebSockets reconnect within ``within_s``
-    of its start (the process manager's uptime gives the start). A list of watchers (the
+    of its start (the process manager's uptime gives the start; on Kubernetes, the youngest
+    ready container's). A list of watchers (the
     steps of ``start_watchers``) means its largest."""
     watchers = max(watchers) if isinstance(watchers, list) else watchers
     with engine_call("follow the reconnections", configuration) as target:

@@ -11,6 +11,7 @@ import pytest
 import redis
 from chaoslib.exceptions import ActivityFailed
 
+from gameday.cachekeys import contract_keys
 from probes import cache
 
 SECRETS = Path("/etc/coffee-chaos/secrets.json")
@@ -18,7 +19,7 @@ SECRETS = Path("/etc/coffee-chaos/secrets.json")
 
 def test_contract_keys_use_the_current_utc_hour():
     now = datetime(2026, 1, 1, 17, 5, tzinfo=UTC)
-    assert cache.contract_keys(now) == ["metrics:hourly:17", "metrics:top5", "orders:recent"]
+    assert contract_keys(now) == ["metrics:hourly:17", "metrics:top5", "orders:recent"]
 
 
 @pytest.mark.lab

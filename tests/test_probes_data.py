@@ -18,11 +18,11 @@ from actions import cache as cache_actions
 from actions import config
 from actions import orders as order_actions
 from gameday import ledger, services
+from gameday.cachekeys import contract_keys
 from gameday.postgres import dsn_for, sanitise
 from gameday.target import load_secrets
 from probes import aggregator, http, postgres, process, prometheus
 from probes import redis as redis_probes
-from probes.cache import contract_keys
 
 pytestmark = pytest.mark.lab
 

@@ -129,6 +129,35 @@ def aggregator_lock_contention() -> dict[str, Any]:
     )
 
 
+# While the aggregator's passes run on the seeded table: its memory, Redis's writes, a pass.
+PASSES_ON_THE_BIG_TABLE = [
+    probe(
+        "aggregator-memory-stays-flat-during-passes",
+        "probes.process",
+        "process_usage_over",
+        background=True,
+        service="aggregator",
+        duration_s=var("fault_s"),
+        max_peak_growth_mb=var("max_aggregator_growth_mb"),
+    ),
+    probe(
+        "redis-write-latency-during-passes",
+        "probes.redis",
+        "redis_write_latency",
+        background=True,
+        samples=200,
+        interval_s=0.1,
+    ),
+    probe(
+        "pass-duration-on-the-big-table",
+        "probes.aggregator",
+        "aggregator_next_pass",
+        timeout_s=var("pass_wait_s"),
+        max_duration_s=var("aggregator_interval_s"),
+    ),
+]
+
+
 def aggregator_under_pressure() -> dict[str, Any]:
     no_hold = override(
         "aggregator-passes-without-the-lab-hold", "aggregator", {"AGGREGATOR_HOLD_SECONDS": 0}
@@ -175,30 +204,7 @@ def aggregator_under_pressure() -> dict[str, Any]:
                 "aggregator-memory-before", "probes.process", "process_usage", service="aggregator"
             ),
             SEED,
-            probe(
-                "aggregator-memory-stays-flat-during-passes",
-                "probes.process",
-                "process_usage_over",
-                background=True,
-                service="aggregator",
-                duration_s=var("fault_s"),
-                max_peak_growth_mb=var("max_aggregator_growth_mb"),
-            ),
-            probe(
-                "redis-write-latency-during-passes",
-                "probes.redis",
-                "redis_write_latency",
-                background=True,
-                samples=200,
-                interval_s=0.1,
-            ),
-            probe(
-                "pass-duration-on-the-big-table",
-                "probes.aggregator",
-                "aggregator_next_pass",
-                timeout_s=var("pass_wait_s"),
-                max_duration_s=var("aggregator_interval_s"),
-            ),
+            *PASSES_ON_THE_BIG_TABLE,
             healthy_load("api-p99-while-passes-run", "fault_s", before=var("baseline_s")),
             probe("orders-table-size", "probes.postgres", "table_size"),
             STOP_LOAD,
@@ -212,21 +218,40 @@ def aggregator_under_pressure() -> dict[str, Any]:
     )
 
 
+SHRINK_POOL = override(
+    "shrink-the-api-pool", "api", {"DB_POOL_MAX_SIZE": var("pool_size"), "DB_POOL_MIN_SIZE": 1}
+)
+SLOW_POSTGRES = action(
+    "slow-postgres-round-trips",
+    "actions.network",
+    "add_latency",
+    dependency="postgresql",
+    latency_ms=var("db_latency_ms"),
+)
+UNSLOW_POSTGRES = action(
+    "remove-postgres-latency",
+    "actions.network",
+    "remove_network_faults",
+    after=var("fault_settle_s"),
+    dependency="postgresql",
+)
+# While the small pool is exhausted: what the answers were, and that they stayed bounded.
+WHILE_EXHAUSTED = [
+    probe(
+        "pool-exhausted-answers",
+        "probes.load",
+        "load_stats",
+        before=var("fault_s"),
+        window_s=var("fault_s"),
+        endpoint=ORDERS,
+    ),
+    only_200_or_503("only-200-or-503-while-exhausted", "fault_s"),
+    load_within("answers-within-the-pool-timeout", "fault_s", p99_ms=var("answer_bound_ms")),
+    answer("readyz-does-not-hang", "readyz-answers", var("answer_bound_ms")),
+]
+
+
 def exhaust_api_pool() -> dict[str, Any]:
-    slow = action(
-        "slow-postgres-round-trips",
-        "actions.network",
-        "add_latency",
-        dependency="postgresql",
-        latency_ms=var("db_latency_ms"),
-    )
-    unslow = action(
-        "remove-postgres-latency",
-        "actions.network",
-        "remove_network_faults",
-        after=var("fault_settle_s"),
-        dependency="postgresql",
-    )
     return data_test(
         title=(
             "Connection pool much smaller than the users: fast 503s, no hang, recovery when "
@@ -256,34 +281,18 @@ def exhaust_api_pool() -> dict[str, Any]:
             "recovery_deadline_s": 30,
         },
         method=[
-            override(
-                "shrink-the-api-pool",
-                "api",
-                {"DB_POOL_MAX_SIZE": var("pool_size"), "DB_POOL_MIN_SIZE": 1},
-            ),
+            SHRINK_POOL,
             probe(
                 "api-ready-with-the-small-pool",
                 "probes.http",
                 "time_to_recover",
                 deadline_s=var("recovery_deadline_s"),
             ),
-            slow,
+            SLOW_POSTGRES,
             start_load(users="pool_users", after=var("fault_settle_s")),
-            probe(
-                "pool-exhausted-answers",
-                "probes.load",
-                "load_stats",
-                before=var("fault_s"),
-                window_s=var("fault_s"),
-                endpoint=ORDERS,
-            ),
-            only_200_or_503("only-200-or-503-while-exhausted", "fault_s"),
-            load_within(
-                "answers-within-the-pool-timeout", "fault_s", p99_ms=var("answer_bound_ms")
-            ),
-            answer("readyz-does-not-hang", "readyz-answers", var("answer_bound_ms")),
+            *WHILE_EXHAUSTED,
             STOP_LOAD,
-            unslow,
+            UNSLOW_POSTGRES,
             start_load(users="recovery_users", after=None),
             healthy_load(
                 "orders-succeed-once-load-drops",
@@ -293,8 +302,32 @@ def exhaust_api_pool() -> dict[str, Any]:
             ),
             STOP_LOAD,
         ],
-        rollbacks=[ref(unslow), clear_override("restore-the-api-pool", "api"), ref(STOP_LOAD)],
+        rollbacks=[
+            ref(UNSLOW_POSTGRES),
+            clear_override("restore-the-api-pool", "api"),
+            ref(STOP_LOAD),
+        ],
     )
+
+
+def _cache_phase(phase: str, window: str) -> list[dict[str, Any]]:
+    """Redis's hits or misses and the dashboard's figures over a warm or a cold phase."""
+    redis_figures = "hits" if phase == "warm" else "misses"
+    return [
+        probe(
+            f"{phase}-cache-redis-{redis_figures}",
+            "probes.redis",
+            "redis_stats",
+            window_s=var(window),
+        ),
+        probe(
+            f"{phase}-cache-dashboard-under-load",
+            "probes.load",
+            "load_stats",
+            window_s=var(window),
+            endpoint=DASHBOARD,
+        ),
+    ]
 
 
 def cache_effectiveness() -> dict[str, Any]:
@@ -324,16 +357,7 @@ def cache_effectiveness() -> dict[str, Any]:
         },
         method=[
             start_load(),
-            probe(
-                "warm-cache-redis-hits", "probes.redis", "redis_stats", window_s=var("baseline_s")
-            ),
-            probe(
-                "warm-cache-dashboard-under-load",
-                "probes.load",
-                "load_stats",
-                window_s=var("baseline_s"),
-                endpoint=DASHBOARD,
-            ),
+            *_cache_phase("warm", "baseline_s"),
             stop_aggregator,
             action(
                 "empty-the-dashboard-cache-timing-warm-and-cold",
@@ -341,16 +365,7 @@ def cache_effectiveness() -> dict[str, Any]:
                 "drop_dashboard_cache",
                 samples=var("cache_samples"),
             ),
-            probe(
-                "cold-cache-redis-misses", "probes.redis", "redis_stats", window_s=var("fault_s")
-            ),
-            probe(
-                "cold-cache-dashboard-under-load",
-                "probes.load",
-                "load_stats",
-                window_s=var("fault_s"),
-                endpoint=DASHBOARD,
-            ),
+            *_cache_phase("cold", "fault_s"),
             healthy_load("dashboard-keeps-answering-with-a-cold-cache", "fault_s", DASHBOARD),
             service_action("start", "aggregator"),
             marker_shown("dashboard-fresh-again", "fresh_within_s"),
