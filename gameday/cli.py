@@ -13,7 +13,7 @@ import requests
 
 from gameday import background, kubetarget, ledger, publish, sessionctl, targetcheck
 from gameday.errors import GamedayError
-from gameday.plan import from_experiments, load_plan
+from gameday.plan import check_platform, from_experiments, load_plan
 from gameday.session import SessionError, new_session, resume_session, run
 from gameday.target import TARGET_ENV, load_target
 
@@ -39,8 +39,9 @@ def _run(args: argparse.Namespace) -> int:
             raise SessionError("--resume continues a session as planned: give no experiments")
         session = resume_session(Path(args.resume), load_target())
     else:
-        planned = _plan(args)
-        session = new_session(planned, runs_dir, load_target())
+        planned, target = _plan(args), load_target()
+        check_platform(planned, target.platform)
+        session = new_session(planned, runs_dir, target)
     print(f"Session: {session.directory}")
     run(session)
     page = publish.session_report(session, runs_dir, Path(args.junit) if args.junit else None)

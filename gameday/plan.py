@@ -13,7 +13,8 @@
         weight: 2
 
 Every mistake is refused before anything runs, naming its line: an unknown key or
-experiment or profile, a negative duration, a var the experiment does not declare.
+experiment or profile, a negative duration, a var the experiment does not declare, an
+experiment for another platform than the target's (``check_platform``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ import yaml
 from gameday.errors import GamedayError
 from gameday.loadplan import parse_user_classes
 
-__all__ = ["Plan", "PlanError", "Planned", "from_experiments", "load_plan", "profile_file"]
+__all__ = [
+    "Plan",
+    "PlanError",
+    "Planned",
+    "check_platform",
+    "from_experiments",
+    "load_plan",
+    "profile_file",
+]
 
 EXPERIMENTS_DIR = Path("experiments")
 PROFILES_DIR = EXPERIMENTS_DIR / "vars"
@@ -55,6 +64,7 @@ class Planned:
     profile: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     weight: float = 1.0
+    where: str = ""  # the plan's line that names it (empty: the command line)
 
     @property
     def name(self) -> str:
@@ -128,7 +138,10 @@ def load_plan(path: Path, cli_vars: list[str] | None = None) -> Plan:
     session = raw.get("session") or {}
     gate = raw.get("gate") or {}
     plan = Plan(
-        experiments=[reader.experiment(item, raw.get("profile")) for item in raw["experiments"]],
+        experiments=[
+            reader.experiment(raw["experiments"], index, raw.get("profile"))
+            for index in range(len(raw["experiments"]))
+        ],
         title=str(session.get("title") or path.stem),
         operators={k: str(v) for k, v in session.items() if k != "title" and v},
         source=str(path),
@@ -167,6 +180,8 @@ class _Reader:
                 self.lines[(id(result), key.value)] = self.line(key)
         elif isinstance(node, yaml.SequenceNode):
             result = [self.value(item) for item in node.value]
+            for index, item in enumerate(node.value):
+                self.lines[(id(result), index)] = self.line(item)
         else:
             return yaml.safe_load(yaml.serialize(node))
         self.lines[id(result)] = self.line(node)
@@ -194,11 +209,17 @@ class _Reader:
                     raise self.fail(raw, key, f"`{key}` must be a mapping of keys")
                 self.keys(raw[key], key)
 
-    def experiment(self, item: Any, default_profile: str | None) -> Planned:
+    def experiment(self, items: list[Any], index: int, default_profile: str | None) -> Planned:
+        item = items[index]
         if isinstance(item, str):
             item = {"experiment": item}
+            line = self.lines[(id(items), index)]
+            self.lines[id(item)] = self.lines[(id(item), "experiment")] = line
         if not isinstance(item, dict):
-            raise self.fail(item, None, "each experiment is a name or {experiment: ..., vars: ...}")
+            raise PlanError(
+                f"{self.path}:{self.lines[(id(items), index)]}: each experiment is a name or "
+                "{experiment: ..., vars: ...}"
+            )
         self.keys(item, "experiment")
         name = item.get("experiment")
         path = _experiment_path(name)
@@ -224,7 +245,7 @@ class _Reader:
         weight = item.get("weight", 1)
         if not isinstance(weight, int | float) or isinstance(weight, bool) or weight <= 0:
             raise self.fail(item, "weight", f"weight must be a number > 0, got {weight!r}")
-        return Planned(path, profile, dict(variables), float(weight))
+        return Planned(path, profile, dict(variables), float(weight), self.at(item, "experiment"))
 
     def duration(self, raw: dict[str, Any], key: str, default: float) -> float:
         value = raw.get(key, default)
@@ -252,6 +273,21 @@ class _Reader:
         except GamedayError as exc:
             raise self.fail(raw, "user_classes", f"user_classes: {exc}") from None
         return {"users": users, "spawn_rate": float(rate), "user_classes": classes}
+
+
+def check_platform(plan: Plan, platform: str) -> None:
+    """Refuse an experiment that declares other platforms than the target's (the
+    Kubernetes-only ones on the supervisor lab), naming where the plan names it."""
+    for planned in plan.experiments:
+        extensions = json.loads(planned.path.read_text()).get("extensions") or []
+        platforms = {p for e in extensions for p in e.get("platforms") or []}
+        if platforms and platform not in platforms:
+            where = planned.where or str(planned.path)
+            raise PlanError(
+                f"{where}: {planned.name} runs on {', '.join(sorted(platforms))} only and the "
+                f"target is {platform}: leave it out, or give a target file of that platform "
+                "(--target)"
+            )
 
 
 def _experiment_path(name: Any) -> Path | None:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gameday import history
+from gameday import history, serverseries
 from gameday.errors import GamedayError
 from gameday.junit import write_junit
 from gameday.report import ReportInput, write_report
@@ -108,4 +108,7 @@ def _target_facts(target: Target) -> dict[str, Any]:
         facts["deployment"] = (
             f"deployment {str(deployment.get('stamp', ''))[:12]} of {deployment.get('deployed_at', '?')}"
         )
+    components = serverseries.versions(target.prometheus_url)
+    if components:
+        facts["components"] = "; ".join(f"{name} {seen}" for name, seen in components.items())
     return facts

@@ -94,6 +94,7 @@ def _header(report: ReportInput) -> str:
         ("plan", report.plan or "experiments given on the command line"),
         ("target", report.target.get("api_url", "?")),
         ("café", report.target.get("deployment", "") or "version not known"),
+        ("components", report.target.get("components", "") or "versions not known"),
         ("start", _when(report.started)),
         ("end", _when(report.ended)),
         *[(key, text) for key, text in report.operators.items()],

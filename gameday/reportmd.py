@@ -19,6 +19,11 @@ def markdown(report: ReportInput, rows: list[dict[str, str]]) -> str:
         "",
         f"- plan: {report.plan or 'experiments given on the command line'}",
         f"- target: {report.target.get('api_url', '?')}",
+        *(
+            [f"- components: {report.target['components']}"]
+            if "components" in report.target
+            else []
+        ),
         f"- start: {_when(report.started)}; end: {_when(report.ended)}",
         *[f"- {key}: {text}" for key, text in report.operators.items()],
         *([f"- stopped: {report.stopped}"] if report.stopped else []),

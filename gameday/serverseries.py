@@ -4,7 +4,8 @@ The one place the game-day report keeps its PromQL (``PANELS``), so that it can 
 unified with the Grafana dashboards' panel definitions later. Each panel lists
 queries; a query with ``by`` gives one series per value of that label. A query that
 returns nothing (a target without the aggregator's metrics, say) is left out of
-the chart; one Prometheus cannot answer is named in ``problems``.
+the chart; one Prometheus cannot answer is named in ``problems``. ``versions`` reads
+the components' versions from the exporters' info metrics (``VERSIONS``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import requests
 
-__all__ = ["PANELS", "fetch"]
+__all__ = ["PANELS", "VERSIONS", "fetch", "versions"]
 
 RATE = "[15s]"  # three scrapes of the lab's 5 s interval
 PANELS: list[dict[str, Any]] = [
@@ -68,6 +69,32 @@ PANELS: list[dict[str, Any]] = [
         ],
     },
 ]
+
+# component: (info metric, its label that holds the version)
+VERSIONS = {
+    "PostgreSQL": ("pg_static", "short_version"),
+    "Redis": ("redis_instance_info", "redis_version"),
+    "Python": ('python_info{job=~"api|aggregator"}', "version"),
+    "Prometheus": ("prometheus_build_info", "version"),
+}
+
+
+def versions(prometheus_url: str) -> dict[str, str]:
+    """``{"PostgreSQL": "15.18.0", ...}`` for the components Prometheus knows (none when it
+    does not answer): the report's header."""
+    found = {}
+    for component, (metric, label) in VERSIONS.items():
+        try:
+            response = requests.get(
+                f"{prometheus_url}/api/v1/query", params={"query": metric}, timeout=5
+            )
+            results = response.json()["data"]["result"]
+        except (requests.RequestException, ValueError, KeyError):
+            return found
+        seen = sorted({r["metric"][label] for r in results if label in r["metric"]})
+        if seen:
+            found[component] = ", ".join(seen)
+    return found
 
 
 def fetch(prometheus_url: str, start: float, end: float, step_s: int = 5) -> dict[str, Any]:

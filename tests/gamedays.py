@@ -72,6 +72,16 @@ def ready_only(title: str) -> dict[str, Any]:
     return {**body, "title": title}
 
 
+def deviating(title: str) -> dict[str, Any]:
+    """Expects /readyz to name Redis while Redis is up: deviates in a second, changes nothing."""
+    probe = {
+        "type": "probe",
+        "name": "readyz-names-redis",
+        "provider": py("probes.http", "answers_within", answer="readyz-names-redis"),
+    }
+    return {**experiment([probe], []), "title": title}
+
+
 def write_plan(directory: Path, experiments: list[dict[str, Any]], **keys: Any) -> Path:
     """Write each experiment (``{"body", "name", "vars"?}``) and a plan that runs them."""
     directory.mkdir(parents=True, exist_ok=True)

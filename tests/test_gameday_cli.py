@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from target_files import free_port, write_target
 
-from gameday import cli, soak
+from gameday import cli, publish, soak
 from gameday.report import ReportInput, write_report
 from gameday.score import score
 from gameday.verdict import read_verdict
@@ -152,6 +153,7 @@ def test_report_is_one_page_with_the_verdict_table_and_a_time_axis(tmp_path):
     assert "failed/s 503" in html and "100</span> resilience score" in html
     assert "src=" not in html.replace('src="data:', ""), "the page links nothing"
     assert 'href="01-kill-redis/journal.json"' in html and "Prometheus: " in html
+    assert "versions not known" in html, "no Prometheus answered: no component versions"
     assert "| Redis killed | passed |  | 1.2 s | 21 s |" in (tmp_path / "report.md").read_text()
     (chart,) = _chart_data(html)
     offsets, counts = next(p for p in chart["panels"] if p["title"].startswith("Load: requests/s"))[
@@ -195,6 +197,18 @@ def test_report_shows_a_soaks_figures_inline(tmp_path):
     verdict = read_verdict(run_dir, Path("experiments/soak.json"), 0)
     html = write_report(tmp_path, _report_input(tmp_path, [verdict])).read_text()
     assert '<img alt="soak figures"' in html and 'src="data:image/png;base64,' in html
+
+
+@pytest.mark.lab
+def test_the_report_header_names_the_components_versions_prometheus_knows(lab, tmp_path):
+    facts = publish._target_facts(lab)
+    assert re.search(r"PostgreSQL \d+\.\d+", facts["components"]), facts
+    assert re.search(r"Redis \d+\.\d+", facts["components"]), facts
+    page = write_report(tmp_path, replace(_report_input(tmp_path, []), target=facts))
+    assert (
+        facts["components"] in page.read_text()
+        and facts["components"] in (tmp_path / "report.md").read_text()
+    )
 
 
 @pytest.mark.lab

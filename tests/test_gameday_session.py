@@ -24,6 +24,7 @@ from tests import chromium, reportcheck
 from tests.conftest import lab_state, wait_ready
 from tests.gamedays import (
     REPO,
+    deviating,
     gameday,
     held_fault,
     launch,
@@ -200,4 +201,35 @@ def test_a_crashed_session_is_resumed_skipping_what_completed(tmp_path):
     assert "[1/2] first: completed earlier, skipped" in resumed.stdout
     assert "[2/2] PASSED: Aggregator killed for 1 s" in resumed.stdout
     assert (directory / "02-second.attempt1").is_dir(), "the crashed attempt's evidence is kept"
+    _clean(target)
+
+
+@pytest.mark.parametrize("on_deviation", ["stop", "continue"])
+def test_on_deviation_stops_the_session_or_goes_on_after_the_cool_down(tmp_path, on_deviation):
+    target = load_target()
+    _clean(target)
+    plan = write_plan(
+        tmp_path,
+        [{"name": "deviates", "body": deviating("Expects what is not")},
+         {"name": "second", "body": ready_only("Ready, nothing else")}],
+        on_deviation=on_deviation, cooldown_s=3,
+    )  # fmt: skip
+    runs = tmp_path / "runs"
+    result = gameday("run", "--runs-dir", str(runs), str(plan))
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "[1/2] DEVIATED: Expects what is not" in result.stdout
+    state = json.loads((session_dir(runs) / "session.json").read_text())
+    if on_deviation == "stop":
+        assert "NOT RUN   Ready, nothing else" in result.stdout
+        assert state["stopped"] == "deviates deviated and on_deviation is stop"
+        assert "cool-down" not in result.stdout
+    else:
+        assert "[2/2] PASSED: Ready, nothing else" in result.stdout and not state["stopped"]
+        assert "[1/2] deviates  cool-down" in result.stdout
+        first, second = (
+            json.loads((session_dir(runs) / f"0{i}-{name}" / "journal.json").read_text())
+            for i, name in ((1, "deviates"), (2, "second"))
+        )
+        gap = datetime.fromisoformat(second["start"]) - datetime.fromisoformat(first["end"])
+        assert gap.total_seconds() >= 3 + 1, "the cool-down, then the gate's settle_s"
     _clean(target)

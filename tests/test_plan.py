@@ -9,6 +9,7 @@ import pytest
 
 from gameday import cli, estimate
 from gameday.plan import PlanError, load_plan
+from tests.target_files import write_target
 
 REPO = Path(__file__).resolve().parent.parent
 FAILURE_EXPERIMENTS = {
@@ -90,6 +91,8 @@ experiments:
         (GOOD.replace("    vars:", "    weight: 0\n    vars:"), 5, "weight must be a number > 0"),
         (GOOD + "background_load: {user_classes: Robot=1}\n", 7, "unknown user class 'Robot'"),
         ("session: {title: T}\nexperiments: []\n", 2, "must list at least one experiment"),
+        (GOOD + "  - kill-redis\n  - kill-redsi\n", 8, "unknown experiment 'kill-redsi'"),
+        (GOOD + "  - 42\n", 7, "each experiment is a name or {experiment"),
     ],
 )
 def test_a_bad_plan_is_refused_naming_its_line(tmp_path, text, line, named):
@@ -104,6 +107,20 @@ def test_a_bad_plan_is_refused_by_gameday_run_before_anything_runs(tmp_path, cap
     runs = tmp_path / "runs"
     assert cli.main(["run", "--runs-dir", str(runs), str(plan)]) == 2
     assert "plan.yaml:6: kill-redis does not declare the var 'faults_s'" in capsys.readouterr().err
+    assert not runs.exists(), "nothing may be created for a refused plan"
+
+
+def test_a_kubernetes_only_experiment_is_refused_on_the_lab_naming_its_line(tmp_path, capsys):
+    target = write_target(tmp_path, platform="supervisor")["target_file"]
+    plan = _plan(tmp_path, GOOD + "  - kill-redis\n  - hpa-spike\n")
+    runs = tmp_path / "runs"
+    assert cli.main(["--target", target, "run", "--runs-dir", str(runs), str(plan)]) == 2
+    err = capsys.readouterr().err
+    assert "plan.yaml:8: hpa-spike runs on kubernetes only and the target is supervisor" in err
+    assert cli.main(["--target", target, "run", "experiments/kill-api-pod-under-load.json"]) == 2
+    assert "kill-api-pod-under-load.json: kill-api-pod-under-load runs on kubernetes" in (
+        capsys.readouterr().err
+    )
     assert not runs.exists(), "nothing may be created for a refused plan"
 
 
