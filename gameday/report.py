@@ -130,7 +130,7 @@ def _row(directory: Path, verdict: Verdict, chart: dict[str, Any] | None) -> dic
 
 
 def _table(rows: list[dict[str, str]]) -> str:
-    head = "<tr><th>experiment</th><th>verdict</th><th>first failed expectation (observed vs tolerance)</th><th>time to recover (from the revert)</th><th>outage as the load saw it</th></tr>"
+    head = "<tr><th>experiment</th><th>verdict</th><th>first failed expectation (observed vs tolerance)</th><th>time to recover (from the start of the revert)</th><th>outage as the load saw it</th></tr>"
     body = "".join(
         f'<tr><td><a href="{r["link"]}">{html.escape(r["experiment"])}</a></td>'
         f'<td class="{r["verdict"].replace(" ", "-")}">{r["verdict"]}</td>'

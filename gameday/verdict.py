@@ -135,14 +135,27 @@ def read_verdict(
 
 
 def _recovery_seconds(journal: dict[str, Any]) -> float | None:
-    for run in journal.get("run", []):
+    """From the start of the revert (the activity before ``time_to_recover`` that resolved
+    a fault) to the API ready and an order acknowledged: the revert itself (a dependency
+    starting) is part of the time to recover, not only the wait after it."""
+    runs = journal.get("run", [])
+    for index, run in enumerate(runs):
         if _func(run) == "time_to_recover" and run.get("status") == "succeeded":
             output = run.get("output")
             if isinstance(output, dict):
                 output = output.get("seconds")
             if isinstance(output, int | float):
-                return float(output)
+                return round(float(output) + _revert_seconds(runs[:index]), 3)
     return None
+
+
+def _revert_seconds(earlier: list[dict[str, Any]]) -> float:
+    for run in reversed(earlier):
+        output = run.get("output")
+        if isinstance(output, dict) and output.get("reverts"):
+            start, end = timestamp(run.get("start")), timestamp(run.get("end"))
+            return max(end - start, 0.0) if start is not None and end is not None else 0.0
+    return 0.0
 
 
 def _func(run: dict[str, Any]) -> str | None:

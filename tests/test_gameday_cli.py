@@ -96,7 +96,7 @@ def test_verdict_reads_outcome_recovery_and_fault_window(tmp_path):
     (tmp_path / "journal.json").write_text(json.dumps(_journal("completed", False)))
     verdict = read_verdict(tmp_path, Path("experiments/kill-redis.json"), 0)
     assert verdict.outcome == "passed"
-    assert verdict.recovery_s == 1.25
+    assert verdict.recovery_s == 2.25, "the revert (1 s: Redis starting) and 1.25 s until ready"
     (window,) = verdict.fault_windows
     assert (
         window.end - window.start == pytest.approx(21.0) and window.label == "redis down (SIGKILL)"
@@ -154,7 +154,7 @@ def test_report_is_one_page_with_the_verdict_table_and_a_time_axis(tmp_path):
     assert "src=" not in html.replace('src="data:', ""), "the page links nothing"
     assert 'href="01-kill-redis/journal.json"' in html and "Prometheus: " in html
     assert "versions not known" in html, "no Prometheus answered: no component versions"
-    assert "| Redis killed | passed |  | 1.2 s | 21 s |" in (tmp_path / "report.md").read_text()
+    assert "| Redis killed | passed |  | 2.2 s | 21 s |" in (tmp_path / "report.md").read_text()
     (chart,) = _chart_data(html)
     offsets, counts = next(p for p in chart["panels"] if p["title"].startswith("Load: requests/s"))[
         "series"
