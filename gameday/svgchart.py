@@ -4,8 +4,9 @@
 is shaded across all of them and labelled on top, every probe result is a green or
 red dot on the bottom row (its name in the tooltip), a judged bound is a dashed line
 over the seconds it judged. It returns the SVG and the data a few lines of script
-(``HOVER_SCRIPT``) read to show every series' value under the pointer (times in seconds
-from the chart's start, values rounded: it keeps the page small). Series longer
+(``HOVER_SCRIPT``) read to show every series' value under the pointer (a panel's series
+share one list of times, in seconds from the chart's start, and values are rounded: it
+keeps the page small). Series longer
 than ``MAX_POINTS`` keep each bucket's maximum, so a spike is never smoothed away.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 __all__ = ["HOVER_SCRIPT", "MAX_POINTS", "data_script", "timeline"]
 
-MAX_POINTS = 600
+MAX_POINTS = 450  # 2 px each across the plot: finer than a person reads, and a small page
 WIDTH, LEFT, RIGHT = 980, 64, 12
 PANEL_H, TITLE_H, LABEL_H, MARKS_H, AXIS_H = 84, 18, 15, 22, 26
 PALETTE = ["#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#558b2f", "#4e342e"]
@@ -136,12 +137,13 @@ def _panel(panel: dict[str, Any], x, y0: float, t0: float) -> tuple[str, dict[st
             f'x2="{x(bound["end"])}" y1="{y(bound["value"])}" y2="{y(bound["value"])}" '
             'stroke="#b71c1c" stroke-dasharray="4 3" stroke-width="1.5"/></g>'
         )
+    shared = {tuple(times) for times, _ in series.values()}
+    if len(shared) > 1:
+        raise ValueError(f"the series of panel {panel['title']!r} do not share their times")
     data = {
         "title": panel["title"],
-        "series": {
-            name: [[round(t - t0, 1) for t in times], [_short(v) for v in values]]
-            for name, (times, values) in series.items()
-        },
+        "t": [round(t - t0, 1) for t in next(iter(shared), ())],
+        "series": {name: [_short(v) for v in values] for name, (_, values) in series.items()},
     }
     return "".join(parts), data
 
@@ -225,8 +227,8 @@ document.querySelectorAll('script.chart-data').forEach(function (node) {
     var lines = ['<b>+' + Math.round(t - d.t0) + ' s</b> ' + new Date(t * 1000).toISOString().slice(11, 19) + 'Z'];
     d.faults.forEach(function (f) { if (t >= f[0] && t <= f[1]) lines.push('<i>' + f[2] + '</i>'); });
     d.panels.forEach(function (p) { Object.keys(p.series).forEach(function (k) {
-      var s = p.series[k]; if (!s[0].length) return; var i = nearest(s[0], t - d.t0);
-      if (Math.abs(s[0][i] + d.t0 - t) <= 10 && s[1][i] !== null) lines.push(k + ': ' + (+s[1][i].toFixed(2)));
+      var v = p.series[k]; if (!p.t.length) return; var i = nearest(p.t, t - d.t0);
+      if (Math.abs(p.t[i] + d.t0 - t) <= 10 && v[i] !== null) lines.push(k + ': ' + (+v[i].toFixed(2)));
     }); });
     cursor.setAttribute('x1', vx); cursor.setAttribute('x2', vx); cursor.setAttribute('visibility', 'visible');
     tip.innerHTML = lines.join('<br>'); tip.style.display = 'block';

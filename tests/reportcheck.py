@@ -66,7 +66,7 @@ def _outside_the_fault(chart: dict[str, Any]) -> list[str]:
     rates = next((p for p in chart["panels"] if p["title"].startswith("Load: requests/s")), None)
     if not windows or rates is None or "failed/s 503" not in rates["series"]:
         return [] if not windows else [f"{chart['id']}: the load saw no 503 while Redis was down"]
-    offsets, counts = rates["series"]["failed/s 503"]
+    offsets, counts = rates["t"], rates["series"]["failed/s 503"]
     # a second's bucket [t, t + 1) holds the requests that ended in it
     stray = [
         t

@@ -156,10 +156,11 @@ def test_report_is_one_page_with_the_verdict_table_and_a_time_axis(tmp_path):
     assert "versions not known" in html, "no Prometheus answered: no component versions"
     assert "| Redis killed | passed |  | 2.2 s | 21 s |" in (tmp_path / "report.md").read_text()
     (chart,) = _chart_data(html)
-    offsets, counts = next(p for p in chart["panels"] if p["title"].startswith("Load: requests/s"))[
-        "series"
-    ]["failed/s 503"]
-    assert offsets[0] == 0 and chart["t0"] == T0, "hover times are seconds from the chart's start"
+    rates = next(p for p in chart["panels"] if p["title"].startswith("Load: requests/s"))
+    assert rates["t"][0] == 0 and chart["t0"] == T0, (
+        "hover times are seconds from the chart's start"
+    )
+    assert len(rates["series"]["failed/s 503"]) == len(rates["t"]) == 50
     assert reportcheck.problems(page, _seen([chart]), expected_charts=1) == []
     chart["faults"][0][0] += 5  # a window that starts late leaves 503s outside it
     assert (
