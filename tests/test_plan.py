@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,17 @@ def test_a_kubernetes_only_experiment_is_refused_on_the_lab_naming_its_line(tmp_
         capsys.readouterr().err
     )
     assert not runs.exists(), "nothing may be created for a refused plan"
+
+
+def test_ask_on_deviation_is_refused_without_a_terminal(tmp_path, capsys, monkeypatch):
+    target = write_target(tmp_path)["target_file"]
+    plan = _plan(tmp_path, GOOD + "on_deviation: ask\n")
+    runs = tmp_path / "runs"
+    with open(os.devnull) as not_a_terminal:
+        monkeypatch.setattr("sys.stdin", not_a_terminal)
+        assert cli.main(["--target", target, "run", "--runs-dir", str(runs), str(plan)]) == 2
+    assert "on_deviation: ask needs an interactive terminal" in capsys.readouterr().err
+    assert not runs.exists()
 
 
 def test_a_plan_and_experiment_files_do_not_mix(tmp_path, capsys):
