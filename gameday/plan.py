@@ -28,6 +28,7 @@ import yaml
 
 from gameday.errors import GamedayError
 from gameday.loadplan import parse_user_classes
+from gameday.target import ENGINE_KEYS
 
 __all__ = [
     "Plan",
@@ -112,8 +113,8 @@ def from_experiments(paths: list[str], profile: str | None, cli_vars: list[str])
         raise PlanError(
             f"no such experiment: {', '.join(missing)}; list them with `ls experiments/*.json`"
         )
-    for path in paths:
-        _declared(Path(path), where=path)
+    declared = [_declared(Path(path), where=path) for path in paths]
+    _check_cli_vars_declared(cli_vars, declared)
     return Plan([Planned(Path(p), profile) for p in paths], cli_vars=list(cli_vars))
 
 
@@ -152,6 +153,7 @@ def load_plan(path: Path, cli_vars: list[str] | None = None) -> Plan:
         background_load=reader.background(raw.get("background_load")),
         cli_vars=list(cli_vars or []),
     )
+    _check_cli_vars_declared(plan.cli_vars, [_declared(e.path, "") for e in plan.experiments])
     return plan
 
 
@@ -315,6 +317,19 @@ def _check_cli_vars(cli_vars: list[str]) -> None:
     for var in cli_vars:
         if "=" not in var:
             raise PlanError(f"--var {var!r} must look like key=value or key:int=value")
+
+
+def _check_cli_vars_declared(cli_vars: list[str], declared: list[set[str]]) -> None:
+    """A --var no experiment of the session declares, nor the engine reads, is a typo: it
+    would change nothing."""
+    known = set(ENGINE_KEYS).union(*declared)
+    for var in cli_vars:
+        key = var.split("=", 1)[0].split(":", 1)[0]
+        if key not in known:
+            raise PlanError(
+                f"--var {var!r}: no experiment of the session declares {key!r}; they declare "
+                + ", ".join(sorted(known))
+            )
 
 
 def _negative_duration(key: str, value: Any) -> bool:

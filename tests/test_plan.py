@@ -136,6 +136,19 @@ def test_ask_on_deviation_is_refused_without_a_terminal(tmp_path, capsys, monkey
     assert not runs.exists()
 
 
+def test_a_var_no_experiment_declares_is_refused(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    for given in (["plans/quick.yaml"], ["experiments/kill-redis.json"]):
+        args = ["run", "--runs-dir", str(runs), "--var", "faults_s:int=30", *given]
+        assert cli.main(args) == 2
+        err = capsys.readouterr().err
+        assert "--var 'faults_s:int=30': no experiment of the session declares 'faults_s'" in err
+    assert not runs.exists()
+    assert load_plan(Path("plans/quick.yaml"), ["fault_s:int=30"]).cli_vars == ["fault_s:int=30"]
+    engine = ["netem_interface=eth0"]  # read by the engine, declared by no experiment
+    assert load_plan(Path("plans/quick.yaml"), engine).cli_vars == engine
+
+
 def test_a_plan_and_experiment_files_do_not_mix(tmp_path, capsys):
     args = ["run", "--runs-dir", str(tmp_path), "plans/quick.yaml", "experiments/kill-redis.json"]
     assert cli.main(args) == 2
