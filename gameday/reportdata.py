@@ -103,7 +103,7 @@ def expectations(journal: dict[str, Any]) -> list[dict[str, Any]]:
             "name": name,
             "result": "met",
             "expected": "",
-            "observed": "",
+            "observed": _short(run.get("output")) if run.get("output") is not None else "",
             "bound": _bound(facts),
         }
         if run.get("status") != "succeeded":

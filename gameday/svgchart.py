@@ -120,7 +120,7 @@ def _panel(panel: dict[str, Any], x, y0: float, t0: float) -> tuple[str, dict[st
         f'<text x="{LEFT - 4}" y="{y(top) + 4}" font-size="10" text-anchor="end">{_fmt(top)}</text>',
         f'<text x="{LEFT - 4}" y="{base}" font-size="10" text-anchor="end">0</text>',
     ]
-    legend_x = LEFT + 8 + len(panel["title"]) * 7
+    legend_x = LEFT + 8 + round(len(panel["title"]) * 7.8)  # bold 12 px: ~7.8 px a character
     for index, (name, (times, values)) in enumerate(series.items()):
         color = FIXED.get(name) or (
             "#c62828" if name.startswith("failed") else PALETTE[index % len(PALETTE)]

@@ -154,6 +154,7 @@ def test_report_is_one_page_with_the_verdict_table_and_a_time_axis(tmp_path):
     assert "src=" not in html.replace('src="data:', ""), "the page links nothing"
     assert 'href="01-kill-redis/journal.json"' in html and "Prometheus: " in html
     assert "versions not known" in html, "no Prometheus answered: no component versions"
+    assert "<td>time-to-recover</td><td class=\"met\">met</td><td></td><td>1.25</td>" in html
     assert "| Redis killed | passed |  | 2.2 s | 21 s |" in (tmp_path / "report.md").read_text()
     (chart,) = _chart_data(html)
     rates = next(p for p in chart["panels"] if p["title"].startswith("Load: requests/s"))
