@@ -83,7 +83,11 @@ def _journal(status: str, deviated: bool, unmet: list | None = None) -> dict:
                 "output": {"reverts": [{**REDIS_DOWN, "at": T0 + 31}]},
             },
             {
-                "activity": {"name": "time-to-recover", "provider": {"func": "time_to_recover"}},
+                "activity": {
+                    "name": "time-to-recover",
+                    "type": "probe",
+                    "provider": {"func": "time_to_recover"},
+                },
                 "status": "succeeded",
                 "output": 1.25,
             },
@@ -154,7 +158,7 @@ def test_report_is_one_page_with_the_verdict_table_and_a_time_axis(tmp_path):
     assert "src=" not in html.replace('src="data:', ""), "the page links nothing"
     assert 'href="01-kill-redis/journal.json"' in html and "Prometheus: " in html
     assert "versions not known" in html, "no Prometheus answered: no component versions"
-    assert "<td>time-to-recover</td><td class=\"met\">met</td><td></td><td>1.25</td>" in html
+    assert '<td>time-to-recover</td><td class="met">met</td><td></td><td>1.25</td>' in html
     assert "| Redis killed | passed |  | 2.2 s | 21 s |" in (tmp_path / "report.md").read_text()
     (chart,) = _chart_data(html)
     rates = next(p for p in chart["panels"] if p["title"].startswith("Load: requests/s"))
