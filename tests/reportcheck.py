@@ -1,9 +1,9 @@
 """The Chromium check of a game day's report.html, for the tests and for a session run by hand.
 
 Opens the page in headless Chromium with the network off and checks: nothing but the
-file itself was requested, every experiment that ran has its chart, the page prints
-to PDF, and in every kill-redis run the fault window covers each second in which the
-load saw a 503. Takes a screenshot.
+file itself was requested, every experiment that ran has its chart, hovering a chart
+shows the values under the pointer, the page prints to PDF, and in every kill-redis run
+the fault window covers each second in which the load saw a 503. Takes a screenshot.
 
     .venv/bin/python -m tests.reportcheck runs/gameday-20261130T080259Z [--screenshot x.png]
 """
@@ -18,6 +18,15 @@ from typing import Any
 
 from tests import chromium
 
+# The pointer over the middle of the first chart: the tooltip it shows.
+HOVER = """(function () {
+  var svg = document.querySelector('svg.timeline'); if (!svg) return '';
+  var box = svg.getBoundingClientRect();
+  svg.dispatchEvent(new MouseEvent('mousemove', {clientX: box.left + box.width / 2,
+    clientY: box.top + 40, bubbles: true}));
+  return document.getElementById('tip').innerHTML;
+})()"""
+
 
 def inspect(page_path: Path, screenshot: Path) -> dict[str, Any]:
     """What Chromium saw of the page: requests, charts' data, load time, PDF size."""
@@ -30,6 +39,7 @@ def inspect(page_path: Path, screenshot: Path) -> dict[str, Any]:
         )
         sections = page.evaluate("document.querySelectorAll('section.experiment').length")
         charts = page.evaluate("document.querySelectorAll('svg.timeline').length")
+        hover = page.evaluate(HOVER)
         page.screenshot(screenshot, height=1700)
         pdf = page.pdf()
         requests = page.requests()
@@ -38,6 +48,7 @@ def inspect(page_path: Path, screenshot: Path) -> dict[str, Any]:
     return {
         "load_s": load_s,
         "charts": charts,
+        "hover": hover,
         "sections": sections,
         "data": json.loads(data),
         "pdf": pdf,
@@ -53,6 +64,8 @@ def problems(page_path: Path, seen: dict[str, Any], expected_charts: int) -> lis
         found.append(f"requests outside the file: {outside}")
     if seen["charts"] != expected_charts:
         found.append(f"{seen['charts']} charts for {expected_charts} experiments that ran")
+    if seen["charts"] and ": " not in seen["hover"]:
+        found.append(f"hovering the first chart shows no value: {seen['hover']!r}")
     if not seen["pdf"].startswith(b"%PDF"):
         found.append("the page does not print to PDF")
     for chart in seen["data"]:

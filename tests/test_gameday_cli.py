@@ -181,7 +181,13 @@ def _chart_data(html: str) -> list[dict]:
 
 def _seen(charts: list[dict]) -> dict:
     """What the Chromium check reads of a page, taken from its source instead."""
-    return {"requests": [], "charts": len(charts), "data": charts, "pdf": b"%PDF-1.4"}
+    return {
+        "requests": [],
+        "charts": len(charts),
+        "data": charts,
+        "pdf": b"%PDF-1.4",
+        "hover": "<b>+1 s</b><br>P99: 5",
+    }
 
 
 def test_report_shows_a_soaks_figures_inline(tmp_path):
