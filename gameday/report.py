@@ -38,7 +38,7 @@ body{overflow-wrap:anywhere;font:14px/1.4 system-ui,-apple-system,"Segoe UI",san
 h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 6px;border-top:2px solid #ddd;padding-top:14px}
 h3{font-size:15px;margin:14px 0 4px}table{border-collapse:collapse;margin:6px 0;width:100%}
 td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top;font-size:13px}
-th{background:#f3f3f3}.passed{color:#1b5e20;font-weight:bold}.deviated,.unmet,.regression{color:#b71c1c;font-weight:bold}
+th{background:#f3f3f3}.verdicts td:nth-child(-n+2),.verdicts td:nth-child(n+4),th{white-space:nowrap}.passed{color:#1b5e20;font-weight:bold}.deviated,.unmet,.regression{color:#b71c1c;font-weight:bold}
 .failed,.crashed,.interrupted,.refused{color:#e65100;font-weight:bold}.muted{color:#777}
 .score{font-size:40px;font-weight:bold}.header td{border:none;padding:1px 10px 1px 0}
 #tip{position:absolute;display:none;background:#fff;border:1px solid #888;padding:4px 6px;font-size:12px;pointer-events:none;box-shadow:0 1px 4px #0003}
@@ -130,14 +130,19 @@ def _row(directory: Path, verdict: Verdict, chart: dict[str, Any] | None) -> dic
 
 
 def _table(rows: list[dict[str, str]]) -> str:
-    head = "<tr><th>experiment</th><th>verdict</th><th>first failed expectation (observed vs tolerance)</th><th>time to recover (from the start of the revert)</th><th>outage as the load saw it</th></tr>"
+    head = "<tr><th>experiment</th><th>verdict</th><th>first failed expectation (observed vs tolerance)</th><th>time to recover</th><th>outage</th></tr>"
     body = "".join(
         f'<tr><td><a href="{r["link"]}">{html.escape(r["experiment"])}</a></td>'
         f'<td class="{r["verdict"].replace(" ", "-")}">{r["verdict"]}</td>'
         f"<td>{html.escape(r['first_failure'])}</td><td>{r['recovery']}</td><td>{r['outage']}</td></tr>"
         for r in rows
     )
-    return f"<h2>Verdicts</h2><table>{head}{body}</table>"
+    return (
+        f'<h2>Verdicts</h2><table class="verdicts">{head}{body}</table><p class="muted">Time '
+        "to recover: from the start of the revert until /readyz answers 200 and an order is "
+        "acknowledged. Outage: as the load saw it, from the first failed answer after the "
+        "fault began to the end of the last second with a failed answer.</p>"
+    )
 
 
 def _section(directory, index, verdict, journal, chart, report) -> str:
