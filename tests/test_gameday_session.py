@@ -151,7 +151,9 @@ def test_the_session_is_in_the_history_with_its_figures(steered):
 def test_a_stopped_session_rolls_back_and_reports_what_ran(tmp_path, how):
     target = load_target()
     _clean(target)
-    held = held_fault("Aggregator killed for 60 s", hold_s=60, safeguards=True)
+    # A signal that lands while the kill action runs waits out its 20 s pause (chaoslib
+    # sleeps an activity's pause-after in a `finally`, even when interrupted), then rolls back.
+    held = held_fault("Aggregator killed for 20 s", hold_s=20, safeguards=True)
     plan = write_plan(tmp_path, [{"name": "first", "body": held}, {"name": "second", "body": held}])
     runs = tmp_path / "runs"
     process = launch(["run", "--runs-dir", str(runs), str(plan)], tmp_path / "out.txt")
