@@ -44,9 +44,10 @@ FAILURE_CONFIG = {
     # hangs, so that its customers stop asking, does not.
     "answer_bound_ms": 2000,
 }
-# A fault that the system absorbs (a kill) keeps its answers near their pace before the
-# fault: the P99 of the fault window at most 5 x the baseline window's (of the same run),
-# or 50 ms, whichever is larger. Relative, so a slower machine reaches the same verdict.
+# A fault that the system absorbs (Redis or the aggregator killed) keeps its answers near
+# their pace before the fault: the P99 of the fault window at most 5 x the baseline
+# window's (of the same run), or 50 ms, whichever is larger. Relative, so a slower machine
+# reaches the same verdict. Not where the operators gave a number (kill-postgres: 2 s).
 NEAR_BASELINE_CONFIG = {"p99_during_fault_ms": {"max_ratio_of_baseline": 5, "floor_ms": 50}}
 # The aggregator writes every 10 s and the WebSocket pushes every 10 s: a marker order is
 # on the dashboard within one interval plus a margin, and in a push one interval later.
@@ -129,10 +130,7 @@ def _during(window: str) -> str:
 def kill_dependency(service: str, **kwargs: Any) -> dict[str, Any]:
     """SIGKILL a dependency of the API under load; starting it again is the revert."""
     kill = service_action("kill", service, after=var("fault_settle_s"))
-    configuration = {**NEAR_BASELINE_CONFIG, **kwargs.pop("configuration", {})}
-    return failure(
-        fault=[kill], revert=service_action("start", service), configuration=configuration, **kwargs
-    )
+    return failure(fault=[kill], revert=service_action("start", service), **kwargs)
 
 
 def delay_dependency(dependency: str) -> dict[str, Any]:
@@ -259,6 +257,7 @@ def kill_redis() -> dict[str, Any]:
         ],
         configuration={
             **FRESHNESS_CONFIG,
+            **NEAR_BASELINE_CONFIG,
             # a dashboard kept open on the WebSocket through the outage, as real ones are
             "user_classes": CUSTOMERS_AND_VIEWERS + ",DashboardWatcher=1",
         },
@@ -288,7 +287,9 @@ def kill_postgres() -> dict[str, Any]:
                 p99_ms=var("answer_bound_ms"),
                 before=var("fault_s"),
             ),
-            *fault_window(near_baseline=True),
+            # not near the baseline: orders fail after the café's database timeout, within
+            # the operators' own bound (answer_bound_ms), judged just above
+            *fault_window(),
         ],
         after_recovery=[
             probe("no-acknowledged-order-lost", "probes.orders", "no_lost_orders"),
