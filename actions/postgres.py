@@ -14,12 +14,14 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
+from controls.marks import marks_faults
 from gameday import pglock
 
 __all__ = ["lock_table", "unlock_table"]
 logger = logging.getLogger("chaostoolkit")
 
 
+@marks_faults
 def lock_table(
     table: str = "orders",
     mode: str = "ACCESS EXCLUSIVE",
@@ -35,6 +37,7 @@ def lock_table(
     return result
 
 
+@marks_faults
 def unlock_table(
     table: str = "orders", configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:

@@ -13,12 +13,14 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
+from controls.marks import marks_faults
 from gameday import redispause
 
 __all__ = ["pause_redis", "unpause_redis"]
 logger = logging.getLogger("chaostoolkit")
 
 
+@marks_faults
 def pause_redis(
     pause_s: float = 30,
     mode: str = "ALL",
@@ -32,6 +34,7 @@ def pause_redis(
     return result
 
 
+@marks_faults
 def unpause_redis(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
     """``CLIENT UNPAUSE``; returns once Redis answers again. Without a pause, nothing changes."""
     with engine_call("unpause Redis's clients", configuration) as target:

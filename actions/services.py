@@ -16,6 +16,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
+from controls.marks import marks_faults
 from gameday import freeze, services
 
 __all__ = [
@@ -34,6 +35,7 @@ PASS_GAUGE = "aggregator_pass_in_progress"
 _GAUGE_LINE = re.compile(rf"^{PASS_GAUGE}(?:\{{[^}}]*\}})?\s+(\S+)", re.MULTILINE)
 
 
+@marks_faults
 def kill_service(
     service: str,
     timeout_s: float = 10.0,
@@ -46,6 +48,7 @@ def kill_service(
         return _logged(what, services.kill(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def kill_one_pod(
     service: str = "api",
     timeout_s: float = 120.0,
@@ -60,6 +63,7 @@ def kill_one_pod(
         return _logged(what, services.kill_one_pod(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def stop_service(
     service: str,
     timeout_s: float = 60.0,
@@ -72,6 +76,7 @@ def stop_service(
         return _logged(what, services.stop(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def start_service(
     service: str,
     timeout_s: float = 60.0,
@@ -84,6 +89,7 @@ def start_service(
         return _logged(what, services.start(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def restart_service(
     service: str,
     timeout_s: float = 60.0,
@@ -96,6 +102,7 @@ def restart_service(
         return _logged(what, services.restart(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def freeze_service(
     service: str, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
@@ -108,6 +115,7 @@ def freeze_service(
     return result
 
 
+@marks_faults
 def thaw_service(
     service: str, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
@@ -119,6 +127,7 @@ def thaw_service(
     return result
 
 
+@marks_faults
 def kill_aggregator_mid_pass(
     metrics_url: str = "",
     wait_s: float = 30.0,

@@ -35,7 +35,7 @@ from chaoslib.exceptions import InterruptExecution
 from chaoslib.run import RunEventHandler
 from chaoslib.types import Activity, Configuration, Experiment, Journal, Run, Secrets, Settings
 
-from controls import evidence
+from controls import evidence, progress
 from gameday import ledger, locustrun
 from gameday.target import RUN_DIR_ENV, TargetError, load_target
 
@@ -64,6 +64,7 @@ def configure_control(
     _admission.update(stopped_by=None, phase=None)
     if event_registry is not None:
         event_registry.register(SafetyHandler(configuration, secrets))
+        event_registry.register(progress.ProgressHandler(experiment))
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
 
 

@@ -55,6 +55,17 @@ from typing import Any
 
 from gameday.errors import GamedayError
 
+# The configuration keys the engine reads (the module's list), valid in any experiment.
+ENGINE_KEYS = (
+    "target_file",
+    "allow_remote_target",
+    "request_timeout_s",
+    "load_workers",
+    "postgres_schema",
+    "netem_interface",
+    "service_env_dir",
+    "run_dir",
+)
 DEFAULT_TARGET_FILE = "/etc/coffee-chaos/target.json"
 TARGET_ENV = "COFFEE_CHAOS_TARGET"
 RUN_DIR_ENV = "COFFEE_CHAOS_RUN_DIR"

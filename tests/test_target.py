@@ -9,7 +9,14 @@ import pytest
 
 from gameday import livestats
 from gameday.errors import GamedayError
-from gameday.target import RUN_DIR_ENV, LoadSection, TargetError, load_target
+from gameday.target import (
+    ENGINE_KEYS,
+    RUN_DIR_ENV,
+    LoadSection,
+    TargetError,
+    _configuration_fields,
+    load_target,
+)
 
 
 def _target_with(tmp_path: Path, **extra) -> dict:
@@ -119,3 +126,7 @@ def test_a_bad_configuration_value_is_refused_naming_the_key(tmp_path, settings,
     with pytest.raises(TargetError) as exc:
         load_target({**_target_with(tmp_path), **settings})
     assert message in str(exc.value)
+
+
+def test_engine_keys_are_every_configuration_key_the_engine_reads():
+    assert set(ENGINE_KEYS) == {"target_file", *_configuration_fields({})}

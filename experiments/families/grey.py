@@ -41,7 +41,7 @@ def freeze_dependency(service: str) -> dict[str, Any]:
     )
     thaw = action(f"thaw-{spelling(service)}", "actions.services", "thaw_service", service=service)
     if service == "redis":
-        expected = redis_outage([API_NOT_RESTARTED])
+        expected = redis_outage([API_NOT_RESTARTED], near_baseline=False)
         during = "the dashboard answers 503 with a reason within 2 s, orders are still accepted"
     else:
         expected = postgres_outage()
