@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from gameday import ledger, targetcheck
+from gameday import faultmetrics, ledger, targetcheck
 from gameday.report import write_report
 from gameday.session import SessionError, plan, run
 from gameday.target import TARGET_ENV, TargetError, load_target
@@ -48,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
 def _recover(args: argparse.Namespace) -> int:
     target = load_target()
     reverted = ledger.recover(target)
+    faultmetrics.end_run(ledger.ledger_for(target))  # no run survives a recover
     if not reverted:
         print("Nothing to recover: the fault ledger is empty.")
     for entry in reverted:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gameday import faultmetrics
 from gameday.errors import LedgerError
 from gameday.target import Target
 
@@ -61,6 +62,7 @@ class Ledger:
             os.fsync(handle.fileno())
         os.replace(tmp, self._path(entry_id))
         self._sync_directory()
+        faultmetrics.recorded(self, entry)
         return entry_id
 
     def resolve(self, entry_id: str) -> None:
@@ -70,6 +72,7 @@ class Ledger:
         except FileNotFoundError:
             return
         self._sync_directory()
+        faultmetrics.publish(self)
 
     def entries(self) -> list[dict]:
         """The open entries, oldest first."""
