@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from gameday import faultmetrics, ledger, targetcheck
+from gameday import faultmetrics, ledger, panels, targetcheck
 from gameday.report import write_report
 from gameday.session import SessionError, plan, run
 from gameday.target import TARGET_ENV, TargetError, load_target
@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     session = plan(args.experiments, args.profile, args.var or [], Path(args.runs_dir))
+    print(f"Watch it live: {panels.live_page_url(load_target().prometheus_url)}")
+    print(f"Grafana:       {panels.grafana_url()} (roles/grafana; {panels.dashboard_files()[0]})")
     run(session)
     page = write_report(session.directory, session.verdicts)
     failed = [v for v in session.verdicts if v.outcome != "passed"]
@@ -62,6 +64,7 @@ def _status(args: argparse.Namespace) -> int:
         "API /readyz": f"{target.api_url}/readyz",
         "API /metrics": f"{target.api_url}/metrics",
         "Prometheus": f"{target.prometheus_url}/-/ready",
+        "Live page": panels.live_page_url(target.prometheus_url),
         "Fault proxy": f"{target.faultproxy_url}/version",
     }
     healthy = True
@@ -71,7 +74,9 @@ def _status(args: argparse.Namespace) -> int:
         except requests.RequestException as exc:
             code, healthy = f"unreachable ({type(exc).__name__})", False
         healthy = healthy and code == 200
-        print(f"{name:14} {url:45} {code}")
+        print(f"{name:14} {url:50} {code}")
+    for path in panels.dashboard_files():
+        print(f"{'Dashboard':14} {path}{'' if path.is_file() else ' (missing)'}")
     pending = ledger.ledger_for(target).entries()
     print(f"Fault ledger   {target.ledger_dir}: {len(pending)} pending")
     for entry in pending:

@@ -16,19 +16,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "DASHBOARDS",
     "FAULT_ANNOTATION",
     "JOBS",
+    "LIVE_PAGE",
     "RATE_WINDOW",
     "Dashboard",
     "Panel",
     "Query",
+    "dashboard_files",
     "expand",
+    "grafana_url",
+    "live_page_url",
     "live_panels",
 ]
 
+# The live page (a Prometheus console), Grafana's address where roles/grafana runs it, and
+# the generated dashboards (python -m dashboards.build).
+LIVE_PAGE = "coffee-chaos.html"
+GRAFANA = "http://127.0.0.1:3000"
+DASHBOARDS_DIR = Path(__file__).resolve().parent.parent / "dashboards"
 # Grafana variable -> the scrape job of the lab (roles/prometheus: prometheus_scrape_targets).
 JOBS = {
     "api_job": "api",
@@ -41,6 +51,8 @@ JOBS = {
 }
 # What Grafana's $__rate_interval is with the lab's 5 s scrape: four scrapes.
 RATE_WINDOW = "20s"
+# A rate that may rightly be zero shows 0, labelled "none", rather than no data.
+_OR_NONE = ' or on() label_replace(vector(0), "{label}", "none", "", "")'
 FAULT_ANNOTATION = 'max by (kind, target, name) (coffee_chaos_fault_active{job="$node_job"})'
 
 
@@ -153,7 +165,7 @@ FAILED = Panel(
     (
         Query(
             'sum by (name) (rate(locust_failures_total{job="$locust_job"}[$__rate_interval]))'
-            " or on() vector(0)",
+            + _OR_NONE.format(label="name"),
             "{{name}}",
         ),
     ),
@@ -165,7 +177,8 @@ ERRORS_5XX = Panel(
     (
         Query(
             "sum by (status_code) (rate(http_requests_total"
-            '{job="$api_job", status_code=~"5.."}[$__rate_interval])) or on() vector(0)',
+            '{job="$api_job", status_code=~"5.."}[$__rate_interval]))'
+            + _OR_NONE.format(label="status_code"),
             "{{status_code}}",
         ),
     ),
@@ -315,12 +328,12 @@ TABLE_BYTES = Panel(
     "Orders table and index bytes",
     (
         Query(
-            'sum by (relname) (pg_relation_table_bytes{job="$postgres_job", relname="orders"})',
-            "table",
+            'max by (schemaname) (pg_relation_table_bytes{job="$postgres_job", relname="orders"})',
+            "{{schemaname}}.orders table",
         ),
         Query(
-            'sum by (relname) (pg_relation_index_bytes{job="$postgres_job", relname="orders"})',
-            "indexes",
+            'max by (schemaname) (pg_relation_index_bytes{job="$postgres_job", relname="orders"})',
+            "{{schemaname}}.orders indexes",
         ),
     ),
     unit="bytes",
@@ -394,3 +407,18 @@ DASHBOARDS = (
 def live_panels() -> list[Panel]:
     """The game day's panels that the live page shows, in order."""
     return [panel for panel in DASHBOARDS[0].panels if panel.live]
+
+
+def live_page_url(prometheus_url: str) -> str:
+    """The live page on the target's Prometheus."""
+    return f"{prometheus_url.rstrip('/')}/consoles/{LIVE_PAGE}"
+
+
+def grafana_url(uid: str = "coffee-chaos-game-day") -> str:
+    """A dashboard in the Grafana that roles/grafana provisions (off in the local lab)."""
+    return f"{GRAFANA}/d/{uid}"
+
+
+def dashboard_files() -> list[Path]:
+    """The Grafana dashboards' JSON files, in the order of ``DASHBOARDS``."""
+    return [DASHBOARDS_DIR / f"{board.uid}.json" for board in DASHBOARDS]
