@@ -85,6 +85,11 @@ def render(jobs: dict[str, str] | None = None) -> str:
 
 
 def _graph(panel: panels.Panel, jobs: dict[str, str] | None) -> str:
+    for query in panel.queries:
+        if "{{" in query.legend and not query.legend.endswith("}}"):
+            raise ValueError(
+                f"legend {query.legend!r}: the console library drops text after the last label"
+            )
     ident = "g-" + re.sub(r"[^a-z0-9]+", "-", panel.title.lower()).strip("-")[:40]
     return _GRAPH % {
         "id": ident,

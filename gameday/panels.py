@@ -131,16 +131,21 @@ def _latency(name: str, endpoint: str, live: bool) -> Panel:
 
 
 FAULTS = Panel(
-    "Faults injected and the experiment's phase",
+    "Fault windows (coffee_chaos_fault_active)",
+    (Query(FAULT_ANNOTATION, "fault {{kind}} on {{target}} by {{name}}"),),
+    description="1 while the fault ledger holds a fault: from just before it is injected "
+    "until it is reverted.",
+    live=True,
+)
+PHASE = Panel(
+    "Experiment phase",
     (
-        Query(FAULT_ANNOTATION, "fault: {{kind}} {{target}} ({{name}})"),
         Query(
             'max by (experiment, phase) (coffee_chaos_experiment_phase{job="$node_job"} == 1)',
-            "phase: {{phase}} ({{experiment}})",
+            "{{experiment}}: {{phase}}",
         ),
     ),
-    description="coffee_chaos_fault_active is 1 while the fault ledger holds a fault; "
-    "the phase of the running experiment (baseline, fault, recovery, after).",
+    description="The running experiment's phase: baseline, fault, recovery, after.",
     live=True,
 )
 USERS = Panel(
@@ -357,6 +362,7 @@ DASHBOARDS = (
         "5s",
         (
             FAULTS,
+            PHASE,
             USERS,
             ANSWERED,
             FAILED,

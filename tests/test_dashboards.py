@@ -79,8 +79,8 @@ def test_the_live_page_shows_the_live_panels_with_the_labs_jobs() -> None:
     page = FILES[build.CONSOLES / console.PAGE]
     live = panels.live_panels()
     assert [p.title for p in live][:2] == [
-        "Faults injected and the experiment's phase",
-        "Locust users",
+        "Fault windows (coffee_chaos_fault_active)",
+        "Experiment phase",
     ]
     for panel in live:
         assert f"<h4>{html.escape(panel.title)}</h4>" in page
