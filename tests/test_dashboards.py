@@ -27,6 +27,20 @@ def test_regenerating_the_dashboards_changes_nothing(path: Path) -> None:
     assert path.read_text() == FILES[path], f"{path} is stale: run `python -m dashboards.build`"
 
 
+def test_check_names_a_stale_file_and_an_unknown_argument_changes_nothing(
+    tmp_path: Path, capsys
+) -> None:
+    page = tmp_path / "consoles" / console.PAGE
+    assert build.stale({page: "x"}) == [page], "a missing file is stale"
+    page.parent.mkdir()
+    page.write_text("x")
+    assert build.stale({page: "x"}) == []
+    assert build.stale({page: "y"}) == [page]
+    assert build.main(["--check"]) == 0, "the committed files are up to date"
+    assert build.main(["--help"]) == 2
+    assert "unknown argument '--help'" in capsys.readouterr().err
+
+
 def roundtrip(board: dict) -> dict:
     """A dashboard through the SDK's models of Grafana's schema and back: keys the schema
     does not know are dropped, values of the wrong type fail."""
