@@ -11,7 +11,16 @@ from pathlib import Path
 
 import requests
 
-from gameday import background, kubetarget, ledger, publish, sessionctl, targetcheck
+from gameday import (
+    background,
+    faultmetrics,
+    kubetarget,
+    ledger,
+    panels,
+    publish,
+    sessionctl,
+    targetcheck,
+)
 from gameday.errors import GamedayError
 from gameday.plan import check_platform, from_experiments, load_plan
 from gameday.session import SessionError, new_session, resume_session, run
@@ -43,6 +52,8 @@ def _run(args: argparse.Namespace) -> int:
         check_platform(planned, target.platform)
         session = new_session(planned, runs_dir, target)
     print(f"Session: {session.directory}")
+    print(f"Watch it live: {panels.live_page_url(load_target().prometheus_url)}")
+    print(f"Grafana:       {panels.grafana_url()} (roles/grafana; {panels.dashboard_files()[0]})")
     run(session)
     page = publish.session_report(session, runs_dir, Path(args.junit) if args.junit else None)
     print()
@@ -97,6 +108,7 @@ def _recover(args: argparse.Namespace) -> int:
     target = load_target()
     # a crashed game day's background load is kept in a ledger of its own
     reverted = ledger.recover(target) + ledger.recover(background.target_of(target))
+    faultmetrics.end_run(ledger.ledger_for(target))  # no run survives a recover
     if not reverted:
         print("Nothing to recover: the fault ledger is empty.")
     for entry in reverted:
@@ -110,6 +122,7 @@ def _status(args: argparse.Namespace) -> int:
         "API /readyz": f"{target.api_url}/readyz",
         "API /metrics": f"{target.api_url}/metrics",
         "Prometheus": f"{target.prometheus_url}/-/ready",
+        "Live page": panels.live_page_url(target.prometheus_url),
         "Fault proxy": f"{target.faultproxy_url}/version",
     }
     healthy = True
@@ -119,7 +132,9 @@ def _status(args: argparse.Namespace) -> int:
         except requests.RequestException as exc:
             code, healthy = f"unreachable ({type(exc).__name__})", False
         healthy = healthy and code == 200
-        print(f"{name:14} {url:45} {code}")
+        print(f"{name:14} {url:50} {code}")
+    for path in panels.dashboard_files():
+        print(f"{'Dashboard':14} {path}{'' if path.is_file() else ' (missing)'}")
     pending = ledger.ledger_for(target).entries()
     print(f"Fault ledger   {target.ledger_dir}: {len(pending)} pending")
     for entry in pending:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gameday import faultmetrics
 from gameday.errors import LedgerError
 from gameday.target import Target
 
@@ -65,6 +66,7 @@ class Ledger:
             os.fsync(handle.fileno())
         os.replace(tmp, self._path(entry_id))
         self._sync_directory()
+        faultmetrics.recorded(self, entry)
         return entry_id
 
     def resolve(self, entry_id: str) -> None:
@@ -74,6 +76,7 @@ class Ledger:
         except FileNotFoundError:
             return
         self._sync_directory()
+        faultmetrics.publish(self)
 
     def entries(self) -> list[dict]:
         """The open entries, oldest first."""
