@@ -128,7 +128,7 @@ def wait_ready(timeout: float = 60) -> None:
 # reach no one else.
 
 FLAWS_SCHEMA = "coffee_flaws"
-FAULTPROXY_SCRIPT = CAFE_DIR.parent / "gameday" / "faultproxy.py"
+REPO_DIR = CAFE_DIR.parent  # holds the faultproxy package, run as `python3 -m faultproxy`
 REDIS_SERVER = os.environ.get("CAFE_REDIS_SERVER", "/usr/bin/redis-server")
 
 
@@ -157,7 +157,9 @@ class PrivateFaultProxy:
     def __init__(self, log_dir: Path) -> None:
         log = log_dir / "faultproxy.log"
         self.process = _started(
-            ["/usr/bin/python3", str(FAULTPROXY_SCRIPT), "--listen", "127.0.0.1:0"], log
+            ["/usr/bin/python3", "-m", "faultproxy", "--listen", "127.0.0.1:0"],
+            log,
+            {**os.environ, "PYTHONPATH": str(REPO_DIR)},
         )
         found = wait_until(
             lambda: re.search(r"control API listening on 127\.0\.0\.1:(\d+)", log.read_text()), 10
@@ -198,6 +200,17 @@ class PrivateFaultProxy:
             yield
         finally:
             requests.delete(f"{self.url}/proxies/{name}/toxics/stall", timeout=3)
+
+    def delay(self, name: str, latency_ms: int) -> None:
+        """Hold every answer of the upstream of proxy ``name`` ``latency_ms`` (a latency
+        toxic; it goes with the proxy)."""
+        toxic = {"name": "delay", "type": "latency", "stream": "downstream"}
+        added = requests.post(
+            f"{self.url}/proxies/{name}/toxics",
+            json={**toxic, "attributes": {"latency": latency_ms}},
+            timeout=3,
+        )
+        assert added.status_code == 200, added.text
 
     def close(self) -> None:
         _ended(self.process)
