@@ -135,7 +135,7 @@ def search_capacity(
     settle_s: int = 10,
     min_requests: int = 1000,
     min_rate: float = 2,
-    max_rate: float = 2000,
+    max_rate: float = 5000,
     user_rate_s: float = 2,
     spawn_rate: float = 200,
     p99_threshold_ms: float = 200,

@@ -86,7 +86,7 @@ def capacity_search() -> dict[str, Any]:
             "search_settle_s": 10,
             "search_min_requests": 1000,
             "search_min_rate": 2,
-            "search_max_rate": 2000,
+            "search_max_rate": 5000,
             "search_user_rate_s": 2,
             "search_spawn_rate": 200,
             "served_margin": 0.05,

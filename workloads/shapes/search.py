@@ -30,7 +30,7 @@ def users_for(orders_per_s: float, user_rate_s: float) -> int:
 class Search(Shape):
     control_file: str = ""
     user_rate_s: float = 2.0
-    max_orders_per_s: float = 2000
+    max_orders_per_s: float = 5000
     spawn_rate: float = 200
     duration_s: float = 3600
     _last: list[int] = field(default_factory=lambda: [0], init=False, repr=False, compare=False)
