@@ -51,7 +51,7 @@ test: lab
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: venv
-	$(BIN)/pytest -m "not lab"
+	$(BIN)/pytest -m "not lab" -n 2
 
 lint: venv
 	$(BIN)/ruff check .
@@ -61,8 +61,14 @@ lint: venv
 status: venv
 	$(BIN)/gameday status
 
+# A Kubernetes target (COFFEE_CHAOS_TARGET with "platform": "kubernetes") has no lab programs
+# to start: its ledger alone is reverted (Chaos Mesh objects deleted, replicas restored).
 recover: venv
-	$(BIN)/ansible-playbook playbooks/recover.yml
+	@if [ -n "$$COFFEE_CHAOS_TARGET" ] && grep -Eq '"platform": *"kubernetes"' "$$COFFEE_CHAOS_TARGET"; then \
+		$(BIN)/gameday recover; \
+	else \
+		$(BIN)/ansible-playbook playbooks/recover.yml; \
+	fi
 
 teardown: venv
 	$(BIN)/ansible-playbook playbooks/teardown.yml

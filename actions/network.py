@@ -1,8 +1,9 @@
 """Chaos Toolkit actions: latency, timeouts and resets between the API and a dependency.
 
 ``backend`` is ``auto`` (the fault proxy when the target routes the dependency
-through it, else netem), ``proxy`` or ``netem``; netem needs ``netem_interface``
-in the experiment's configuration. Each fault is recorded in the ledger first.
+through it, else Chaos Mesh on a Kubernetes target, else netem), ``proxy``, ``netem``
+or ``chaosmesh``; netem needs ``netem_interface`` in the experiment's configuration.
+Each fault is recorded in the ledger first.
 """
 
 from __future__ import annotations
@@ -83,9 +84,11 @@ def remove_network_faults(
             recorded = {
                 e["subject"]
                 for e in ledger_for(target).entries()
-                if e["kind"] in ("toxic", "qdisc")
+                if e["kind"] in ("toxic", "qdisc", "networkchaos")
             }
-            dependencies = sorted(set(target.proxies) | recorded)
+            # On Kubernetes, objects of ours may be left towards any declared dependency.
+            others = set(target.services) - {"api"} if target.platform == "kubernetes" else set()
+            dependencies = sorted(set(target.proxies) | recorded | others)
         else:
             if dependency not in target.proxies:
                 target.service(dependency)

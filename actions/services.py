@@ -20,6 +20,7 @@ from gameday import services
 
 __all__ = [
     "kill_aggregator_mid_pass",
+    "kill_one_pod",
     "kill_service",
     "restart_service",
     "start_service",
@@ -41,6 +42,20 @@ def kill_service(
     what = f"kill service {service!r}"
     with engine_call(what, configuration) as target:
         return _logged(what, services.kill(service, target, timeout_s, secrets))
+
+
+def kill_one_pod(
+    service: str = "api",
+    timeout_s: float = 120.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Kill one ready pod of several with no grace (Kubernetes only); its controller recreates
+    it. Returns, and records for ``probes.pods``, the seconds until its Service stopped
+    routing to it and until the replacement was ready (waiting up to ``timeout_s``)."""
+    what = f"kill one pod of service {service!r}"
+    with engine_call(what, configuration) as target:
+        return _logged(what, services.kill_one_pod(service, target, timeout_s, secrets))
 
 
 def stop_service(

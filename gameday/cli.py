@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from gameday import ledger, targetcheck
+from gameday import kubetarget, ledger, targetcheck
 from gameday.report import write_report
 from gameday.session import SessionError, plan, run
 from gameday.target import TARGET_ENV, TargetError, load_target
@@ -94,6 +94,29 @@ def _check_target(args: argparse.Namespace) -> int:
     return 0 if signals["api"].offered else 1
 
 
+def _kubernetes_target(args: argparse.Namespace) -> int:
+    if args.manifests:
+        text = sys.stdin.read() if args.manifests == "-" else Path(args.manifests).read_text()
+        objects = kubetarget.read_manifests(text)
+    else:
+        objects = kubetarget.kustomize(args.kustomize)
+    written = kubetarget.from_manifests(
+        objects,
+        api_url=args.api_url,
+        prometheus_url=args.prometheus_url,
+        aggregator_metrics_url=args.aggregator_metrics_url,
+        state_dir=args.state_dir,
+        secrets_file=args.secrets_file,
+    )
+    text = json.dumps(written, indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}: point {TARGET_ENV} at it (or pass --target)")
+    else:
+        print(text, end="")
+    return 0
+
+
 def _kill_switch(args: argparse.Namespace) -> int:
     target = load_target()
     if args.state == "on":
@@ -135,6 +158,22 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("experiments", nargs="*", help="experiment files (default: all)")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     check.set_defaults(func=_check_target)
+
+    k8s = commands.add_parser(
+        "kubernetes-target",
+        help="write a target file for Kubernetes from the manifests' names",
+    )
+    source = k8s.add_mutually_exclusive_group()
+    source.add_argument(
+        "--kustomize",
+        default="deploy/kubernetes/overlays/test-cluster",
+        help="render this kustomization (default: the test-cluster overlay)",
+    )
+    source.add_argument("--manifests", help="rendered manifests (a YAML file, or - for stdin)")
+    for key, default in kubetarget.DEFAULTS.items():
+        k8s.add_argument(f"--{key.replace('_', '-')}", help=f"default: {default}")
+    k8s.add_argument("-o", "--output", help="write the target file here (default: print it)")
+    k8s.set_defaults(func=_kubernetes_target)
 
     switch = commands.add_parser("kill-switch", help="stop running experiments and refuse new ones")
     switch.add_argument("state", choices=["on", "off"])

@@ -21,3 +21,7 @@ class NetFaultError(GamedayError):
 
 class LoadError(GamedayError):
     """The load could not be started or stopped, or its inputs are wrong."""
+
+
+class KubernetesError(ServiceError):
+    """The Kubernetes API refused or failed a read or a change of a service's workload."""

@@ -25,6 +25,7 @@ REVERTERS = {
     "service": "gameday.services:revert",
     "toxic": "gameday.netfault:revert",
     "qdisc": "gameday.netfault:revert",
+    "networkchaos": "gameday.chaosmesh:revert",
     "locust": "gameday.locustrun:revert",
     "seed": "gameday.seed:revert",
     "override": "gameday.overrides:revert",

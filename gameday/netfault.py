@@ -1,10 +1,12 @@
 """Network faults between the API and a dependency: latency, timeouts, resets.
 
-Two backends behind one interface. ``proxy`` drives the Toxiproxy-compatible fault
+Three backends behind one interface. ``proxy`` drives the Toxiproxy-compatible fault
 proxy (``target.faultproxy_url``) that carries the API's traffic to the dependency;
 ``netem`` adds a ``tc ... netem`` root qdisc on a host interface (real hosts, root,
-a kernel with netem). ``auto`` picks the proxy when the target routes the
-dependency through it. Every injection is recorded in the ledger before it is made.
+a kernel with netem); ``chaosmesh`` creates a Chaos Mesh NetworkChaos on a Kubernetes
+target (``gameday.chaosmesh``). ``auto`` picks the proxy when the target routes the
+dependency through it, else Chaos Mesh on Kubernetes, else netem. Every injection is
+recorded in the ledger before it is made.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from gameday.target import Target
 __all__ = ["BACKENDS", "KINDS", "Fault", "active", "inject", "remove", "revert"]
 
 KINDS = {"latency": "latency", "timeout": "timeout", "reset": "reset_peer"}
-BACKENDS = ("auto", "proxy", "netem")
+BACKENDS = ("auto", "proxy", "netem", "chaosmesh")
 TOXIC_PREFIX = "coffee-chaos-"
 HTTP_TIMEOUT_S = 5.0
 TC_TIMEOUT_S = 10.0
@@ -93,8 +95,13 @@ def inject(
     fault = Fault(kind, latency_ms=latency_ms, jitter_ms=jitter_ms, timeout_ms=timeout_ms)
     if backend not in BACKENDS:
         raise NetFaultError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
-    if _choose(target, dependency, backend) == "proxy":
+    chosen = _choose(target, dependency, backend)
+    if chosen == "proxy":
         return _inject_toxic(target, dependency, fault)
+    if chosen == "chaosmesh":
+        from gameday import chaosmesh
+
+        return chaosmesh.inject(target, dependency, fault)
     return _inject_qdisc(target, dependency, fault)
 
 
@@ -114,6 +121,10 @@ def remove(target: Target, dependency: str) -> dict[str, Any]:
             ledger.resolve(entry["id"])
             if entry["kind"] == "qdisc" and result["removed"]:
                 removed.append(result)
+    if target.platform == "kubernetes":
+        from gameday import chaosmesh
+
+        removed.extend(chaosmesh.remove(target, dependency))
     return {"dependency": dependency, "removed": removed}
 
 
@@ -169,7 +180,14 @@ def _choose(target: Target, dependency: str, backend: str) -> str:
         return "proxy"
     if backend == "auto" and dependency in target.proxies:
         return "proxy"
-    target.service(dependency)  # netem: the dependency must at least be declared
+    target.service(dependency)  # netem, Chaos Mesh: the dependency must at least be declared
+    if backend == "chaosmesh" or (backend == "auto" and target.platform == "kubernetes"):
+        if target.platform != "kubernetes":
+            raise NetFaultError(
+                f"backend 'chaosmesh' needs the kubernetes platform (the target is on "
+                f"{target.platform})"
+            )
+        return "chaosmesh"
     return "netem"
 
 

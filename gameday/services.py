@@ -1,8 +1,9 @@
 """Service control: status, kill, stop, start and restart of a target's services.
 
 Two platforms: supervisor (XML-RPC over its unix socket; a kill is SIGKILL to the
-program's process group and all its descendants) and Kubernetes (through chaostoolkit-kubernetes:
-a kill terminates the pods with no grace period, a stop scales the deployment to 0).
+program's process group and all its descendants) and Kubernetes (``gameday.kubeservices``,
+through chaostoolkit-kubernetes: a kill holds the controller at 0 and deletes the pods with
+no grace period, a stop scales it to 0).
 Every fault-making call records a ledger entry BEFORE acting; ``start`` resolves
 the service's open entries, so ``revert`` (used by ``ledger.recover``) is ``start``.
 """
@@ -20,11 +21,12 @@ from typing import Any
 import psutil
 from supervisor.xmlrpc import Faults, SupervisorTransport
 
+from gameday import kubeservices
 from gameday.errors import ServiceError
 from gameday.ledger import ledger_for
 from gameday.target import Service, Target
 
-__all__ = ["kill", "restart", "revert", "start", "status", "stop"]
+__all__ = ["kill", "kill_one_pod", "restart", "revert", "start", "status", "stop"]
 
 STOPPED_STATES = ("STOPPED", "EXITED", "FATAL")
 POLL_S = 0.1
@@ -35,7 +37,7 @@ def status(name: str, target: Target, secrets: Secrets = None) -> dict[str, Any]
     """Where ``name`` stands: {service, program, platform, state, pid, uptime, running}."""
     service = target.service(name)
     if target.platform == "kubernetes":
-        return _k8s_status(service, secrets)
+        return kubeservices.status(service, secrets)
     return _facts(service, _info(target, service))
 
 
@@ -43,7 +45,7 @@ def kill(name: str, target: Target, timeout_s: float = 10.0, secrets: Secrets = 
     """Kill ``name`` abruptly (SIGKILL to its process tree, or pods with no grace)."""
     service = target.service(name)
     if target.platform == "kubernetes":
-        return _k8s_kill(service, target, secrets)
+        return kubeservices.kill(service, target, timeout_s, secrets)
     info = _info(target, service)
     if info["statename"] != "RUNNING":
         raise ServiceError(
@@ -83,7 +85,7 @@ def stop(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets = 
     """Stop ``name`` gracefully; stopping a stopped service is a no-op that says so."""
     service = target.service(name)
     if target.platform == "kubernetes":
-        return _k8s_stop(service, target, timeout_s, secrets)
+        return kubeservices.stop(service, target, timeout_s, secrets)
     info = _info(target, service)
     if info["statename"] in STOPPED_STATES:
         return {
@@ -116,7 +118,7 @@ def start(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets =
     """Start ``name`` and wait until it runs; resolve its open ledger entries."""
     service = target.service(name)
     if target.platform == "kubernetes":
-        result = _k8s_start(service, target, timeout_s, secrets)
+        result = kubeservices.start(service, target, timeout_s, secrets)
     else:
         result = _supervisor_start(service, target, timeout_s)
     ledger = ledger_for(target)
@@ -126,6 +128,19 @@ def start(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets =
             ledger.resolve(entry["id"])
             resolved.append(entry["id"])
     return {**result, "resolved": resolved}
+
+
+def kill_one_pod(
+    name: str, target: Target, timeout_s: float = 120.0, secrets: Secrets = None
+) -> dict:
+    """Kill one instance of several (Kubernetes: one pod; its controller recreates it)."""
+    service = target.service(name)
+    if target.platform != "kubernetes":
+        raise ServiceError(
+            f"cannot kill one instance of service {name!r}: the {target.platform} platform runs "
+            "one process per service; one pod of several needs the kubernetes platform"
+        )
+    return kubeservices.kill_one_pod(service, target, timeout_s, secrets)
 
 
 def restart(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets = None) -> dict:
@@ -299,188 +314,3 @@ def _wait(
                 f"within {timeout_s:g} s: supervisor reports {info['statename']}"
             )
         time.sleep(POLL_S)
-
-
-# --- kubernetes (chaostoolkit-kubernetes) ---------------------------------------------------
-
-
-def _k8s_spec(service: Service) -> tuple[str, str, str]:
-    """label selector, namespace and deployment (``deployment``, else the ``app`` label)."""
-    spec = service.kubernetes
-    selector = spec.get("label_selector")
-    if not selector:
-        raise ServiceError(
-            f"service {service.name!r} has no kubernetes.label_selector in the target file"
-        )
-    labels = dict(part.split("=", 1) for part in selector.split(",") if "=" in part)
-    deployment = spec.get("deployment") or labels.get("app")
-    if not deployment:
-        raise ServiceError(
-            f"service {service.name!r}: set kubernetes.deployment in the target file"
-        )
-    return selector, spec.get("namespace", "default"), deployment
-
-
-def _k8s(service: Service, what: str, call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    except Exception as exc:  # kubernetes and chaosk8s raise many types; name the cause
-        raise ServiceError(
-            f"kubernetes: could not {what} for service {service.name!r}: {exc}"
-        ) from None
-
-
-def _k8s_running_pods(selector: str, ns: str, secrets: Secrets) -> list[str]:
-    from chaosk8s import create_k8s_api_client
-    from kubernetes import client
-
-    pods = client.CoreV1Api(create_k8s_api_client(secrets)).list_namespaced_pod(
-        ns, label_selector=selector
-    )
-    return [p.metadata.name for p in pods.items if p.status.phase == "Running"]
-
-
-def _k8s_replicas(deployment: str, ns: str, secrets: Secrets) -> int:
-    from chaosk8s import create_k8s_api_client
-    from kubernetes import client
-
-    api = client.AppsV1Api(create_k8s_api_client(secrets))
-    return int(api.read_namespaced_deployment(deployment, ns).spec.replicas or 0)
-
-
-def _k8s_status(service: Service, secrets: Secrets) -> dict[str, Any]:
-    selector, ns, deployment = _k8s_spec(service)
-    pods = _k8s(service, "list pods", lambda: _k8s_running_pods(selector, ns, secrets))
-    return {
-        "service": service.name,
-        "program": deployment,
-        "platform": "kubernetes",
-        "state": "RUNNING" if pods else "STOPPED",
-        "running": bool(pods),
-        "pid": None,
-        "uptime": None,
-        "pods": pods,
-    }
-
-
-def _k8s_kill(service: Service, target: Target, secrets: Secrets) -> dict:
-    from chaosk8s.pod import actions as pod_actions
-
-    selector, ns, _ = _k8s_spec(service)
-    if not _k8s_status(service, secrets)["running"]:
-        raise ServiceError(
-            f"cannot kill service {service.name!r}: no running pod matches {selector!r} in "
-            f"namespace {ns!r}"
-        )
-    entry_id = ledger_for(target).record(
-        "service",
-        service.name,
-        {"action": "start", "platform": "kubernetes"},
-        note=f"terminated pods {selector} in {ns} with no grace period",
-    )
-    began = time.monotonic()
-    deleted = _k8s(
-        service,
-        "terminate pods",
-        lambda: pod_actions.terminate_pods(
-            label_selector=selector, ns=ns, all=True, grace_period=0, secrets=secrets
-        ),
-    )
-    return {
-        "service": service.name,
-        "platform": "kubernetes",
-        "pods_terminated": deleted,
-        "seconds": round(time.monotonic() - began, 3),
-        "ledger_id": entry_id,
-    }
-
-
-def _k8s_stop(service: Service, target: Target, timeout_s: float, secrets: Secrets) -> dict:
-    from chaosk8s.deployment import actions as deployment_actions
-
-    selector, ns, deployment = _k8s_spec(service)
-    replicas = _k8s(service, "read the deployment", lambda: _k8s_replicas(deployment, ns, secrets))
-    if replicas == 0:
-        return {
-            "service": service.name,
-            "platform": "kubernetes",
-            "changed": False,
-            "note": f"deployment {deployment} already has 0 replicas",
-        }
-    entry_id = ledger_for(target).record(
-        "service",
-        service.name,
-        {"action": "start", "platform": "kubernetes", "replicas": replicas},
-        note=f"scaled deployment {deployment} in {ns} from {replicas} to 0",
-    )
-    began = time.monotonic()
-    _k8s(
-        service,
-        "scale to 0",
-        lambda: deployment_actions.scale_deployment(
-            name=deployment, replicas=0, ns=ns, secrets=secrets
-        ),
-    )
-    _k8s_wait(service, selector, ns, secrets, False, timeout_s)
-    return {
-        "service": service.name,
-        "platform": "kubernetes",
-        "changed": True,
-        "deployment": deployment,
-        "replicas_before": replicas,
-        "seconds": round(time.monotonic() - began, 3),
-        "ledger_id": entry_id,
-    }
-
-
-def _k8s_start(service: Service, target: Target, timeout_s: float, secrets: Secrets) -> dict:
-    from chaosk8s.deployment import actions as deployment_actions
-
-    selector, ns, deployment = _k8s_spec(service)
-    recorded = [
-        e["revert"].get("replicas")
-        for e in ledger_for(target).entries()
-        if e["kind"] == "service" and e["subject"] == service.name
-    ]
-    wanted = max((r for r in recorded if r), default=0)
-    if not wanted:
-        current = _k8s(
-            service, "read the deployment", lambda: _k8s_replicas(deployment, ns, secrets)
-        )
-        wanted = 0 if current else int(service.kubernetes.get("replicas", 1))
-    began = time.monotonic()
-    if wanted:
-        _k8s(
-            service,
-            f"scale to {wanted}",
-            lambda: deployment_actions.scale_deployment(
-                name=deployment, replicas=wanted, ns=ns, secrets=secrets
-            ),
-        )
-    pods = _k8s_wait(service, selector, ns, secrets, True, timeout_s)
-    return {
-        "service": service.name,
-        "platform": "kubernetes",
-        "changed": bool(wanted),
-        "deployment": deployment,
-        "replicas": wanted or None,
-        "pods": pods,
-        "seconds": round(time.monotonic() - began, 3),
-    }
-
-
-def _k8s_wait(
-    service: Service, selector: str, ns: str, secrets: Secrets, running: bool, timeout_s: float
-) -> list[str]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        pods = _k8s(service, "list pods", lambda: _k8s_running_pods(selector, ns, secrets))
-        if bool(pods) == running:
-            return pods
-        if time.monotonic() >= deadline:
-            state = "run" if running else "stop"
-            raise ServiceError(
-                f"service {service.name!r}: pods {selector!r} in {ns!r} did not {state} "
-                f"within {timeout_s:g} s"
-            )
-        time.sleep(POLL_S * 10)

@@ -148,17 +148,26 @@ def judge(samples: list[dict[str, Any]], limits: dict[str, float]) -> dict[str, 
         "prometheus_head_series": limits["max_series_growth"],
         "orders_created_series": limits["max_series_growth"],
     }
-    breaches = []
+    unavailable = {k: v for s in samples for k, v in s.get("not_available", {}).items()}
+    breaches, not_judged = [], []
     for key, allowed in allowances.items():
         figure = summary["figures"].get(key)
-        if figure is None:
+        if figure is None and key in unavailable:
+            not_judged.append(f"{SERIES[key]}: {unavailable[key]}")
+        elif figure is None:
             breaches.append(f"{SERIES[key]} was never measured")
         elif figure["fitted_growth"] > allowed:
             breaches.append(
                 f"{SERIES[key]} grew by {_human(key, figure['fitted_growth'])} "
                 f"(allowed {_human(key, allowed)}; slope {_human(key, figure['slope_per_h'])}/h)"
             )
-    return {**summary, "allowances": allowances, "breaches": breaches, "limits": limits}
+    return {
+        **summary,
+        "allowances": allowances,
+        "breaches": breaches,
+        "not_judged": not_judged,
+        "limits": limits,
+    }
 
 
 def write_report(run_dir: Path | str, limits: dict[str, float]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Every experiment relies on the target contract; some probes need more (the
 reference café's aggregator metrics, its pool gauge, a process manager the
-toolkit controls, the fault proxy in the API's path). ``check`` probes each
+toolkit controls, the fault proxy in the API's path; on Kubernetes, the pods'
+status, Chaos Mesh, the API's autoscaler and several API pods). ``check`` probes each
 signal once; ``applicability`` reads an experiment's activities and says
 whether it applies fully, partly (an optional signal is missing: the
 experiment reports what it could not judge) or not at all (a signal it needs
@@ -20,7 +21,7 @@ from typing import Any
 import requests
 from psycopg import sql
 
-from gameday import services
+from gameday import kube, services
 from gameday.errors import GamedayError
 from gameday.httpcheck import HttpCheckError, call, fetch_text, require_loopback
 from gameday.postgres import connect, dsn_for
@@ -48,6 +49,10 @@ SIGNALS = {
     "prometheus": "Prometheus answers and holds the API's request histogram",
     "service-control": "the toolkit controls every declared service (supervisor or Kubernetes)",
     "process-facts": "uptime and memory of the services' processes (supervisor only)",
+    "pod-status": "Kubernetes: every service's ready pods, restarts and container start times",
+    "chaos-mesh": "Kubernetes: Chaos Mesh serves NetworkChaos in the API's namespace",
+    "autoscaler": "Kubernetes: the API has a HorizontalPodAutoscaler (kubernetes.autoscaler)",
+    "api-replicas": "Kubernetes: at least two ready API pods behind its Service",
     "fault-proxy": "the API's connections to redis and postgresql pass through the fault proxy",
     "database": "the toolkit's credentials reach PostgreSQL and the contract's orders table",
     "aggregator-metrics": "reference café only: the aggregator's pass metrics",
@@ -55,14 +60,15 @@ SIGNALS = {
 }
 
 # What each activity needs (module, or module.func for an exception), and what it can do
-# without, saying "not available on this target" instead of judging.
+# without, saying "not available on this target" instead of judging. "a|b": either will do.
 NEEDS: dict[str, tuple[set[str], set[str]]] = {
     "actions.load": ({"api"}, set()),
     "actions.capacity": ({"api"}, set()),
     "actions.orders": ({"api"}, set()),
     "actions.services": ({"service-control"}, set()),
     "actions.services.kill_aggregator_mid_pass": ({"service-control"}, {"aggregator-metrics"}),
-    "actions.network": ({"fault-proxy"}, set()),
+    "actions.services.kill_one_pod": ({"service-control", "api-replicas"}, set()),
+    "actions.network": ({"fault-proxy|chaos-mesh"}, set()),
     "actions.config": ({"service-control", "process-facts"}, set()),
     "actions.seed": ({"database"}, set()),
     "actions.cache": ({"api"}, set()),
@@ -72,14 +78,16 @@ NEEDS: dict[str, tuple[set[str], set[str]]] = {
     "probes.postgres": ({"database"}, set()),
     "probes.orders": ({"database"}, set()),
     "probes.redis": (set(), set()),
-    "probes.process": ({"process-facts"}, set()),
+    "probes.process": (set(), {"process-facts"}),
     "probes.services": ({"service-control"}, set()),
-    "probes.services.api_not_restarted_during_load": (set(), {"process-facts"}),
+    "probes.services.api_not_restarted_during_load": (set(), {"process-facts|pod-status"}),
     "probes.prometheus": ({"prometheus"}, set()),
     "probes.aggregator": (set(), {"aggregator-metrics"}),
     "probes.capacity.pool_waiting_during": (set(), {"pool-gauge"}),
     "probes.capacity": ({"api"}, set()),
-    "probes.websocket": ({"websocket", "process-facts"}, set()),
+    "probes.websocket": ({"websocket", "process-facts|pod-status"}, {"process-facts"}),
+    "probes.autoscaling": ({"api", "autoscaler", "pod-status"}, set()),
+    "probes.pods": ({"api", "api-replicas"}, set()),
     "probes.soak": ({"database", "prometheus"}, {"process-facts"}),
 }
 
@@ -106,6 +114,10 @@ def check(target: Target) -> dict[str, Signal]:
         "database": _database,
         "aggregator-metrics": _aggregator_metrics,
         "pool-gauge": _pool_gauge,
+        "pod-status": _pod_status,
+        "chaos-mesh": _chaos_mesh,
+        "autoscaler": _autoscaler,
+        "api-replicas": _api_replicas,
     }
     found = {}
     for name, probe in probes.items():
@@ -127,11 +139,19 @@ def applicability(experiment: Path, signals: dict[str, Signal]) -> Applicability
         needs, nice = NEEDS.get(f"{module}.{func}") or NEEDS.get(module, (set(), set()))
         required |= needs
         optional |= nice
-    lacking = sorted(name for name in required if not signals[name].offered)
+    lacking = sorted(_label(need) for need in required if not _met(need, signals))
     if lacking:
         return Applicability(experiment.stem, "no", lacking)
-    partial = sorted(name for name in optional - required if not signals[name].offered)
+    partial = sorted(_label(need) for need in optional - required if not _met(need, signals))
     return Applicability(experiment.stem, "partly" if partial else "fully", partial)
+
+
+def _met(need: str, signals: dict[str, Signal]) -> bool:
+    return any(signals[name].offered for name in need.split("|"))
+
+
+def _label(need: str) -> str:
+    return need.replace("|", " or ")
 
 
 def _api(target: Target) -> str:
@@ -180,6 +200,49 @@ def _process_facts(target: Target) -> str:
     if target.platform != "supervisor":
         raise ValueError(f"the {target.platform} platform gives no process uptime or memory")
     return "supervisor gives each service's pid and uptime"
+
+
+def _kubernetes(target: Target) -> None:
+    if target.platform != "kubernetes":
+        raise ValueError(f"the {target.platform} platform has no pods")
+
+
+def _pod_status(target: Target) -> str:
+    _kubernetes(target)
+    facts = {name: services.status(name, target) for name in target.services}
+    return ", ".join(
+        f"{n} {f['ready']} ready, {f['restarts']} restarts" for n, f in sorted(facts.items())
+    )
+
+
+def _chaos_mesh(target: Target) -> str:
+    _kubernetes(target)
+    from chaosk8s.chaosmesh.network.probes import get_network_faults
+
+    work = kube.workload(target.service("api"))
+    listed = kube.call(work, "list NetworkChaos", lambda: get_network_faults(work.namespace))
+    return f"NetworkChaos served in {work.namespace} ({len(listed.get('items', []))} present)"
+
+
+def _autoscaler(target: Target) -> str:
+    _kubernetes(target)
+    work = kube.workload(target.service("api"))
+    hpa = kube.autoscaler_status(work)
+    return (
+        f"HorizontalPodAutoscaler {work.autoscaler}: {hpa['min']}-{hpa['max']} replicas, "
+        f"{hpa['desired']} desired, CPU {hpa['cpu_utilization']} %"
+    )
+
+
+def _api_replicas(target: Target) -> str:
+    _kubernetes(target)
+    work = kube.workload(target.service("api"))
+    ready = [p.name for p in kube.pods(work) if p.serving]
+    if len(ready) < 2:
+        raise ValueError(f"{len(ready)} ready API pod(s): killing one of several needs 2")
+    if not work.endpoints:
+        raise ValueError("kubernetes.service (the API's Service) is not set in the target file")
+    return f"{len(ready)} ready API pods behind Service {work.endpoints}"
 
 
 def _fault_proxy(target: Target) -> str:

@@ -2,8 +2,9 @@
 
 The service is named as in the target file; its pid comes from the process
 manager (``gameday.services.status``), and its children count too (PostgreSQL's
-backends, a server's workers). Supervisor platform only: on Kubernetes use
-the cluster's metrics.
+backends, a server's workers). Supervisor platform only: on Kubernetes the probes answer
+"not available" (with the pods' readiness and restarts) instead of judging; read the pods'
+memory from the cluster's metrics (``kubectl top pods``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
-from controls.evidence import unmet
+from controls.evidence import not_available, unmet
 from gameday import services
 
 __all__ = ["process_usage", "process_usage_over"]
@@ -30,8 +31,10 @@ MIN_INTERVAL_S = 0.05
 def process_usage(
     service: str, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
-    """RSS (bytes), open files, file descriptors and threads of ``service`` and its children."""
-    return _usage(service, _root(service, configuration, secrets))
+    """RSS (bytes), open files, file descriptors and threads of ``service`` and its children
+    ("not available" on a platform without processes to read)."""
+    root = _root(service, configuration, secrets)
+    return root if isinstance(root, dict) else _usage(service, root)
 
 
 def process_usage_over(
@@ -51,6 +54,8 @@ def process_usage_over(
             f"[{MIN_INTERVAL_S}, duration_s], got {duration_s!r} and {interval_s!r}"
         )
     root = _root(service, configuration, secrets)
+    if isinstance(root, dict):
+        return root
     samples = []
     deadline = time.monotonic() + duration_s
     while True:
@@ -84,14 +89,19 @@ def process_usage_over(
     return facts
 
 
-def _root(service: str, configuration: Configuration, secrets: Secrets) -> psutil.Process:
+def _root(
+    service: str, configuration: Configuration, secrets: Secrets
+) -> psutil.Process | dict[str, Any]:
+    """The service's main process, or the "not available" answer of a platform without one."""
     with engine_call(f"find the process of service {service!r}", configuration) as target:
         status = services.status(service, target, secrets=secrets)
     if status.get("platform") != "supervisor":
-        raise ActivityFailed(
-            f"service {service!r} runs on {status.get('platform')}: process figures need the "
-            "supervisor platform (use the cluster's metrics)"
+        why = (
+            f"the {status.get('platform')} platform gives no process memory, files or threads "
+            "(read the pods' memory from the cluster's metrics: kubectl top pods)"
         )
+        facts = {k: status.get(k) for k in ("state", "pods", "ready", "restarts")}
+        return {**not_available(f"process figures of {service}", why), **facts}
     if not status.get("pid"):
         raise ActivityFailed(f"service {service!r} is {status.get('state')}: no process to measure")
     try:

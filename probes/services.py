@@ -55,7 +55,9 @@ def api_not_restarted_during_load(
 ) -> dict[str, Any]:
     """The API process has been up since before the load began: it recovered by itself.
 
-    Needs the process manager's uptime (supervisor); elsewhere it is not judged.
+    Needs an uptime: the process manager's (supervisor) or the youngest ready container's
+    (Kubernetes: a restarted container or a replaced pod counts as a restart); a platform
+    that gives none is not judged.
     """
     with engine_call(f"tell whether {service} was restarted", configuration) as target:
         run = locustrun.current(target)

@@ -9,7 +9,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
-from controls.evidence import unmet
+from controls.evidence import NOT_AVAILABLE, unmet
 from gameday import soak
 from probes.load import load_stats
 from probes.postgres import connections, table_size
@@ -60,16 +60,16 @@ def no_leaks_during_soak(
                 "; ".join(judged["breaches"]) + f" (report: {run_dir}/soak/report.md)",
             )
         )
+    if judged.get("not_judged"):
+        return {**judged, NOT_AVAILABLE: "; ".join(judged["not_judged"])}
     return judged
 
 
 def _soak_sample(window_s: float, configuration: Configuration, secrets: Secrets) -> dict[str, Any]:
     """One soak sample; a figure that cannot be read is left out and its error noted."""
     readers = {
-        "api_rss_bytes": lambda: process_usage("api", configuration, secrets)["rss_bytes"],
-        "aggregator_rss_bytes": lambda: process_usage("aggregator", configuration, secrets)[
-            "rss_bytes"
-        ],
+        "api_rss_bytes": lambda: _rss("api", configuration, secrets),
+        "aggregator_rss_bytes": lambda: _rss("aggregator", configuration, secrets),
         "postgres_connections": lambda: connections(configuration=configuration, secrets=secrets)[
             "total"
         ],
@@ -87,12 +87,25 @@ def _soak_sample(window_s: float, configuration: Configuration, secrets: Secrets
         },
     }
     sample: dict[str, Any] = {}
-    errors = {}
+    errors, missing = {}, {}
     for key, read in readers.items():
         try:
-            sample[key] = read()
+            value = read()
         except ActivityFailed as exc:
             errors[key] = str(exc)[:200]
+            continue
+        if isinstance(value, dict) and NOT_AVAILABLE in value:
+            missing[key] = value[NOT_AVAILABLE]
+        else:
+            sample[key] = value
     if errors:
         sample["errors"] = errors
+    if missing:
+        sample[NOT_AVAILABLE] = missing
     return sample
+
+
+def _rss(service: str, configuration: Configuration, secrets: Secrets) -> Any:
+    """The service's RSS, or the "not available" answer of a platform without processes."""
+    usage = process_usage(service, configuration, secrets)
+    return usage if NOT_AVAILABLE in usage else usage["rss_bytes"]

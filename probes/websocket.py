@@ -50,10 +50,11 @@ def websockets_hold_each_step(
     for index, sockets in enumerate(steps):
         end = began + (index + 1) * step_s
         time.sleep(max(0.0, end - 1 - time.time()))
-        rss = process_usage(service, configuration, secrets)["rss_bytes"]
+        rss = process_usage(service, configuration, secrets).get("rss_bytes")  # None: no process
         time.sleep(max(0.0, end + 1 - time.time()))  # the step's last second is written
         row = _step(run["live_file"], end - step_s, end, settle_s)
-        table.append({"websockets": sockets, f"{service}_rss_mib": round(rss / 2**20, 1), **row})
+        mib = round(rss / 2**20, 1) if rss is not None else None
+        table.append({"websockets": sockets, f"{service}_rss_mib": mib, **row})
         logger.info(f"WebSockets step: {table[-1]}")
     bad = [
         row
@@ -98,7 +99,8 @@ def watchers_reconnect_within(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """After ``service`` (re)started, ``watchers`` WebSockets reconnect within ``within_s``
-    of its start (the process manager's uptime gives the start). A list of watchers (the
+    of its start (the process manager's uptime gives the start; on Kubernetes, the youngest
+    ready container's). A list of watchers (the
     steps of ``start_watchers``) means its largest."""
     watchers = max(watchers) if isinstance(watchers, list) else watchers
     with engine_call("follow the reconnections", configuration) as target:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real lab, and a check that a test left it clean."""
+"""Shared fixtures: the real lab, and a check that a test left it clean; the FAKE Kubernetes
+API server's (kube_fixtures: cluster, k8s)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 import psutil
 import pytest
 import requests
+from kube_fixtures import cluster, k8s  # noqa: F401 (fixtures of the Kubernetes tests)
 
 from gameday import ledger, services
 from gameday.target import Target, load_target
@@ -23,7 +25,9 @@ def lab_state(target: Target) -> dict:
         ],
         "ledger": [f"{e['kind']} {e['subject']}" for e in ledger.ledger_for(target).entries()],
         "locust": [
-            p.pid for p in psutil.process_iter(["cmdline"]) if _is_locust(p.info["cmdline"])
+            p.pid
+            for p in psutil.process_iter(["cmdline"])
+            if _is_locust(p.info["cmdline"], target.api_url)
         ],
         "toxics": [],
         "qdiscs": [],
@@ -42,10 +46,12 @@ def lab_state(target: Target) -> dict:
     return state
 
 
-def _is_locust(cmdline: list[str] | None) -> bool:
-    """A Locust run: `python -m locust ...` or the `locust` script."""
+def _is_locust(cmdline: list[str] | None, host: str) -> bool:
+    """A Locust run loading ``host``: `python -m locust ... --host <host>` or the `locust`
+    script (a run against a test's own server elsewhere on the machine is not the lab's)."""
     argv = cmdline or []
-    return (argv[1:3] == ["-m", "locust"]) or (bool(argv) and argv[0].endswith("/locust"))
+    locust = (argv[1:3] == ["-m", "locust"]) or (bool(argv) and argv[0].endswith("/locust"))
+    return locust and host in argv
 
 
 def wait_ready(target: Target, timeout_s: float = 30) -> bool:

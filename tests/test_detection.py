@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cafe_flaws import flawed_cafe, matrix
+from cafe_flaws import flawed_cafe, kubernetes_only, matrix
 from test_experiments import chaos_quick
 
 from tests.chaosrun import REPO
@@ -56,6 +56,15 @@ def test_every_experiment_catches_a_flaw_and_every_flaw_is_caught():
     assert all(table.values()), [name for name, flaws in table.items() if not flaws]
     caught = {flaw for flaws in table.values() for flaw in flaws}
     assert caught == set(FLAWS), f"never caught: {set(FLAWS) - caught}"
+
+
+def test_every_kubernetes_only_experiment_says_why_it_is_out_of_the_matrix():
+    """The lab has no pods and no autoscaler: an experiment that needs them is left out of the
+    matrix only with its reason, and declares no flaw it could not be shown to catch."""
+    left_out = kubernetes_only()
+    assert set(left_out) == {"hpa-spike", "kill-api-pod-under-load"}
+    assert all(len(why) > 80 for why in left_out.values()), left_out
+    assert not set(left_out) & set(matrix())
 
 
 def test_the_ci_slice_catches_every_flaw_once_with_the_matrix_probes():

@@ -213,7 +213,7 @@ def main() -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    start_http_server(settings.aggregator_metrics_port, addr="127.0.0.1")
+    start_http_server(settings.aggregator_metrics_port, addr=settings.aggregator_metrics_host)
     aggregator = Aggregator(settings, stop)
     logger.info("aggregating every %ss", aggregator.period)
     try:

@@ -42,6 +42,7 @@ class Settings:
     db_pool_timeout: float = 1.0
     dependency_timeout: float = 1.0
     aggregator_interval: float = 10.0
+    aggregator_metrics_host: str = "127.0.0.1"
     aggregator_metrics_port: int = 8006
     aggregator_hold_seconds: float = 0.0
     max_body_bytes: int = 65536
@@ -82,6 +83,9 @@ class Settings:
             db_pool_timeout=reader.number("DB_POOL_TIMEOUT", cls.db_pool_timeout),
             dependency_timeout=reader.number("DEPENDENCY_TIMEOUT", cls.dependency_timeout),
             aggregator_interval=reader.number("AGGREGATOR_INTERVAL", cls.aggregator_interval),
+            aggregator_metrics_host=reader.text(
+                "AGGREGATOR_METRICS_HOST", cls.aggregator_metrics_host
+            ),
             aggregator_metrics_port=reader.port(
                 "AGGREGATOR_METRICS_PORT", cls.aggregator_metrics_port
             ),

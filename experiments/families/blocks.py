@@ -238,15 +238,24 @@ def experiment(
     }
 
 
-def catches(body: dict[str, Any], flaws: dict[str, str]) -> dict[str, Any]:
+def catches(
+    body: dict[str, Any], flaws: dict[str, str], kubernetes_only: str | None = None
+) -> dict[str, Any]:
     """Declare the café flaws (``CAFE_FLAWS``) this experiment must catch, each with the
     method probe that must fail on it: the detection matrix (``tests/test_detection.py``).
+    An experiment that runs on Kubernetes only says why (``kubernetes_only``): the matrix
+    runs on the supervisor lab, so it declares no flaw and is left out of it.
     Kept in Chaos Toolkit's ``extensions``, where tools keep their own data."""
     names = {activity["name"] for activity in body["method"]}
     unknown = {flaw: name for flaw, name in flaws.items() if name not in names}
     if unknown:
         raise ValueError(f"{body['title']}: no method probe named {unknown}")
-    return {**body, "extensions": [{"name": "coffee-chaos", "catches": dict(flaws)}]}
+    if kubernetes_only and flaws:
+        raise ValueError(f"{body['title']}: the lab's matrix cannot show a Kubernetes-only catch")
+    ours: dict[str, Any] = {"name": "coffee-chaos", "catches": dict(flaws)}
+    if kubernetes_only:
+        ours.update(platforms=["kubernetes"], not_in_the_matrix_because=kubernetes_only)
+    return {**body, "extensions": [ours]}
 
 
 def _unset(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

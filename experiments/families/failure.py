@@ -319,7 +319,47 @@ def kill_aggregator_mid_pass() -> dict[str, Any]:
     )
 
 
+def kill_api_pod() -> dict[str, Any]:
+    return failure(
+        title=(
+            "One API pod of several killed under load: failures within its share, "
+            "readiness-gated, and its replacement ready in time"
+        ),
+        description=(
+            "Kubernetes only. Kills one ready API pod of several (no grace period) while "
+            "Locust plays the customers through the API's Service; its Deployment recreates "
+            "it. Operators expect no more failures than the share of the traffic that pod held "
+            "(1/N) while its endpoint is removed from the Service, the failure bound after "
+            "that (the replacement takes traffic only once ready: readiness-gated pods), the "
+            "replacement ready within replacement_bound_s, and P99 back under the threshold."
+        ),
+        tags=["failure-injection", "kubernetes", "api"],
+        fault=[
+            action(
+                "kill-one-api-pod",
+                "actions.services",
+                "kill_one_pod",
+                after=var("fault_settle_s"),
+                service="api",
+                timeout_s=var("replacement_bound_s"),
+            )
+        ],
+        during=[
+            probe(
+                "failures-within-the-killed-pods-share",
+                "probes.pods",
+                "failures_within_killed_share",
+                max_failure_ratio=var("max_failure_ratio"),
+                replacement_within_s=var("replacement_bound_s"),
+            )
+        ],
+        revert=service_action("start", "api"),
+        configuration={"replacement_bound_s": 60},
+    )
+
+
 EXPERIMENTS = {
+    "kill-api-pod-under-load": kill_api_pod,
     "kill-redis": kill_redis,
     "kill-postgres": kill_postgres,
     "kill-aggregator": kill_aggregator_process,
@@ -329,6 +369,7 @@ EXPERIMENTS = {
 }
 # The café flaws each experiment must catch, and the method probe that must fail on each.
 CATCHES = {
+    "kill-api-pod-under-load": {},
     "kill-redis": {
         "readiness-never-rechecks": "readyz-names-redis",
         "500-on-dependency-failure": "dashboard-answers-503-with-a-reason",
@@ -343,4 +384,14 @@ CATCHES = {
     "kill-aggregator-mid-pass": {"cache-written-key-by-key": "the-cache-is-one-pass-whole"},
     "delay-redis": {"no-dependency-timeouts": "stalled-dependency-answers-stay-bounded"},
     "delay-postgres": {"no-dependency-timeouts": "stalled-dependency-answers-stay-bounded"},
+}
+# Experiments that run on Kubernetes only, and why none of the café's flaws is in their row.
+KUBERNETES_ONLY = {
+    "kill-api-pod-under-load": (
+        "what it looks for (failures beyond the killed pod's share, traffic before readiness, "
+        "a slow replacement) lives in the Deployment, its probes and the Service, not in the "
+        "café's code: no CAFE_FLAWS switch reproduces it, and the lab that runs the matrix has "
+        "one API process, no pods. Shown on a cluster by removing the readinessProbe or the "
+        "second replica (deploy/kubernetes/README.md)."
+    ),
 }
