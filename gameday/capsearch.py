@@ -118,8 +118,9 @@ def _fits(value: Any, low: float, high: float, whole: bool) -> bool:
 
 def judge(row: dict[str, Any], plan: SearchPlan) -> tuple[str, str | None]:
     """``("generator" | "bad" | "good", why)`` of a measured step."""
+    pace_ms = 1000 / plan.user_rate_s
     limit = generator.bound(
-        row, plan.cpu_bound, plan.max_loop_lag_ms, plan.served_margin, plan.p99_ms
+        row, plan.cpu_bound, plan.max_loop_lag_ms, plan.served_margin, plan.p99_ms, pace_ms
     )
     if limit:
         return "generator", limit

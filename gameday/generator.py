@@ -12,7 +12,8 @@ limited the step, or None:
 - its event loop woke ``max_loop_lag_ms`` late or more (P90 of the step's
   seconds): it starts requests and reads answers late, so it times them long;
 - its users sent fewer orders than offered (by more than ``margin``) while the
-  target answered within the P99 threshold: they missed their pace on their own.
+  target answered within the P99 threshold and within the users' pace (an answer
+  slower than the pace holds its user back: that is the target's doing, queueing).
 """
 
 from __future__ import annotations
@@ -80,10 +81,15 @@ def figures(
 
 
 def bound(
-    row: dict[str, Any], cpu_bound: float, max_loop_lag_ms: float, margin: float, p99_ms: float
+    row: dict[str, Any],
+    cpu_bound: float,
+    max_loop_lag_ms: float,
+    margin: float,
+    p99_ms: float,
+    pace_ms: float = math.inf,
 ) -> str | None:
-    """Why the generator, not the target, limited the measured step ``row``; None if it
-    offered what it was asked."""
+    """Why the generator, not the target, limited the measured step ``row`` (its users paced
+    one task every ``pace_ms``); None if it offered what it was asked."""
     generator = row["generator"]
     if generator["cpu_cores_max"] >= cpu_bound:
         return (
@@ -96,11 +102,12 @@ def bound(
             f"Locust's event loop woke {lag} ms late (P90 of the step's seconds, bound "
             f"{max_loop_lag_ms} ms): it sent and timed requests late"
         )
-    answered_fast = row["p99_ms"] is not None and row["p99_ms"] <= p99_ms
+    fast_ms = min(p99_ms, pace_ms)
+    answered_fast = row["p99_ms"] is not None and row["p99_ms"] <= fast_ms
     if answered_fast and row["sent_per_s"] < row["offered_per_s"] * (1 - margin):
         return (
             f"the users sent {row['sent_per_s']} orders/s of the {row['offered_per_s']} "
             f"offered ({generator['pace_missed']} tasks missed their pace) while the target "
-            f"answered within {p99_ms} ms"
+            f"answered within {fast_ms:g} ms"
         )
     return None

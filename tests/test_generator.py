@@ -74,6 +74,20 @@ def test_the_generator_is_the_limit_only_when_it_could_not_offer_the_step(row, w
     assert (found is None) if why is None else (why in found), found
 
 
+@pytest.mark.parametrize(
+    ("p99", "why"),
+    [
+        (400.0, "while the target answered within 500 ms"),
+        (600.0, None),  # answers slower than the 500 ms pace held the users back: the target's
+    ],
+)
+def test_answers_slower_than_the_pace_are_the_targets_not_the_generators(p99, why):
+    """With a loose P99 threshold (1 s) and users paced every 500 ms."""
+    row = _row(sent=80.0, p99=p99)
+    found = generator.bound(row, 0.9, 50, 0.05, p99_ms=1000, pace_ms=500)
+    assert (found is None) if why is None else (why in found), found
+
+
 def test_the_generators_figures_ride_on_the_line_worst_lag_and_every_missed_pace(tmp_path):
     live = tmp_path / "live.jsonl"
     result = _locust_python(f"""
