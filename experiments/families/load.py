@@ -189,7 +189,8 @@ def sustained_80() -> dict[str, Any]:
         title="Sustained load at 80% of capacity: P95/P99 stay stable",
         description=(
             "Offers 80% of the capacity capacity-search saved (orders/s, open model: constant "
-            "throughput per user) for 5 minutes and cuts the run into windows (a multiple of the aggregator's 10 s period). Operators "
+            "throughput per user, paced as the search's users) for 5 minutes and cuts the run "
+            "into windows (a multiple of the aggregator's 10 s period). Operators "
             "expect P95/P99 to be stable: the per-window P99 varies by no more than max_p99_cv "
             "(coefficient of variation) and stays under the threshold, with failures within "
             "bound. Refuses to start without a saved capacity (run capacity-search first) or "
@@ -202,8 +203,8 @@ def sustained_80() -> dict[str, Any]:
             "warmup_s": 30,
             "stability_window_s": 30,
             "max_p99_cv": 0.25,
-            "user_rate_s": 0.5,
-            "sustained_spawn_rate": 20,
+            "user_rate_s": 2,
+            "sustained_spawn_rate": 100,
             "user_classes": CUSTOMERS,
             "capacity_file": "",
         },
