@@ -91,7 +91,7 @@ def main() -> int:
             target_of[part] = load_target({**config, "run_dir": str(work / part / "run")})
         record, search_s = searched(target_of["search"], plan)
         print(format_record(record), flush=True)
-        knee = record["orders_per_s"]
+        knee = record["orders_per_s"] or cafe.orders_per_s  # the search may have found none
         fine, fine_s, rows = fine_test(target_of["fine"], plan, knee)
         slo, slo_s = searched(target_of["slo"], slo_plan)
         print(format_record(slo), flush=True)
@@ -104,6 +104,9 @@ def main() -> int:
 def _report(known, record, search_s, fine, fine_s, rows, slo, slo_ms) -> None:
     found = record["orders_per_s"]
     print(f"\nknown limit (pool / delay): {known:.1f} orders/s")
+    if found is None:
+        print(f"the search found no capacity: {record['summary']}")
+        return
     print(
         f"search (P99 <= {slo_ms:g} ms): {found} orders/s in {search_s:.0f} s, "
         f"{len(record['steps'])} steps; interval {record['interval_orders_per_s']}; "
@@ -115,12 +118,22 @@ def _report(known, record, search_s, fine, fine_s, rows, slo, slo_ms) -> None:
         f"({rows[-1]['reason']})"
     )
     if fine.get("served_per_s"):
-        print(f"search / fine: capacity {found / fine['served_per_s']:.3f}x")
-    print(f"search / fine: time {search_s / fine_s:.2f}x (target: at most 1/3)")
+        ratio = found / fine["served_per_s"]
+        print(
+            f"search / fine: capacity {ratio:.3f}x (target 0.9-1.1: {_met(abs(ratio - 1) <= 0.1)})"
+        )
+    ratio = search_s / fine_s
+    print(f"search / fine: time {ratio:.2f}x (target: at most 1/3: {_met(ratio <= 1 / 3)})")
+    ratio = found / known
+    print(f"search / known limit: {ratio:.3f}x (target 0.9-1.1: {_met(abs(ratio - 1) <= 0.1)})")
     print(
         f"search with P99 <= 200 ms: {slo['orders_per_s']} orders/s "
         f"({(slo['orders_per_s'] or 0) / known:.0%} of the limit): {slo['summary']}"
     )
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 if __name__ == "__main__":
