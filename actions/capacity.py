@@ -285,12 +285,12 @@ def start_spike(
         if capacity_share > 0:
             path = capacityfile.capacity_path(target, capacity_file)
             saved = capacityfile.find_saved(path, target)
-    sized = {"base_users": base_users, "peak_users": peak_users}
-    if saved is not None:
-        base, peak = capacity.spike_customers(
-            saved["orders_per_s"], capacity_share, base_users, peak_users, per_user
-        )
-        sized = {"base_users": base, "peak_users": peak}
+        sized = {"base_users": base_users, "peak_users": peak_users}
+        if saved is not None:
+            base, peak = capacity.spike_customers(
+                saved["orders_per_s"], capacity_share, base_users, peak_users, per_user
+            )
+            sized = {"base_users": base, "peak_users": peak}
     phases = {"base_s": base_s, "ramp_s": ramp_s, "hold_s": hold_s, "after_s": after_s}
     run = start_load(
         users=sized["peak_users"],

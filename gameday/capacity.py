@@ -29,6 +29,7 @@ from gameday import capacityfile, livestats
 from gameday.capacityfile import CapacityError
 from gameday.errors import GamedayError
 from gameday.target import load_target
+from workloads.shapes import MAX_USERS
 
 __all__ = [
     "MEAN_WAIT_S",
@@ -114,6 +115,12 @@ def spike_customers(
     """The spike's base and peak customers when its peak offers ``share`` of the capacity
     (customers of ``per_user`` orders/s each); the base keeps the plan's base/peak ratio."""
     peak = max(2, math.ceil(share * capacity_orders_per_s / per_user))
+    if peak > MAX_USERS:
+        raise CapacityError(
+            f"a spike to {share:.0%} of the capacity ({capacity_orders_per_s} orders/s) needs "
+            f"{peak} customers, more than the {MAX_USERS} one load run holds: lower "
+            "spike_capacity_share, or set it to 0 for the plan's customers"
+        )
     return min(peak - 1, max(1, round(peak * base_users / peak_users))), peak
 
 

@@ -117,6 +117,8 @@ def test_a_spike_sized_by_the_capacity_keeps_the_plans_base_to_peak_ratio():
     assert capacity.spike_customers(880, 1.0, 50, 500, per_user) == (200, 1997)
     assert capacity.spike_customers(880, 0.5, 50, 500, per_user) == (100, 999)
     assert capacity.spike_customers(0.1, 1.0, 50, 500, per_user) == (1, 2)  # still a spike
+    with pytest.raises(capacity.CapacityError, match="needs 11345 customers, more than the 5000"):
+        capacity.spike_customers(5000, 1.0, 50, 500, per_user)
 
 
 def test_measure_counts_requests_still_open_at_the_steps_end_at_their_age(tmp_path):
