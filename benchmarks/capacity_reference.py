@@ -8,9 +8,11 @@ temporary one (the lab's saved capacity stays as it was), then ``benchmarks/cafe
 degraded one above the capacity, or the one where the generator was the limit) it prints the
 Locust processes' CPU in cores and as a share of the machine, and the machine's busy cores.
 
-Run it alone, under the lab lock (10-20 minutes):
+Run it alone, under the lab lock (10-20 minutes); arguments are passed to ``chaos run``:
 
     flock /tmp/coffee-lab.lock .venv/bin/python benchmarks/capacity_reference.py
+    flock /tmp/coffee-lab.lock .venv/bin/python benchmarks/capacity_reference.py \
+        --var load_workers:int=2
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def main() -> int:
     env = {**os.environ, "COFFEE_CHAOS_TARGET": target, "COFFEE_CHAOS_RUN_DIR": str(work / "run")}
     journal_path = work / "journal.json"
     command = [CHAOS, "--log-file", str(work / "chaostoolkit.log"), "run"]
-    command += ["--journal-path", str(journal_path), "experiments/capacity-search.json"]
+    command += [*sys.argv[1:], "--journal-path", str(journal_path)]
+    command.append("experiments/capacity-search.json")
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     journal = json.loads(journal_path.read_text())
     runs = {run["activity"]["name"]: run for run in journal["run"]}
