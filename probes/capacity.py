@@ -207,7 +207,7 @@ def capacity_was_found(
 ) -> dict[str, Any]:
     """The step test of this run found a capacity (orders/s) before latency degraded."""
     with engine_call("read the step test's result", configuration) as target:
-        path = target.run_dir / capacity.FILE_NAME
+        path = target.run_dir / capacityfile.FILE_NAME
     try:
         record = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError) as exc:

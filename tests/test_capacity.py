@@ -12,6 +12,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from actions.capacity import find_capacity, search_capacity, start_spike, start_sustained_load
 from gameday import capacity
+from probes.capacity import capacity_was_found
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -200,3 +201,21 @@ def test_small_step_test_on_the_real_cafe(lab, tmp_path, monkeypatch):
     assert json.loads((tmp_path / "run" / "capacity.json").read_text())["steps"] == record["steps"]
     assert not saved.exists(), "the ramp leaves the searched capacity alone"
     assert record["against_searched"]["note"] == "no capacity search is saved"
+
+
+def test_the_ramps_probe_reads_its_record_and_deviates_when_the_first_step_degraded(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv("COFFEE_CHAOS_RUN_DIR", raising=False)
+    configuration = {**_own_target(tmp_path), "run_dir": str(tmp_path / "run")}
+    with pytest.raises(ActivityFailed, match="no step test result in .*run/capacity.json"):
+        capacity_was_found(configuration=configuration)
+    record = {"orders_per_s": None, "knee_reason": "P99 900 ms over 200 ms", "steps": []}
+    record["steps"] = [{**_row(10, 4.4, 4.4, p99=900), "p50_ms": 5, "p95_ms": 800}]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "capacity.json").write_text(json.dumps(record))
+    with pytest.raises(ActivityFailed, match=r"the first step \(10 users\) served without"):
+        capacity_was_found(configuration=configuration)
+    record.update(orders_per_s=4.4)
+    (tmp_path / "run" / "capacity.json").write_text(json.dumps(record))
+    assert capacity_was_found(configuration=configuration)["orders_per_s"] == 4.4
