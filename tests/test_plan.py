@@ -46,7 +46,10 @@ def test_the_full_plan_runs_every_lab_experiment_at_full_defaults_for_3_to_4_hou
     assert {e.name for e in plan.experiments} == shipped
     assert {e.profile for e in plan.experiments} == {None}
     names = [e.name for e in plan.experiments]
-    assert names.index("baseline-ramp") < names.index("sustained-80"), "sustained needs capacity"
+    searched = names.index("capacity-search")
+    assert searched < names.index("sustained-80") and searched < names.index("spike"), (
+        "sustained-80 and spike need the capacity it saves"
+    )
     assert plan.background_load == {
         "users": 2,
         "spawn_rate": 2.0,
