@@ -74,10 +74,16 @@ def prometheus(target: Target, query: str, **params: float) -> list[dict]:
     return body["data"]["result"]
 
 
-def samples(target: Target, query: str, at: float) -> list[tuple[float, dict]]:
-    """The raw samples of ``query`` over the 10 minutes up to ``at``: (time, labels)."""
-    found = prometheus(target, f"{query}[10m]", time=at)
+def samples(run: LiveRun, query: str, at: float) -> list[tuple[float, dict]]:
+    """The raw samples of ``query`` from the run's start up to ``at``: (time, labels); what
+    earlier experiments did to the same target is not this run's."""
+    found = prometheus(run.target, f"{query}[{since(run, at)}]", time=at)
     return sorted((float(t), s["metric"]) for s in found for t, _ in s["values"])
+
+
+def since(run: LiveRun, at: float) -> str:
+    """A range selector from the run's start up to ``at``."""
+    return f"{math.ceil(at - run.started)}s"
 
 
 def page_hash(started: float) -> str:
@@ -155,10 +161,11 @@ def _epoch(stamp: str) -> float:
 
 def test_the_game_day_prints_the_live_links_and_passes(kill_redis: LiveRun) -> None:
     lines = kill_redis.output.splitlines()
+    assert lines[0].startswith("Session: ")
     assert (
-        lines[0] == f"Watch it live: {kill_redis.target.prometheus_url}/consoles/coffee-chaos.html"
+        lines[1] == f"Watch it live: {kill_redis.target.prometheus_url}/consoles/coffee-chaos.html"
     )
-    assert lines[1].startswith(f"Grafana:       {panels.grafana_url()}")
+    assert lines[2].startswith(f"Grafana:       {panels.grafana_url()}")
     assert kill_redis.code == 0, kill_redis.output
     assert "PASSED" in kill_redis.output
 
@@ -167,7 +174,7 @@ def test_the_fault_series_spans_redis_downtime_and_ends_with_the_revert(
     kill_redis: LiveRun,
 ) -> None:
     killed, restarted = journal_times(kill_redis)
-    seen = samples(kill_redis.target, FAULT, at=time.time())
+    seen = samples(kill_redis, FAULT, at=time.time())
     assert seen, f"Prometheus never answered {FAULT}"
     first, last = seen[0][0], seen[-1][0]
     assert killed - SLACK_S <= first <= killed + SCRAPE_S + SLACK_S, (first, killed)
@@ -183,14 +190,15 @@ def test_the_fault_series_spans_redis_downtime_and_ends_with_the_revert(
 
 def test_the_phase_goes_baseline_fault_recovery_with_the_fault(kill_redis: LiveRun) -> None:
     query = 'coffee_chaos_experiment_phase{experiment="kill-redis"}'
-    found = prometheus(kill_redis.target, f"{query}[10m]", time=time.time())
+    now = time.time()
+    found = prometheus(kill_redis.target, f"{query}[{since(kill_redis, now)}]", time=now)
     current = sorted(
         (float(t), s["metric"]["phase"]) for s in found for t, v in s["values"] if v == "1"
     )
     order = [phase for i, (_, phase) in enumerate(current) if i == 0 or current[i - 1][1] != phase]
     assert order[:3] == ["baseline", "fault", "recovery"] and set(order) <= set(PHASES)
     fault_times = [t for t, phase in current if phase == "fault"]
-    assert fault_times == [t for t, _ in samples(kill_redis.target, FAULT, at=time.time())]
+    assert fault_times == [t for t, _ in samples(kill_redis, FAULT, at=time.time())]
 
 
 def test_every_dashboard_query_returns_a_series_under_load_and_fault(kill_redis: LiveRun) -> None:
