@@ -18,10 +18,11 @@ SOAK_VARS ?=
 # ansible-lint wants the venv's ansible first on PATH.
 ANSIBLE_LINT := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/ansible-lint
 
-.PHONY: help venv lab gameday test unit lint recover teardown status bench soak detection crash-matrix
+.PHONY: help venv lab gameday gameday-quick test unit lint recover teardown status bench soak detection crash-matrix
 
 help:
-	@echo "make gameday   provision the lab and run the default game day ($(GAMEDAY), $(PROFILE) profile)"
+	@echo "make gameday   provision the lab and run the default game day ($(GAMEDAY), $(PROFILE) profile);"
+	@echo "               GAMEDAY=plans/quick.yaml: every failure experiment in one session"
 	@echo "make test      provision the lab and run the whole test suite"
 	@echo "make unit      the tests that need no lab (no provisioning; under a minute)"
 	@echo "make lab       provision (or re-converge) the lab only"
@@ -29,6 +30,7 @@ help:
 	@echo "               even while an experiment holds the lab); needs no venv"
 	@echo "make teardown  stop and remove what the lab provisioned"
 	@echo "make bench     run the benchmarks and print their figures"
+	@echo "make gameday-quick  plans/quick.yaml end to end, its report checked in headless Chromium"
 	@echo "make soak      provision the lab, run experiments/soak.json (2 h) and print its report"
 	@echo "make detection every experiment against every café flaw it must catch (about 30 min);"
 	@echo "               writes the matrix into docs/results.md"
@@ -47,8 +49,22 @@ venv: $(BIN)/.installed
 lab: venv
 	$(BIN)/ansible-playbook playbooks/provision.yml $(LAB_ARGS)
 
+# A plan (plans/*.yaml) carries its own profiles; experiment files get PROFILE.
+IS_PLAN = $(filter %.yaml %.yml,$(GAMEDAY))
 gameday: lab
-	$(BIN)/gameday run --profile $(PROFILE) $(GAMEDAY)
+	@echo "Game day: $(GAMEDAY)$(if $(IS_PLAN), (the plan: edit it to change the session), (profile $(PROFILE)))"
+	@echo "Plans: plans/quick.yaml (every failure experiment, ~12 min), plans/full.yaml (the operators' plan, 3-4 h):"
+	@echo "       make gameday GAMEDAY=plans/quick.yaml"
+	$(BIN)/gameday run $(if $(IS_PLAN),,--profile $(PROFILE)) $(GAMEDAY)
+
+# The quick plan end to end (about 12 min), its report through the Chromium check (offline,
+# a chart per experiment, the 503s inside the Redis fault) and the render benchmark.
+QUICK_RUNS := runs/quick
+gameday-quick: lab
+	$(BIN)/gameday run --runs-dir $(QUICK_RUNS) --junit $(QUICK_RUNS)/junit.xml plans/quick.yaml; \
+	status=$$?; session=$$(ls -d $(QUICK_RUNS)/gameday-* | tail -n 1); \
+	$(BIN)/python -m tests.reportcheck $$session --screenshot $$session/report.png || status=1; \
+	$(BIN)/python benchmarks/report_render.py $$session; exit $$status
 
 test: lab
 	$(BIN)/ruff check .

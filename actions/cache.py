@@ -16,6 +16,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
+from controls.marks import marks_faults
 from gameday.cachekeys import contract_keys
 from gameday.ledger import ledger_for
 from gameday.target import load_secrets
@@ -27,6 +28,7 @@ logger = logging.getLogger("chaostoolkit")
 DASHBOARD = "/api/dashboard"
 
 
+@marks_faults
 def drop_dashboard_cache(
     keys: list[str] | None = None,
     samples: int = 0,

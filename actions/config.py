@@ -15,12 +15,14 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
+from controls.marks import marks_faults
 from gameday import overrides
 
 __all__ = ["clear_service_env_override", "override_service_env"]
 logger = logging.getLogger("chaostoolkit")
 
 
+@marks_faults
 def override_service_env(
     service: str,
     env: dict[str, Any],
@@ -35,6 +37,7 @@ def override_service_env(
     return result
 
 
+@marks_faults
 def clear_service_env_override(
     service: str,
     timeout_s: float = 60,

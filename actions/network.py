@@ -14,6 +14,7 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
+from controls.marks import marks_faults
 from gameday import netfault
 from gameday.ledger import ledger_for
 
@@ -21,6 +22,7 @@ __all__ = ["add_latency", "add_timeout", "remove_network_faults", "reset_connect
 logger = logging.getLogger("chaostoolkit")
 
 
+@marks_faults
 def add_latency(
     dependency: str,
     latency_ms: int = 500,
@@ -43,6 +45,7 @@ def add_latency(
     return result
 
 
+@marks_faults
 def add_timeout(
     dependency: str,
     timeout_ms: int = 0,
@@ -59,6 +62,7 @@ def add_timeout(
     return result
 
 
+@marks_faults
 def reset_connections(
     dependency: str,
     timeout_ms: int = 0,
@@ -75,10 +79,12 @@ def reset_connections(
     return result
 
 
+@marks_faults
 def remove_network_faults(
     dependency: str | None = None, configuration: Configuration = None, secrets: Secrets = None
-) -> list[dict[str, Any]]:
-    """Remove the network faults towards ``dependency`` (None: every dependency)."""
+) -> dict[str, Any]:
+    """Remove the network faults towards ``dependency`` (None: every dependency); returns
+    ``{"removed": [what was removed, per dependency]}``."""
     with engine_call("remove network faults", configuration) as target:
         if dependency is None:
             recorded = {
@@ -95,4 +101,4 @@ def remove_network_faults(
             dependencies = [dependency]
         removed = [netfault.remove(target, name) for name in dependencies]
     logger.info("network faults removed: %s", removed)
-    return removed
+    return {"removed": removed}

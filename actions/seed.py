@@ -16,12 +16,14 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
+from controls.marks import marks_faults
 from gameday import seed
 
 __all__ = ["remove_seeded_orders", "seed_orders"]
 logger = logging.getLogger("chaostoolkit")
 
 
+@marks_faults
 def seed_orders(
     rows: int = 1_000_000,
     name: str = "default",
@@ -50,6 +52,7 @@ def seed_orders(
     return result
 
 
+@marks_faults
 def remove_seeded_orders(
     name: str = "default",
     vacuum: bool = True,

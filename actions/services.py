@@ -1,7 +1,7 @@
-"""Chaos Toolkit actions: kill, stop, start and restart the target's services.
+"""Chaos Toolkit actions: kill, stop, start, restart, freeze and thaw the target's services.
 
 Each fault is recorded in the fault ledger before it is made; ``start_service``
-(and ``gameday recover``) revert it.
+(``thaw_service`` for a freeze) and ``gameday recover`` revert it.
 """
 
 from __future__ import annotations
@@ -16,16 +16,19 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
-from gameday import services
+from controls.marks import marks_faults
+from gameday import freeze, services
 from gameday.httpcheck import require_loopback
 
 __all__ = [
+    "freeze_service",
     "kill_aggregator_mid_pass",
     "kill_one_pod",
     "kill_service",
     "restart_service",
     "start_service",
     "stop_service",
+    "thaw_service",
 ]
 logger = logging.getLogger("chaostoolkit")
 
@@ -33,6 +36,7 @@ PASS_GAUGE = "aggregator_pass_in_progress"
 _GAUGE_LINE = re.compile(rf"^{PASS_GAUGE}(?:\{{[^}}]*\}})?\s+(\S+)", re.MULTILINE)
 
 
+@marks_faults
 def kill_service(
     service: str,
     timeout_s: float = 10.0,
@@ -45,6 +49,7 @@ def kill_service(
         return _logged(what, services.kill(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def kill_one_pod(
     service: str = "api",
     timeout_s: float = 120.0,
@@ -59,6 +64,7 @@ def kill_one_pod(
         return _logged(what, services.kill_one_pod(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def stop_service(
     service: str,
     timeout_s: float = 60.0,
@@ -71,6 +77,7 @@ def stop_service(
         return _logged(what, services.stop(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def start_service(
     service: str,
     timeout_s: float = 60.0,
@@ -83,6 +90,7 @@ def start_service(
         return _logged(what, services.start(service, target, timeout_s, secrets))
 
 
+@marks_faults
 def restart_service(
     service: str,
     timeout_s: float = 60.0,
@@ -95,28 +103,61 @@ def restart_service(
         return _logged(what, services.restart(service, target, timeout_s, secrets))
 
 
+@marks_faults
+def freeze_service(
+    service: str, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Freeze ``service``: SIGSTOP its processes, so its ports stay open and nothing answers.
+    ``thaw_service`` (and ``gameday recover``) sends SIGCONT to the recorded processes."""
+    what = f"freeze service {service!r}"
+    with engine_call(what, configuration) as target:
+        result = freeze.freeze(target, service)
+    logger.info("%s: SIGSTOP to %s", what, result["stopped_pids"])
+    return result
+
+
+@marks_faults
+def thaw_service(
+    service: str, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Thaw ``service``: SIGCONT what its freeze stopped; without a freeze, nothing changes."""
+    what = f"thaw service {service!r}"
+    with engine_call(what, configuration) as target:
+        result = freeze.thaw(target, service)
+    logger.info("%s: SIGCONT to %s", what, result["continued_pids"])
+    return result
+
+
+@marks_faults
 def kill_aggregator_mid_pass(
     metrics_url: str = "",
     wait_s: float = 30.0,
+    into_pass_s: float = 0.0,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
-    """Kill the ``aggregator`` while it computes a pass.
+    """Kill the ``aggregator`` ``into_pass_s`` into a pass, while it still runs.
 
     Relies on the reference café's OPTIONAL gauge ``aggregator_pass_in_progress``
     (not part of the target contract) at ``metrics_url`` (default: the target's
-    ``aggregator_metrics_url``): waits up to ``wait_s`` for it to read 1, then
-    kills. When the aggregator exposes no such gauge, falls back to a plain kill
-    and says so in the result's ``note``. Passes of the reference café take
-    milliseconds; its ``AGGREGATOR_HOLD_SECONDS`` widens the window to hit.
+    ``aggregator_metrics_url``): waits up to ``wait_s`` for a pass that reads 1 and
+    still reads 1 ``into_pass_s`` later, then kills. When the aggregator exposes no such
+    gauge, falls back to a plain kill and says so in the result's ``note``. Passes of the
+    reference café take milliseconds; its ``AGGREGATOR_HOLD_SECONDS`` holds each one
+    (between its writes, for a café that writes key by key), and ``into_pass_s`` lands the
+    kill inside that hold rather than racing the pass's first writes.
     """
+    if not 0 <= into_pass_s < wait_s:
+        raise ActivityFailed(
+            f"into_pass_s must be at least 0 and under wait_s ({wait_s:g}), not {into_pass_s!r}"
+        )
     with engine_call("kill the aggregator mid-pass", configuration) as target:
         target.service("aggregator")
         metrics_url = metrics_url or target.aggregator_metrics_url
         require_loopback(metrics_url, target.allow_remote_target)
     began = time.monotonic()
     with requests.Session() as session:
-        note = _await_pass(session, metrics_url, wait_s, began)
+        note = _await_pass(session, metrics_url, wait_s, began, into_pass_s)
     waited = round(time.monotonic() - began, 3)
     result = kill_service("aggregator", configuration=configuration, secrets=secrets)
     result.update({"mid_pass": not note, "waited_s": waited, "note": note})
@@ -124,18 +165,24 @@ def kill_aggregator_mid_pass(
     return result
 
 
-def _await_pass(session: requests.Session, metrics_url: str, wait_s: float, began: float) -> str:
-    """Wait until a pass is in progress; the note of a plain kill when that cannot be seen."""
+def _await_pass(
+    session: requests.Session, metrics_url: str, wait_s: float, began: float, into_s: float
+) -> str:
+    """Wait until a pass has run ``into_s``; the note of a plain kill when that cannot be seen."""
     while True:
         value, problem = _gauge(session, metrics_url)
         if value is None:
             return f"plain kill: {problem}, so the kill may fall between passes"
         if value >= 1:
-            return ""
+            time.sleep(into_s)
+            if not into_s or (_gauge(session, metrics_url)[0] or 0) >= 1:
+                return ""
         if time.monotonic() - began >= wait_s:
+            lasting = f" and still ran {into_s:g} s later" if into_s else ""
             raise ActivityFailed(
-                f"aggregator: no pass started within {wait_s:g} s ({PASS_GAUGE} stayed 0 at "
-                f"{metrics_url}); is the aggregator running its passes?"
+                f"aggregator: no pass started within {wait_s:g} s{lasting} ({PASS_GAUGE} at "
+                f"{metrics_url}); is the aggregator running its passes"
+                f"{', and are they longer than into_pass_s' if into_s else ''}?"
             )
         time.sleep(0.01)
 

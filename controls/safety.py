@@ -39,12 +39,13 @@ from chaoslib.exceptions import InterruptExecution
 from chaoslib.run import RunEventHandler
 from chaoslib.types import Activity, Configuration, Experiment, Journal, Run, Secrets, Settings
 
-from controls import evidence, signals
-from gameday import ledger, locustrun, redact, registry
+from controls import evidence, progress, signals
+from gameday import faultmetrics, ledger, locustrun, redact, registry
 from gameday.target import RUN_DIR_ENV, TargetError, load_secrets, load_target
 
 __all__ = [
     "after_activity_control",
+    "before_activity_control",
     "before_experiment_control",
     "cleanup_control",
     "configure_control",
@@ -69,9 +70,14 @@ def configure_control(
     if not os.environ.get(RUN_DIR_ENV):
         os.environ[RUN_DIR_ENV] = str(_run_dir(experiment or {}))
     _admission["refusal"] = _admit(configuration)
-    _admission.update(stopped_by=None, phase=None)
+    _admission.update(stopped_by=None, phase=None, ledger=None)
+    if _admission["refusal"] is None:
+        _admission["ledger"] = ledger.ledger_for(load_target(configuration))
+        title = str((experiment or {}).get("title", ""))
+        faultmetrics.begin_run(_admission["ledger"], _experiment_name(title), title)
     if event_registry is not None:
         event_registry.register(SafetyHandler(configuration, secrets, redactor))
+        event_registry.register(progress.ProgressHandler(experiment))
     signals.install(lambda: _stuck_faults(configuration, including_load=True))
 
 
@@ -94,6 +100,16 @@ def before_experiment_control(
     refusal = _admission.get("refusal", "refusing to run: the safety control was not configured")
     if refusal:
         raise InterruptExecution(refusal)
+
+
+def before_activity_control(
+    context: Activity,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+    **kwargs: Any,
+) -> None:
+    """The activity about to run names the faults it records (``coffee_chaos_fault_active``)."""
+    faultmetrics.set_activity(context.get("name"))
 
 
 def after_activity_control(
@@ -202,10 +218,12 @@ class SafetyHandler(RunEventHandler):
 
     def method_completed(self, experiment: Experiment, state: Any = None) -> None:
         _admission["phase"] = "after"
+        _end_method_series()
 
     def start_rollbacks(self, experiment: Experiment) -> None:
         _admission["phase"] = "rollbacks"
         signals.begin_cleanup()
+        _end_method_series()
 
     def finish(self, journal: Journal) -> None:
         signals.begin_cleanup()
@@ -236,10 +254,16 @@ class SafetyHandler(RunEventHandler):
             logger.error(f"Could not revert every fault: {exc}")
             facts["cleanup_error"] = str(exc)
             journal["status"] = "failed"
+        faultmetrics.end_run(ledger.ledger_for(target))
         _judge_precheck(journal, facts)
         _judge_method(journal, facts)
         _name_the_stop(journal, facts)
         facts["measurement_problems"] = _measurement_problems(journal)
+
+
+def _end_method_series() -> None:
+    if _admission.get("ledger") is not None:
+        faultmetrics.end_method(_admission["ledger"])
 
 
 def _stop_load(target: Any) -> dict[str, Any] | None:
@@ -339,6 +363,18 @@ def _run_dir(experiment: Experiment) -> Path:
     slug = re.sub(r"[^a-z0-9]+", "-", str(experiment.get("title", "run")).lower()).strip("-")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     return _journal_dir() / "runs" / f"{stamp}-{slug[:40]}"
+
+
+def _experiment_name(title: str) -> str:
+    """The experiment file's name (``kill-redis``) from `chaos run`'s arguments, else the
+    slug of its title: the ``experiment`` label of the fault series."""
+    takes_a_path = ("--var-file", "--journal-path", "--log-file", "--settings")
+    argv = sys.argv
+    for index in range(len(argv) - 1, 0, -1):
+        path = Path(argv[index])
+        if argv[index - 1] not in takes_a_path and path.suffix in (".json", ".yaml", ".yml"):
+            return path.stem
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40]
 
 
 def _journal_dir() -> Path:

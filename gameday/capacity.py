@@ -10,40 +10,40 @@ The knee is the first step where latency degrades: P99 over ``p99_ms``, or the
 failure ratio over ``max_failure_ratio``, or the served rate grew by less than
 ``min_growth`` of the extra load offered since the previous step. The capacity
 is the best served rate before the knee; when no step degrades it is a lower
-bound (``knee_reached`` false). It is saved with the table to
-``<state_dir>/capacity.json`` and to the run directory.
+bound (``knee_reached`` false). The ramp keeps its table in the run directory
+and compares where it ended with the searched capacity.
 
-    python -m gameday.capacity          # print the saved figure and its evidence
+The searched capacity (``gameday.capsearch``) is kept by ``gameday.capacityfile``.
+
+    python -m gameday.capacity          # print the saved searched capacity and its evidence
 """
 
 from __future__ import annotations
 
-import json
-import os
+import math
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gameday import livestats
+from gameday import capacityfile, livestats
+from gameday.capacityfile import CapacityError
 from gameday.errors import GamedayError
-from gameday.target import Target, load_target
+from gameday.target import load_target
+from workloads.shapes import MAX_USERS
 
 __all__ = [
     "MEAN_WAIT_S",
     "CapacityError",
     "analyse_steps",
-    "capacity_path",
     "check_plan",
     "find_knee",
     "first_second",
     "format_table",
-    "load_capacity",
+    "latency_or_failures",
     "measure",
     "offered_per_user",
     "pace_kept",
-    "save_capacity",
-    "stamp",
+    "spike_customers",
     "total_seconds",
 ]
 
@@ -57,11 +57,6 @@ MEAN_WAIT_S = {
 }
 # Dashboard viewers' mean wait (between(1, 3)): they ask for the dashboard, not orders.
 VIEWER_WAIT_S = {"DashboardViewer": (1 + 3) / 2}
-FILE_NAME = "capacity.json"
-
-
-class CapacityError(GamedayError):
-    """The step test is misconfigured, or no capacity figure is saved or measurable."""
 
 
 def check_plan(steps: list[int], step_s: int, settle_s: int, spawn_rate: float) -> None:
@@ -114,6 +109,21 @@ def offered_per_user(user_classes: dict[str, int]) -> float:
     return sum(w / MEAN_WAIT_S[name] for name, w in user_classes.items()) / total
 
 
+def spike_customers(
+    capacity_orders_per_s: float, share: float, base_users: int, peak_users: int, per_user: float
+) -> tuple[int, int]:
+    """The spike's base and peak customers when its peak offers ``share`` of the capacity
+    (customers of ``per_user`` orders/s each); the base keeps the plan's base/peak ratio."""
+    peak = max(2, math.ceil(share * capacity_orders_per_s / per_user))
+    if peak > MAX_USERS:
+        raise CapacityError(
+            f"a spike to {share:.0%} of the capacity ({capacity_orders_per_s} orders/s) needs "
+            f"{peak} customers, more than the {MAX_USERS} one load run holds: lower "
+            "spike_capacity_share, or set it to 0 for the plan's customers"
+        )
+    return min(peak - 1, max(1, round(peak * base_users / peak_users))), peak
+
+
 def analyse_steps(
     live_file: Path | str,
     started_t: int,
@@ -161,8 +171,10 @@ def measure(
         "from_t": begin,
         "to_t": end - 1,
         "offered_per_s": round(offered_per_s, 2),
+        "sent_per_s": round(merged["started"] / measured_s, 2),
         "served_per_s": round(served / measured_s, 2),
         "requests": merged["count"],
+        "in_flight": merged["in_flight"],
         "failure_ratio": (
             round(merged["failures"] / merged["count"], 4) if merged["count"] else None
         ),
@@ -189,6 +201,18 @@ def find_knee(
     return _verdict(best, None, None)
 
 
+def latency_or_failures(row: dict[str, Any], p99_ms: float, max_failure_ratio: float) -> str | None:
+    """Why a measured step degraded by its orders' P99 or failures (the knee's first two
+    criteria), or None. Requests still open at the step's end count at their age."""
+    if not row["requests"]:
+        return "no order completed during the step"
+    if row["p99_ms"] > p99_ms:
+        return f"P99 {row['p99_ms']} ms over {p99_ms} ms"
+    if row["failure_ratio"] > max_failure_ratio:
+        return f"failure ratio {row['failure_ratio']} over {max_failure_ratio}"
+    return None
+
+
 def _degraded(
     row: dict[str, Any],
     previous: dict[str, Any] | None,
@@ -196,12 +220,9 @@ def _degraded(
     max_failure_ratio: float,
     min_growth: float,
 ) -> str | None:
-    if not row["requests"]:
-        return "no order completed during the step"
-    if row["p99_ms"] > p99_ms:
-        return f"P99 {row['p99_ms']} ms over {p99_ms} ms"
-    if row["failure_ratio"] > max_failure_ratio:
-        return f"failure ratio {row['failure_ratio']} over {max_failure_ratio}"
+    reason = latency_or_failures(row, p99_ms, max_failure_ratio)
+    if reason:
+        return reason
     if previous is not None:
         extra_offered = row["offered_per_s"] - previous["offered_per_s"]
         extra_served = row["served_per_s"] - previous["served_per_s"]
@@ -223,42 +244,6 @@ def _verdict(
         "knee_users": knee["users"] if knee else None,
         "knee_reason": reason,
     }
-
-
-def capacity_path(target: Target, configured: str | None = None) -> Path:
-    """Where the capacity figure is kept: ``configured``, else ``<state_dir>/capacity.json``."""
-    return Path(configured) if configured else target.state_dir / FILE_NAME
-
-
-def save_capacity(record: dict[str, Any], paths: list[Path]) -> None:
-    """Write the figure and its evidence atomically to every path."""
-    text = json.dumps(record, indent=2)
-    for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-
-
-def load_capacity(path: Path) -> dict[str, Any]:
-    """The saved capacity record; CapacityError telling what to do when there is none."""
-    try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CapacityError(
-            f"no capacity figure is saved in {path}: run baseline-ramp first "
-            "(chaos run experiments/baseline-ramp.json)"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise CapacityError(
-            f"capacity file {path} is unreadable ({exc}): run baseline-ramp again"
-        ) from None
-    figure = record.get("orders_per_s") if isinstance(record, dict) else None
-    if not isinstance(figure, int | float) or figure <= 0:
-        raise CapacityError(
-            f"capacity file {path} holds no positive orders_per_s: run baseline-ramp again"
-        )
-    return record
 
 
 def format_table(record: dict[str, Any]) -> str:
@@ -288,17 +273,14 @@ def _cell(value: Any, width: int = 8) -> str:
     return f"{'-' if value is None else value:>{width}}"
 
 
-def stamp() -> str:
-    """Now, UTC, to the second."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Print the saved capacity figure (``--file`` another one)."""
+    """Print the saved searched capacity (``--file`` another one)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         configured = args[args.index("--file") + 1] if "--file" in args else None
-        print(format_table(load_capacity(capacity_path(load_target(), configured))))
+        target = load_target()
+        path = capacityfile.capacity_path(target, configured)
+        print(capacityfile.format_record(capacityfile.load_capacity(path, target)))
     except (GamedayError, IndexError) as exc:
         print(
             f"capacity: {exc or 'usage: python -m gameday.capacity [--file PATH]'}", file=sys.stderr

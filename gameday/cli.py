@@ -1,4 +1,5 @@
-"""The `gameday` command: run a game day, recover, check the lab, kill switch."""
+"""The `gameday` command: run and steer a game day, report a run, recover, check the lab,
+kill switch."""
 
 from __future__ import annotations
 
@@ -10,10 +11,21 @@ from pathlib import Path
 
 import requests
 
-from gameday import kubetarget, ledger, recover, targetcheck
-from gameday.report import write_report
-from gameday.session import SessionError, plan, run
-from gameday.target import TARGET_ENV, TargetError, load_target
+from gameday import (
+    kubetarget,
+    ledger,
+    panels,
+    publish,
+    recover,
+    sessionctl,
+    targetcheck,
+)
+from gameday.errors import GamedayError
+from gameday.plan import check_platform, from_experiments, load_plan
+from gameday.session import SessionError, new_session, resume_session, run
+from gameday.target import TARGET_ENV, load_target
+
+PLAN_SUFFIXES = (".yaml", ".yml")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,26 +35,72 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[TARGET_ENV] = args.target
     try:
         return args.func(args)
-    except (SessionError, TargetError, ledger.LedgerError) as exc:
+    except GamedayError as exc:
         print(f"gameday: {exc}", file=sys.stderr)
         return 2
 
 
 def _run(args: argparse.Namespace) -> int:
-    session = plan(args.experiments, args.profile, args.var or [], Path(args.runs_dir))
+    runs_dir = Path(args.runs_dir)
+    if args.resume:
+        if args.experiments:
+            raise SessionError("--resume continues a session as planned: give no experiments")
+        session = resume_session(Path(args.resume), load_target())
+    else:
+        planned, target = _plan(args), load_target()
+        check_platform(planned, target.platform)
+        session = new_session(planned, runs_dir, target)
+    print(f"Session: {session.directory}")
+    print(f"Watch it live: {panels.live_page_url(load_target().prometheus_url)}")
+    print(f"Grafana:       {panels.grafana_url()} (roles/grafana; {panels.dashboard_files()[0]})")
     run(session)
-    page = write_report(session.directory, session.verdicts)
-    failed = [v for v in session.verdicts if v.outcome != "passed"]
+    page = publish.session_report(session, runs_dir, Path(args.junit) if args.junit else None)
     print()
     for verdict in session.verdicts:
         print(f"{verdict.outcome.upper():9} {verdict.title}")
-        print(f"          journal: {verdict.journal}")
+        if verdict.outcome != "not run":
+            print(f"          journal: {verdict.journal}")
         if verdict.locust_report.exists():
             print(f"          Locust report: {verdict.locust_report}")
+    if session.stopped:
+        print(f"Stopped: {session.stopped}")
     print(f"Report: {page}")
+    if args.junit:
+        print(f"JUnit: {args.junit}")
     if session.interrupted:
         return 130
-    return 1 if failed else 0
+    return 0 if all(v.outcome == "passed" for v in session.verdicts) else 1
+
+
+def _plan(args: argparse.Namespace):
+    if not args.experiments:
+        raise SessionError("name a plan (plans/quick.yaml) or experiment files, or --resume DIR")
+    plans = [e for e in args.experiments if e.endswith(PLAN_SUFFIXES)]
+    if plans:
+        if len(args.experiments) > 1 or args.profile:
+            raise SessionError(
+                f"{plans[0]} is a plan: give it alone, with its profiles in it (not --profile)"
+            )
+        return load_plan(Path(plans[0]), args.var or [])
+    return from_experiments(args.experiments, args.profile, args.var or [])
+
+
+def _report(args: argparse.Namespace) -> int:
+    page = publish.run_report(Path(args.path), load_target())
+    print(f"Report: {page}")
+    return 0
+
+
+def _steer(args: argparse.Namespace) -> int:
+    target = load_target()
+    session = getattr(sessionctl, args.verb)(target)
+    said = {
+        "pause": "will pause before its next experiment (the current one finishes and reverts)",
+        "resume": "resumes",
+        "abort": "is stopping: the current experiment rolls back, then the report is written",
+    }
+    print(f"The game day in {session['dir']} {said[args.verb]}.")
+    return 0
 
 
 def _recover(args: argparse.Namespace) -> int:
@@ -56,6 +114,7 @@ def _status(args: argparse.Namespace) -> int:
         "API /readyz": f"{target.api_url}/readyz",
         "API /metrics": f"{target.api_url}/metrics",
         "Prometheus": f"{target.prometheus_url}/-/ready",
+        "Live page": panels.live_page_url(target.prometheus_url),
         "Fault proxy": f"{target.faultproxy_url}/version",
     }
     healthy = True
@@ -65,7 +124,9 @@ def _status(args: argparse.Namespace) -> int:
         except requests.RequestException as exc:
             code, healthy = f"unreachable ({type(exc).__name__})", False
         healthy = healthy and code == 200
-        print(f"{name:14} {url:45} {code}")
+        print(f"{name:14} {url:50} {code}")
+    for path in panels.dashboard_files():
+        print(f"{'Dashboard':14} {path}{'' if path.is_file() else ' (missing)'}")
     pending = ledger.ledger_for(target).entries()
     print(f"Fault ledger   {target.ledger_dir}: {len(pending)} pending")
     for entry in pending:
@@ -134,11 +195,31 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd = commands.add_parser(
         "run", help="run experiments in turn and report them as one session"
     )
-    run_cmd.add_argument("experiments", nargs="+", help="experiment files, run in this order")
+    run_cmd.add_argument(
+        "experiments",
+        nargs="*",
+        help="a plan (plans/quick.yaml), or experiment files run in this order",
+    )
     run_cmd.add_argument("--profile", help="a profile in experiments/vars/ (e.g. quick)")
+    run_cmd.add_argument("--resume", metavar="DIR", help="continue the session in DIR")
+    run_cmd.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     run_cmd.add_argument("--var", action="append", help="configuration override key=value")
     run_cmd.add_argument("--runs-dir", default="runs", help="where sessions go (default: runs/)")
     run_cmd.set_defaults(func=_run)
+
+    for verb, said in (
+        ("pause", "hold the running game day before its next experiment"),
+        ("resume", "let a paused game day go on"),
+        ("abort", "stop the running game day (its current experiment rolls back)"),
+    ):
+        steer = commands.add_parser(verb, help=said)
+        steer.set_defaults(func=_steer, verb=verb)
+
+    report = commands.add_parser(
+        "report", help="render report.html for a `chaos run` (its directory or journal.json)"
+    )
+    report.add_argument("path", help="a run directory or its journal.json")
+    report.set_defaults(func=_report)
 
     recovery = commands.add_parser(
         "recover", help="bring the lab up and revert every fault of every ledger of this machine"

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gameday import registry
+from gameday import faultmetrics, registry
 from gameday.errors import LedgerError
 from gameday.target import Target
 
@@ -34,6 +34,9 @@ REVERTERS = {
     "locust": "gameday.locustprocess:revert",
     "seed": "gameday.seedrevert:revert",
     "override": "gameday.overrides:revert",
+    "freeze": "gameday.freeze:revert",
+    "holder": "gameday.holders:revert",
+    "redis_pause": "gameday.redispause:revert",
 }
 SUFFIX = ".json"
 CORRUPT = "corrupt"
@@ -70,6 +73,7 @@ class Ledger:
             "pid": os.getpid(),
         }
         self._write(entry)
+        faultmetrics.recorded(self, entry)
         return entry_id
 
     def update(self, entry_id: str, **revert: Any) -> None:
@@ -85,6 +89,7 @@ class Ledger:
         except FileNotFoundError:
             return
         self._sync_directory()
+        faultmetrics.publish(self)
 
     def entries(self) -> list[dict]:
         """The open entries, oldest first (``unreadable`` lists the files that are not)."""

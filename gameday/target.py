@@ -21,6 +21,9 @@ Its keys, with their defaults; the first five may also be set in the configurati
   switch and the run lock are the machine's (``gameday.registry``), whatever the file.
 - ``secrets_file`` (``/etc/coffee-chaos/secrets.json``, mode 0600): credentials,
   unless the experiment has a ``coffee`` secrets scope.
+- ``deployment`` (none): the target's last verified deployment, written by the ``cafe``
+  role: ``{"stamp": "<checksum>", "deployed_at": "<ISO time>"}``; a saved capacity older
+  than it is refused (``gameday.capacity``).
 - ``load`` (local only): where the Locust master listens for remote workers
   (inventory group ``locust_workers``) and how many join it: ``master_bind_host``
   (``127.0.0.1``), ``master_port`` (5557), ``remote_workers`` (0).
@@ -65,6 +68,17 @@ from urllib.parse import urlsplit
 from gameday import registry
 from gameday.errors import GamedayError
 
+# The configuration keys the engine reads (the module's list), valid in any experiment.
+ENGINE_KEYS = (
+    "target_file",
+    "allow_remote_target",
+    "request_timeout_s",
+    "load_workers",
+    "postgres_schema",
+    "netem_interface",
+    "service_env_dir",
+    "run_dir",
+)
 DEFAULT_TARGET_FILE = "/etc/coffee-chaos/target.json"
 TARGET_ENV = "COFFEE_CHAOS_TARGET"
 RUN_DIR_ENV = "COFFEE_CHAOS_RUN_DIR"
@@ -112,6 +126,14 @@ class LoadSection:
 
 
 @dataclass(frozen=True)
+class Deployment:
+    """The target's last verified deployment: what runs (its stamp) and since when."""
+
+    stamp: str
+    deployed_at: datetime
+
+
+@dataclass(frozen=True)
 class Target:
     """Everything the engine needs to reach the system under test, and the run's settings
     (the module's docstring says where each field comes from and its default)."""
@@ -127,6 +149,7 @@ class Target:
     state_dir: Path
     secrets_file: Path
     load: LoadSection
+    deployment: Deployment | None
     allow_remote_target: bool
     load_workers: int
     request_timeout_s: float
@@ -312,6 +335,7 @@ def _target_file_fields(raw: dict[str, Any], path: Path) -> dict[str, Any]:
         "secrets_file": Path(raw.get("secrets_file", "/etc/coffee-chaos/secrets.json")),
         "load": _parse_load(raw.get("load", {}), path),
         "override_allow": _names(raw.get("override_allow", []), path),
+        "deployment": _parse_deployment(raw.get("deployment"), path),
     }
 
 
@@ -436,6 +460,24 @@ def _parse_load(raw: Any, path: Path) -> LoadSection:
             f"group locust_workers), got {section.remote_workers!r}"
         )
     return section
+
+
+def _parse_deployment(raw: Any, path: Path) -> Deployment | None:
+    """The ``deployment`` record (None when the target file has none), checked."""
+    if raw is None:
+        return None
+    stamp = raw.get("stamp") if isinstance(raw, dict) else None
+    deployed_at = raw.get("deployed_at") if isinstance(raw, dict) else None
+    try:
+        when = datetime.fromisoformat(deployed_at) if isinstance(deployed_at, str) else None
+    except ValueError:
+        when = None
+    if not isinstance(stamp, str) or not stamp or when is None:
+        raise TargetError(
+            f"target file {path}: deployment must be "
+            f'{{"stamp": "<checksum>", "deployed_at": "<ISO time>"}}, got {raw!r}'
+        )
+    return Deployment(stamp, when if when.tzinfo else when.replace(tzinfo=UTC))
 
 
 def _is_ip(value: Any) -> bool:

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-FAULT_FUNCS = {
-    "kill_service",
-    "stop_service",
-    "kill_aggregator_mid_pass",
-    "add_latency",
-    "add_timeout",
-    "reset_connections",
-}
-REVERT_FUNCS = {"start_service", "restart_service", "remove_network_faults"}
+from gameday.faultwindows import FaultWindow, fault_windows, timestamp
 
 
 @dataclass
@@ -34,13 +25,18 @@ class Verdict:
     unmet: list[dict[str, Any]] = field(default_factory=list)
     failed_actions: list[dict[str, Any]] = field(default_factory=list)
     refused: str | None = None
-    fault_window: tuple[float, float] | None = None
+    fault_windows: list[FaultWindow] = field(default_factory=list)
+    started: float | None = None
+    ended: float | None = None
     not_judged: list[dict[str, Any]] = field(default_factory=list)
     interrupted_by: dict[str, Any] | None = None
     measurement_problems: list[dict[str, Any]] = field(default_factory=list)
+    journal_file: Path | None = None
 
     @property
     def outcome(self) -> str:
+        if self.status == "not run":
+            return "not run"
         if self.refused:
             return "refused"
         if self.status == "completed":
@@ -48,8 +44,24 @@ class Verdict:
         return self.status
 
     @property
+    def name(self) -> str:
+        return Path(self.experiment).stem
+
+    def first_failure(self) -> str:
+        """The first failed expectation with observed vs tolerance (or why it failed)."""
+        for item in self.unmet:
+            if "expected" in item:
+                return f"{item['name']}: expected {item['expected']}; observed {item['observed']}"
+            return f"{item['name']}: {item.get('reason', 'failed')}"
+        for item in self.failed_actions:
+            return f"action {item['name']} failed: {item['reason']}"
+        if self.interrupted_by:
+            return f"interrupted: {self.interrupted_by.get('reason')}"
+        return self.refused or ""
+
+    @property
     def journal(self) -> Path:
-        return self.run_dir / "journal.json"
+        return self.journal_file or self.run_dir / "journal.json"
 
     @property
     def locust_report(self) -> Path:
@@ -80,10 +92,23 @@ class Verdict:
         return "; ".join(parts)
 
 
-def read_verdict(run_dir: Path, experiment: Path, exit_code: int) -> Verdict:
-    """Build the verdict from ``run_dir/journal.json`` (absent: the run crashed)."""
+def not_run(experiment: Path, run_dir: Path, reason: str) -> Verdict:
+    """The verdict of an experiment the session did not reach."""
+    title = experiment.stem
     try:
-        journal = json.loads((run_dir / "journal.json").read_text())
+        title = json.loads(experiment.read_text()).get("title", title)
+    except (OSError, json.JSONDecodeError):
+        pass
+    return Verdict(str(experiment), title, "not run", False, 0, run_dir, refused=reason or None)
+
+
+def read_verdict(
+    run_dir: Path, experiment: Path, exit_code: int, journal_file: Path | None = None
+) -> Verdict:
+    """Build the verdict from ``run_dir/journal.json`` (or ``journal_file``; absent: the run
+    crashed)."""
+    try:
+        journal = json.loads((journal_file or run_dir / "journal.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return Verdict(str(experiment), experiment.stem, "crashed", False, exit_code, run_dir)
     facts = journal.get("coffee_chaos", {})
@@ -99,46 +124,39 @@ def read_verdict(run_dir: Path, experiment: Path, exit_code: int) -> Verdict:
         unmet=facts.get("unmet_expectations", []),
         failed_actions=facts.get("failed_actions", []),
         refused=facts.get("refused"),
-        fault_window=fault_window(journal),
+        fault_windows=fault_windows(journal),
+        started=timestamp(journal.get("start")),
+        ended=timestamp(journal.get("end")),
         not_judged=facts.get("not_judged", []),
         interrupted_by=facts.get("interrupted_by"),
         measurement_problems=facts.get("measurement_problems", []),
+        journal_file=journal_file,
     )
 
 
 def _recovery_seconds(journal: dict[str, Any]) -> float | None:
-    for run in journal.get("run", []):
+    """From the start of the revert (the activity before ``time_to_recover`` that resolved
+    a fault) to the API ready and an order acknowledged: the revert itself (a dependency
+    starting) is part of the time to recover, not only the wait after it."""
+    runs = journal.get("run", [])
+    for index, run in enumerate(runs):
         if _func(run) == "time_to_recover" and run.get("status") == "succeeded":
             output = run.get("output")
             if isinstance(output, dict):
                 output = output.get("seconds")
             if isinstance(output, int | float):
-                return float(output)
+                return round(float(output) + _revert_seconds(runs[:index]), 3)
     return None
 
 
-def fault_window(journal: dict[str, Any]) -> tuple[float, float] | None:
-    """Unix start of the first fault and end of the first revert in the method."""
-    start = end = None
-    for run in journal.get("run", []):
-        func = _func(run)
-        if func in FAULT_FUNCS and start is None:
-            start = _timestamp(run.get("start"))
-        elif func in REVERT_FUNCS and start is not None and end is None:
-            end = _timestamp(run.get("end"))
-    if start is None:
-        return None
-    return (start, end if end is not None else _timestamp(journal.get("end")) or start)
+def _revert_seconds(earlier: list[dict[str, Any]]) -> float:
+    for run in reversed(earlier):
+        output = run.get("output")
+        if isinstance(output, dict) and output.get("reverts"):
+            start, end = timestamp(run.get("start")), timestamp(run.get("end"))
+            return max(end - start, 0.0) if start is not None and end is not None else 0.0
+    return 0.0
 
 
 def _func(run: dict[str, Any]) -> str | None:
     return run.get("activity", {}).get("provider", {}).get("func")
-
-
-def _timestamp(value: str | None) -> float | None:
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()

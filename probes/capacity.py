@@ -1,5 +1,6 @@
 """Chaos Toolkit probes of the load experiments: the saved capacity, the spike's phases,
-the café's pool gauge, and the expectations on the step test and the workload mixes.
+the café's pool gauge, and the expectations on the capacity search, the step test and the
+workload mixes.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
 from controls.evidence import unmet
-from gameday import capacity, livestats, loadplan, locustrun
+from gameday import capacity, capacityfile, livestats, loadplan, locustrun
 from gameday.httpcheck import require_loopback
 
 __all__ = [
+    "capacity_covers_the_plan",
     "capacity_was_found",
     "mixes_within_limits",
     "pool_waiting_during",
@@ -35,9 +37,50 @@ MAX_WINDOW_S = 3600
 def saved_capacity(
     capacity_file: str = "", configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
-    """The capacity figure baseline-ramp saved, with its evidence; fails when there is none."""
+    """The capacity the last capacity search saved, with its evidence; fails when there is
+    none, or when it is older than the target's last deployment."""
     with engine_call("read the saved capacity", configuration) as target:
-        return capacity.load_capacity(capacity.capacity_path(target, capacity_file))
+        return capacityfile.load_capacity(capacityfile.capacity_path(target, capacity_file), target)
+
+
+def capacity_covers_the_plan(
+    peak_customers: int = 500,
+    user_classes: str = loadplan.DEFAULT_USER_CLASSES,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """The capacity search of this run found the target serving at least what the plan's
+    peak offers (``peak_customers`` of ``user_classes``: 500 of the plan's mix offer about
+    220 orders/s) without degrading. A search limited by the load generator counts only
+    what the target served before that."""
+    with engine_call("read the capacity search's result", configuration) as target:
+        path = target.run_dir / capacityfile.FILE_NAME
+        floor = peak_customers * capacity.offered_per_user(
+            loadplan.parse_user_classes(user_classes)
+        )
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        raise ActivityFailed(f"no capacity search result in {path} ({exc})") from None
+    served = max(
+        (row["served_per_s"] for row in record["steps"] if row["verdict"] == "good"), default=0
+    )
+    if served < floor:
+        raise ActivityFailed(
+            unmet(
+                f"a capacity of at least {floor:.1f} orders/s (the plan's peak: "
+                f"{peak_customers} customers of {user_classes})",
+                f"{record['summary']}\n" + capacityfile.format_record(record),
+                capacity_orders_per_s=record["orders_per_s"],
+                served_without_degrading=served,
+            )
+        )
+    return {
+        "floor_orders_per_s": round(floor, 2),
+        "served_without_degrading": served,
+        **{key: record[key] for key in ("orders_per_s", "interval_orders_per_s", "summary")},
+        "limited_by": record["limited_by"],
+    }
 
 
 def pool_waiting_during(
@@ -90,8 +133,6 @@ def pool_waiting_during(
 
 
 def spike_phases(
-    base_users: int,
-    peak_users: int,
     base_s: float,
     ramp_s: float,
     hold_s: float,
@@ -101,13 +142,17 @@ def spike_phases(
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Offered vs served orders/s, latency, failures and 503s in each phase of the spike
-    (before, ramp-up, peak, ramp-down, after) of the current load run: queueing shows as
-    served < offered. Newly spawned users order at once, so a ramp may serve more than offered.
+    (before, ramp-up, peak, ramp-down, after) of the current load run, whose users it reads
+    (the plan's, or sized by the capacity: ``actions.capacity.start_spike``): queueing shows
+    as served < offered. Newly spawned users order at once, so a ramp may serve more than
+    offered.
 
     Waits until the live statistics cover the whole spike.
     """
     with engine_call("measure the spike's phases", configuration) as target:
         run = locustrun.latest(target)
+        base_users = run["shape_params"]["base_users"]
+        peak_users = run["shape_params"]["peak_users"]
         per_user = capacity.offered_per_user(loadplan.parse_user_classes(user_classes))
         began = capacity.first_second(
             run["live_file"], datetime.fromisoformat(run["started_at"]).timestamp()
@@ -162,7 +207,7 @@ def capacity_was_found(
 ) -> dict[str, Any]:
     """The step test of this run found a capacity (orders/s) before latency degraded."""
     with engine_call("read the step test's result", configuration) as target:
-        path = target.run_dir / capacity.FILE_NAME
+        path = target.run_dir / capacityfile.FILE_NAME
     try:
         record = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError) as exc:

@@ -29,7 +29,7 @@ from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
 from controls.evidence import unmet
-from gameday import capacity, livestats, loadplan, locustrun
+from gameday import capacity, livestats, loadplan, locustrun, tolerance
 from probes.prometheus import server_latency
 
 __all__ = [
@@ -43,6 +43,8 @@ __all__ = [
 logger = logging.getLogger("chaostoolkit")
 
 BASELINE_FILE = "baseline.json"
+# How long past its last window a probe waits for the load's per-second records.
+LIVE_GRACE_S = 10
 
 
 def load_stats(
@@ -65,7 +67,7 @@ def load_stats(
 
 def load_within(
     window_s: int,
-    p99_ms: float | None = None,
+    p99_ms: float | dict[str, float] | None = None,
     max_failure_ratio: float | None = None,
     keeps_pace_at_ms: float | None = None,
     endpoint: str | None = None,
@@ -79,6 +81,10 @@ def load_within(
     ``keeps_pace_at_ms`` (relative to the baseline window's pace): a system that answers
     within its bound passes, one that hangs, so that its customers stop asking, does not.
 
+    ``p99_ms`` relative to the baseline window of the same run,
+    ``{"max_ratio_of_baseline": 5, "floor_ms": 50}``, is 5 x the baseline's P99 or 50 ms,
+    whichever is larger (``facts["p99_bound"]`` shows the baseline and the bound).
+
     ``save_as_baseline`` keeps this window as the run's baseline. The API's own P99 for the
     same window (Prometheus) is reported beside Locust's; a disagreement is a measurement
     note, not a verdict.
@@ -91,22 +97,20 @@ def load_within(
     if not facts["count"] and not facts["in_flight"]:
         expected.append("requests")
         observed.append("none made")
+    bound = _p99_bound(p99_ms, configuration, endpoint)
+    if bound is not None:
+        facts["p99_bound"] = bound
+        p99_ms = bound["bound_ms"]
+    limits = {"p99_ms": p99_ms, "max_failure_ratio": max_failure_ratio}
+    facts["limits"] = {key: value for key, value in limits.items() if value is not None}
     if p99_ms is not None and (facts["p99_ms"] or 0) > p99_ms:
-        expected.append(f"P99 <= {p99_ms} ms")
+        expected.append(f"P99 <= {bound['described'] if bound else f'{p99_ms} ms'}")
         observed.append(f"P99 {facts['p99_ms']} ms ({facts['in_flight']} still open)")
     if max_failure_ratio is not None and facts["failure_ratio"] > max_failure_ratio:
         expected.append(f"failure ratio <= {max_failure_ratio}")
         observed.append(f"{facts['failure_ratio']} (codes {facts['codes']})")
     if keeps_pace_at_ms is not None:
-        facts["answer_ratio"] = _answer_ratio(configuration, endpoint, facts)
-        floor = capacity.pace_kept(_current(configuration)["user_classes"], keeps_pace_at_ms / 1000)
-        facts["pace_floor"] = floor
-        if floor is not None and facts["answer_ratio"] < floor:
-            expected.append(
-                f"answers/s >= {floor} x the baseline's (the pace kept were every answer "
-                f"{keeps_pace_at_ms} ms)"
-            )
-            observed.append(f"{facts['answer_ratio']} x ({facts['rps']}/s)")
+        _judge_pace(configuration, endpoint, facts, keeps_pace_at_ms, expected, observed)
     facts["server_view"] = _server_view(configuration, window_s, endpoint, facts, p99_ms)
     if expected:
         raise ActivityFailed(
@@ -212,6 +216,9 @@ def p99_recovers_after_drop(
         )
     drop_t = began + int(drop_after_s)
     last_start = drop_t + int(within_s)
+    # The last window ends at last_start + window_s; a load that stopped writing seconds
+    # before then (it ended, or its generator hung) is judged on what it wrote by then.
+    deadline = last_start + window_s + LIVE_GRACE_S
     while True:
         records = _records(configuration)
         newest = max((r["t"] for r in records), default=0)
@@ -225,14 +232,15 @@ def p99_recovers_after_drop(
                 "within_s": within_s,
                 "drop_t": drop_t,
             }
-        if newest - window_s + 1 >= last_start:
+        if newest - window_s + 1 >= last_start or time.time() > deadline:
             break
         time.sleep(1)
     seen = [p for p in tried if p is not None]
+    ended = "" if newest - window_s + 1 >= last_start else f"; the load's seconds end at {newest}"
     raise ActivityFailed(
         unmet(
             f"the P99 back under {p99_ms} ms within {within_s} s after the load dropped",
-            f"window P99s from the drop {seen[:5]} ... {seen[-3:]} ms",
+            f"window P99s from the drop {seen[:5]} ... {seen[-3:]} ms{ended}",
         )
     )
 
@@ -271,18 +279,61 @@ def _save_baseline(configuration: Configuration, endpoint: str | None, facts: di
     path.write_text(json.dumps(saved, indent=2))
 
 
-def _answer_ratio(configuration: Configuration, endpoint: str | None, facts: dict) -> float:
-    """Answers per second of this window over those of the baseline window."""
+def _judge_pace(
+    configuration: Configuration,
+    endpoint: str | None,
+    facts: dict[str, Any],
+    keeps_pace_at_ms: float,
+    expected: list[str],
+    observed: list[str],
+) -> None:
+    """Answers per second at least the baseline's pace were every answer that slow."""
+    facts["answer_ratio"] = _answer_ratio(configuration, endpoint, facts)
+    floor = capacity.pace_kept(_current(configuration)["user_classes"], keeps_pace_at_ms / 1000)
+    facts["pace_floor"] = floor
+    if floor is not None and facts["answer_ratio"] < floor:
+        expected.append(
+            f"answers/s >= {floor} x the baseline's (the pace kept were every answer "
+            f"{keeps_pace_at_ms} ms)"
+        )
+        observed.append(f"{facts['answer_ratio']} x ({facts['rps']}/s)")
+
+
+def _p99_bound(
+    p99_ms: Any, configuration: Configuration, endpoint: str | None
+) -> dict[str, Any] | None:
+    """A P99 bound relative to the run's baseline: max(ratio x baseline P99, floor)."""
+    if not isinstance(p99_ms, dict):
+        return None
+    with engine_call("judge the P99 against the baseline", configuration):
+        relative = tolerance.relative_bound(p99_ms)
+    baseline = _baseline(configuration, endpoint)["p99_ms"]
+    if baseline is None:
+        raise ActivityFailed(
+            f"the baseline of {endpoint or 'all requests'} has no P99 (no request in it): "
+            "a bound relative to it cannot be computed"
+        )
+    return tolerance.bound_from_baseline(relative, baseline)
+
+
+def _baseline(configuration: Configuration, endpoint: str | None) -> dict[str, Any]:
     path = _baseline_file(configuration)
     try:
-        baseline = json.loads(path.read_text())[endpoint or "*"]
+        return json.loads(path.read_text())[endpoint or "*"]
     except (FileNotFoundError, KeyError, json.JSONDecodeError):
         raise ActivityFailed(
             f"no baseline for {endpoint or 'all requests'} in {path}: judge a window before "
             "the fault with load_within(save_as_baseline=True) first"
         ) from None
+
+
+def _answer_ratio(configuration: Configuration, endpoint: str | None, facts: dict) -> float:
+    """Answers per second of this window over those of the baseline window."""
+    baseline = _baseline(configuration, endpoint)
     if not baseline["rps"]:
-        raise ActivityFailed(f"the baseline in {path} saw no answers: it cannot be compared")
+        raise ActivityFailed(
+            f"the baseline in {_baseline_file(configuration)} saw no answers: it cannot be compared"
+        )
     return round(facts["rps"] / baseline["rps"], 3)
 
 

@@ -201,6 +201,17 @@ class PrivateFaultProxy:
         finally:
             requests.delete(f"{self.url}/proxies/{name}/toxics/stall", timeout=3)
 
+    def delay(self, name: str, latency_ms: int) -> None:
+        """Hold every answer of the upstream of proxy ``name`` ``latency_ms`` (a latency
+        toxic; it goes with the proxy)."""
+        toxic = {"name": "delay", "type": "latency", "stream": "downstream"}
+        added = requests.post(
+            f"{self.url}/proxies/{name}/toxics",
+            json={**toxic, "attributes": {"latency": latency_ms}},
+            timeout=3,
+        )
+        assert added.status_code == 200, added.text
+
     def close(self) -> None:
         _ended(self.process)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -128,9 +129,25 @@ def launch_file(path: Path, workdir: Path, *args: str, **popen: Any) -> subproce
 
 def run(body: dict[str, Any], workdir: Path, *args: str, timeout: float = 180) -> tuple[int, dict]:
     """Run ``body`` to the end; return the exit code and the journal."""
-    process = launch(body, workdir, *args)
-    code = process.wait(timeout=timeout)
-    return code, journal(workdir)
+    return finish(launch(body, workdir, *args), workdir, timeout), journal(workdir)
+
+
+def finish(process: subprocess.Popen, workdir: Path, timeout: float) -> int:
+    """The run's exit code; a run over ``timeout`` is stopped as an operator would (SIGTERM:
+    the safety control reverts its faults and stops its load) and the test fails."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        raise AssertionError(
+            f"`chaos run` took more than {timeout:g} s and was stopped; "
+            f"see {workdir}/chaostoolkit.log"
+        ) from None
 
 
 def journal(workdir: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 import requests
 from kube_fixtures import cluster, k8s  # noqa: F401 (fixtures of the Kubernetes tests)
 
-from gameday import ledger, registry, services
+from gameday import freeze, ledger, registry, services
 from gameday.target import Target, load_target
 
 LAB_SERVICES = ("postgresql", "redis", "api", "aggregator")
@@ -31,6 +31,11 @@ def lab_state(target: Target) -> dict:
         ],
         "toxics": [],
         "qdiscs": [],
+        "frozen": [
+            name
+            for name in LAB_SERVICES
+            if freeze.frozen([services.status(name, target).get("pid") or 0])
+        ],
     }
     try:
         proxies = requests.get(f"{target.faultproxy_url}/proxies", timeout=2).json()
@@ -110,9 +115,15 @@ def lab() -> Target:
     target = load_target()
     assert wait_ready(target), f"{target.api_url}/readyz did not answer 200 within 30 s"
     before = lab_state(target)
-    assert before == {"not_running": [], "ledger": [], "locust": [], "toxics": [], "qdiscs": []}, (
-        f"the lab was not clean before the test: {before}"
-    )
+    clean = {
+        "not_running": [],
+        "ledger": [],
+        "locust": [],
+        "toxics": [],
+        "qdiscs": [],
+        "frozen": [],
+    }
+    assert before == clean, f"the lab was not clean before the test: {before}"
     yield target
     after = lab_state(target)
     if any(after.values()):

@@ -130,6 +130,23 @@ def test_kill_aggregator_mid_pass_waits_for_the_gauge(configuration, metrics) ->
 
 
 @pytest.mark.lab
+def test_kill_aggregator_mid_pass_lands_into_a_pass_that_still_runs(configuration, metrics) -> None:
+    """A pass over before ``into_pass_s`` is let go; the kill lands in the next, longer one."""
+    metrics.text = "aggregator_pass_in_progress 1.0\n"
+    for at, value in ((0.1, "0.0"), (0.6, "1.0")):
+        threading.Timer(
+            at, lambda v=value: setattr(metrics, "text", f"aggregator_pass_in_progress {v}\n")
+        ).start()
+    result = service_actions.kill_aggregator_mid_pass(
+        metrics_url=metrics.url, wait_s=5, into_pass_s=0.3, configuration=configuration
+    )
+    assert result["mid_pass"] is True and result["waited_s"] >= 0.85
+    with pytest.raises(ActivityFailed) as exc:
+        service_actions.kill_aggregator_mid_pass(into_pass_s=6, wait_s=5)
+    assert "into_pass_s must be at least 0 and under wait_s (5)" in str(exc.value)
+
+
+@pytest.mark.lab
 def test_kill_aggregator_mid_pass_falls_back_without_the_gauge(configuration, metrics) -> None:
     metrics.text = "http_requests_total 3\n"
     result = service_actions.kill_aggregator_mid_pass(

@@ -217,8 +217,11 @@ def test_one_shot_aggregator_runs_every_interval_and_a_kill_suspends_it(source, 
     assert all(1.9 <= gap <= 2.5 for gap in gaps), f"passes not every 2 s: {gaps}"
 
     def pass_in_progress() -> psutil.Process | None:
+        """A running pass that has recorded its start (a pass just forked has not yet)."""
         children = psutil.Process(loop_pid).children(recursive=True)
-        return next((c for c in children if "byocafe.aggregate" in c.cmdline()), None)
+        child = next((c for c in children if "byocafe.aggregate" in c.cmdline()), None)
+        started = child and any(r[2] == child.pid and r[4] is None for r in _passes())
+        return child if started else None
 
     child = wait_until(pass_in_progress, timeout=10, interval=0.05)
     assert os.getpgid(child.pid) == loop_pid, "a pass runs in the program's process group"

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from actions.capacity import find_capacity, start_sustained_load
+from actions.capacity import find_capacity, search_capacity, start_spike, start_sustained_load
 from gameday import capacity
+from probes.capacity import capacity_was_found
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -111,37 +112,57 @@ def test_no_knee_gives_a_lower_bound_and_a_first_step_knee_no_figure():
     assert knee["orders_per_s"] is None and knee["knee_users"] == 10
 
 
-def test_saved_figure_round_trips_and_missing_says_run_baseline_ramp(tmp_path):
-    path = tmp_path / "capacity.json"
-    with pytest.raises(capacity.CapacityError, match="run baseline-ramp first"):
-        capacity.load_capacity(path)
-    record = {
-        **capacity.find_knee([_row(10, 4, 4)], 200, 0.01, 0.5),
-        "steps": [{**_row(10, 4, 4), "p50_ms": 2, "p95_ms": 5}],
-    }
-    capacity.save_capacity(record, [path, tmp_path / "run" / "capacity.json"])
-    assert capacity.load_capacity(path)["orders_per_s"] == 4
-    assert json.loads((tmp_path / "run" / "capacity.json").read_text()) == record
-    path.write_text('{"orders_per_s": 0}')
-    with pytest.raises(capacity.CapacityError, match="no positive orders_per_s"):
-        capacity.load_capacity(path)
+def test_a_spike_sized_by_the_capacity_keeps_the_plans_base_to_peak_ratio():
+    plan_mix = {"CoffeeConsumer": 10, "RushHourCustomer": 5, "DowntownRegular": 3}
+    per_user = capacity.offered_per_user(plan_mix)
+    assert capacity.spike_customers(880, 1.0, 50, 500, per_user) == (200, 1997)
+    assert capacity.spike_customers(880, 0.5, 50, 500, per_user) == (100, 999)
+    assert capacity.spike_customers(0.1, 1.0, 50, 500, per_user) == (1, 2)  # still a spike
+    with pytest.raises(capacity.CapacityError, match="needs 11345 customers, more than the 5000"):
+        capacity.spike_customers(5000, 1.0, 50, 500, per_user)
+
+
+def test_measure_counts_requests_still_open_at_the_steps_end_at_their_age(tmp_path):
+    """A step whose requests hang must not look fast: they count at their age."""
+    seconds = [json.loads(_second(100 + i, 10, 5.0)) for i in range(5)]
+    last = seconds[-1]["by_name"]["/api/v1/order"]
+    last.update(open=10, open_hist={"3000.0": 10}, oldest_open_ms=3000.0)
+    row = capacity.measure(seconds, 100, 105, offered_per_s=20)
+    assert row["served_per_s"] == 10 and row["in_flight"] == 10
+    assert row["p99_ms"] >= 3000 and row["p50_ms"] == pytest.approx(5.0, rel=0.01)
+    assert "P99" in capacity.latency_or_failures(row, 200, 0.01)
 
 
 def _own_target(tmp_path: Path) -> dict:
-    """A lab-free target whose state directory is ``tmp_path/state``."""
+    """A lab-free target whose state directory is ``tmp_path/state``, deployed in 2026."""
     path = tmp_path / "target.json"
-    path.write_text(
-        json.dumps(
-            {"api_url": "http://127.0.0.1:9", "services": {}, "state_dir": str(tmp_path / "state")}
-        )
-    )
+    target = {"api_url": "http://127.0.0.1:9", "services": {}, "state_dir": str(tmp_path / "state")}
+    target["deployment"] = {"stamp": "a" * 64, "deployed_at": "2026-11-30T07:32:59Z"}
+    path.write_text(json.dumps(target))
     return {"target_file": str(path)}
 
 
-def test_sustained_load_refuses_without_a_saved_figure(tmp_path):
+def test_sustained_load_and_spike_refuse_a_missing_or_stale_capacity(tmp_path):
     configuration = _own_target(tmp_path)
-    with pytest.raises(ActivityFailed, match="state/capacity.json: run baseline-ramp first"):
+    with pytest.raises(ActivityFailed, match="state/capacity.json: run capacity-search first"):
         start_sustained_load(configuration=configuration)
+    stale = {"method": "search", "orders_per_s": 100, "measured_at": "2020-01-01T00:00:00Z"}
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "capacity.json").write_text(json.dumps(stale))
+    for start in (start_sustained_load, start_spike):
+        with pytest.raises(ActivityFailed, match="run capacity-search again"):
+            start(configuration=configuration)
+    with pytest.raises(ActivityFailed, match="capacity_share must be a number from 0"):
+        start_spike(capacity_share=-1, configuration=configuration)
+    assert not (tmp_path / "state" / "load").exists(), "no load was started"
+
+
+def test_a_bad_search_is_refused_before_any_load(tmp_path):
+    configuration = _own_target(tmp_path)
+    with pytest.raises(ActivityFailed, match="precision must be a number from 0.005 to 1"):
+        search_capacity(precision=2, configuration=configuration)
+    with pytest.raises(ActivityFailed, match="'DashboardViewer' places no orders"):
+        search_capacity(user_classes="DashboardViewer=1", configuration=configuration)
     assert not (tmp_path / "state" / "load").exists(), "no load was started"
 
 
@@ -177,5 +198,24 @@ def test_small_step_test_on_the_real_cafe(lab, tmp_path, monkeypatch):
     assert first["requests"] > 0 and second["served_per_s"] > first["served_per_s"]
     assert all(row["p99_ms"] is not None for row in record["steps"])
     assert record["orders_per_s"] > 0, capacity.format_table(record)
-    assert capacity.load_capacity(saved)["steps"] == record["steps"]
-    assert (tmp_path / "run" / "capacity.json").exists()
+    assert json.loads((tmp_path / "run" / "capacity.json").read_text())["steps"] == record["steps"]
+    assert not saved.exists(), "the ramp leaves the searched capacity alone"
+    assert record["against_searched"]["note"] == "no capacity search is saved"
+
+
+def test_the_ramps_probe_reads_its_record_and_deviates_when_the_first_step_degraded(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv("COFFEE_CHAOS_RUN_DIR", raising=False)
+    configuration = {**_own_target(tmp_path), "run_dir": str(tmp_path / "run")}
+    with pytest.raises(ActivityFailed, match="no step test result in .*run/capacity.json"):
+        capacity_was_found(configuration=configuration)
+    record = {"orders_per_s": None, "knee_reason": "P99 900 ms over 200 ms", "steps": []}
+    record["steps"] = [{**_row(10, 4.4, 4.4, p99=900), "p50_ms": 5, "p95_ms": 800}]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "capacity.json").write_text(json.dumps(record))
+    with pytest.raises(ActivityFailed, match=r"the first step \(10 users\) served without"):
+        capacity_was_found(configuration=configuration)
+    record.update(orders_per_s=4.4)
+    (tmp_path / "run" / "capacity.json").write_text(json.dumps(record))
+    assert capacity_was_found(configuration=configuration)["orders_per_s"] == 4.4

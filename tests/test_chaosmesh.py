@@ -50,13 +50,16 @@ def test_a_stall_drops_every_packet_and_removal_deletes_both(cluster, configurat
     network.add_timeout("postgresql", configuration=configuration)
     stall = cluster.custom["coffee-chaos-timeout-postgresql"]["spec"]
     assert stall["action"] == "loss" and stall["loss"] == {"loss": "100"}
-    [removed] = network.remove_network_faults("postgresql", configuration=configuration)
+    result = network.remove_network_faults("postgresql", configuration=configuration)
+    [removed] = result["removed"]
     assert {r["networkchaos"] for r in removed["removed"]} == {
         "coffee-chaos-latency-postgresql",
         "coffee-chaos-timeout-postgresql",
     }
     assert cluster.custom == {} and len(cluster.calls("DELETE", "/networkchaos/")) == 2
     assert ledger.ledger_for(load_target(configuration)).entries() == []
+    # the report's fault windows close on these marks
+    assert [r["kind"] for r in result["reverts"]] == ["networkchaos", "networkchaos"]
 
 
 def test_a_left_over_object_of_ours_is_removed_too(cluster, configuration):
@@ -100,7 +103,8 @@ def test_without_chaos_mesh_the_fault_is_refused_and_nothing_is_recorded(cluster
         network.add_latency("redis", latency_ms=300, configuration=configuration)
     assert "Not Found" in str(exc.value) and "is Chaos Mesh installed" in str(exc.value)
     assert ledger.ledger_for(load_target(configuration)).entries() == []
-    assert network.remove_network_faults("redis", configuration=configuration)[0]["removed"] == []
+    result = network.remove_network_faults("redis", configuration=configuration)
+    assert result["removed"][0]["removed"] == [] and "reverts" not in result
 
 
 def test_reset_is_refused_on_chaos_mesh(cluster, configuration):

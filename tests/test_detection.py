@@ -33,6 +33,10 @@ CI_SLICE = {
     "kill-aggregator": ["short-cache-ttl"],
     "kill-aggregator-mid-pass": ["cache-written-key-by-key"],
     "delay-postgres": ["no-dependency-timeouts"],
+    "freeze-redis": ["redis-reads-unbounded"],
+    "freeze-postgres": ["postgres-statements-unbounded"],
+    "lock-orders-table": ["no-server-statement-timeout"],
+    "pause-redis": ["aggregator-stops-after-redis-error"],
     "spike": ["blocking-handler"],
     "websocket-limits": ["serial-broadcast"],
     "soak": ["memory-per-request"],
@@ -89,7 +93,10 @@ def test_the_experiment_deviates_on_the_probe_that_catches_the_flaw(
     facts = journal.get("coffee_chaos", {})
     unmet = {item["name"] for item in facts.get("unmet_expectations", [])}
     _record(experiment, flaws, expected, unmet, journal)
-    assert code != 0 and journal["status"] == "completed" and journal["deviated"], (
+    # "failed" is Chaos Toolkit's status when a probe of the closing hypothesis raised (a
+    # /readyz that timed out): a deviation too; the run still went through its rollbacks.
+    went_through = journal["status"] in ("completed", "failed")
+    assert code != 0 and went_through and journal["deviated"], (
         f"{experiment} with {flaws}: status {journal['status']}, deviated "
         f"{journal['deviated']}, failed actions {facts.get('failed_actions')}"
     )

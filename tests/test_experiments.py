@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from gameday import ledger
-from tests.chaosrun import CHAOS, REPO, wait_for
+from tests.chaosrun import CHAOS, REPO, finish, journal, launch_file, wait_for
 
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
 QUICK = REPO / "experiments" / "vars" / "quick.yaml"
@@ -31,28 +31,11 @@ def test_experiment_validates(path):
 
 
 def chaos_quick(name: str, workdir: Path, *extra: str) -> tuple[int, dict]:
-    env = {**os.environ, "COFFEE_CHAOS_RUN_DIR": str(workdir / "run")}
-    result = subprocess.run(
-        [
-            CHAOS,
-            "--log-file",
-            str(workdir / "chaostoolkit.log"),
-            "run",
-            "--var-file",
-            str(QUICK),
-            *extra,
-            "--journal-path",
-            str(workdir / "journal.json"),
-            f"experiments/{name}.json",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
+    """``name`` run in the quick profile; a run over 240 s is stopped (SIGTERM) and fails."""
+    process = launch_file(
+        REPO / "experiments" / f"{name}.json", workdir, "--var-file", str(QUICK), *extra
     )
-    (workdir / "chaos.out").write_text(result.stdout + result.stderr)
-    return result.returncode, json.loads((workdir / "journal.json").read_text())
+    return finish(process, workdir, timeout=240), journal(workdir)
 
 
 def outputs(journal: dict) -> dict[str, dict]:
@@ -185,3 +168,54 @@ def test_a_system_that_misbehaves_during_the_fault_deviates(lab, tmp_path):
     judged = {run["activity"]["name"] for run in journal["run"]}
     assert {"time-to-recover", "load-is-healthy-after-recovery"} <= judged, "judged to the end"
     assert "start-redis" in [r["activity"]["name"] for r in journal["rollbacks"]]
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_freeze_redis(lab, tmp_path):
+    runs = passed(*chaos_quick("freeze-redis", tmp_path), tmp_path)
+    frozen = runs["freeze-redis"]["output"]
+    assert frozen["signal"] == "SIGSTOP" and frozen["stopped_pids"]
+    assert runs["readyz-names-redis"]["output"]["status"] == 503
+    assert runs["dashboard-answers-503-with-a-reason"]["output"]["elapsed_ms"] <= 2000
+    assert runs["orders-are-still-accepted"]["output"]["id"] is not None
+    assert set(runs["thaw-redis"]["output"]["continued_pids"]) >= set(frozen["stopped_pids"])
+    assert runs["api-recovered-without-a-restart"]["status"] == "succeeded"
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_freeze_postgres(lab, tmp_path):
+    runs = passed(*chaos_quick("freeze-postgres", tmp_path), tmp_path)
+    frozen = runs["freeze-postgres"]["output"]
+    assert len(frozen["stopped_pids"]) > 1, "the postmaster and its workers"
+    assert runs["orders-fail-fast-with-503"]["output"]["elapsed_ms"] <= 2000
+    assert runs["readyz-names-the-database"]["output"]["status"] == 503
+    assert runs["failed-orders-failed-fast"]["output"]["p99_ms"] <= 2000
+    lost = runs["no-acknowledged-order-lost"]["output"]
+    assert lost["acknowledged"] > 0 and not lost["missing"]
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_lock_orders_table(lab, tmp_path):
+    runs = passed(*chaos_quick("lock-orders-table", tmp_path), tmp_path)
+    locked = runs["lock-orders-table"]["output"]
+    assert locked["mode"] == "ACCESS EXCLUSIVE" and locked["holder_pid"]
+    assert runs["orders-fail-fast-with-503"]["output"]["elapsed_ms"] <= 2000
+    assert runs["refused-orders-placed"]["output"]["refused"] == 3
+    assert runs["refused-orders-are-not-stored"]["output"] == {"refused": 3, "stored": 0}
+    assert runs["unlock-orders-table"]["output"]["changed"] is True
+    assert 0 < runs["time-to-recover"]["output"] <= 5
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_pause_redis(lab, tmp_path):
+    runs = passed(*chaos_quick("pause-redis", tmp_path), tmp_path)
+    assert runs["pause-redis-write"]["output"]["mode"] == "WRITE"
+    assert runs["dashboard-served-while-writes-pause"]["output"]["status"] == 200
+    assert runs["pause-redis-all"]["output"]["mode"] == "ALL"
+    assert runs["dashboard-answers-503-with-a-reason"]["output"]["elapsed_ms"] <= 2000
+    assert runs["answers-keep-their-pace-during-the-stall"]["output"]["p99_ms"] <= 2000
+    assert runs["the-aggregator-passes-again"]["output"]["dashboard_s"] <= 15

@@ -14,6 +14,7 @@ from chaoslib.exceptions import ActivityFailed
 from kube_fixtures import kubernetes_configuration
 
 from actions.services import kill_one_pod
+from gameday import kube
 from probes import autoscaling, pods
 
 ORDERS = "/api/v1/order"
@@ -24,6 +25,7 @@ class Live:
 
     def __init__(self, configuration: dict, tmp_path) -> None:
         self.path = tmp_path / "live.jsonl"
+        at_a_second_start()  # the whole seconds the probes count begin now, not up to 1 s ago
         self.began = time.time() - 2  # two seconds already written when a probe first looks
         state = json.loads(open(configuration["target_file"]).read())["state_dir"]
         current = tmp_path / "state" / "load" / "current.json"
@@ -42,8 +44,11 @@ class Live:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._write, daemon=True)
         self.thread.start()
-        while not self.path.exists():
+        while not self._written(2):  # the file exists before its first line is written
             time.sleep(0.05)
+
+    def _written(self, lines: int) -> bool:
+        return self.path.exists() and self.path.read_text().count("\n") >= lines
 
     def _write(self) -> None:
         t = int(self.began)
@@ -62,6 +67,11 @@ class Live:
             time.sleep(0.1)
 
 
+def at_a_second_start() -> None:
+    """Sleep until a new second has just begun (timings below are judged in whole seconds)."""
+    time.sleep(1.02 - time.time() % 1)
+
+
 @pytest.fixture
 def live(tmp_path, cluster):
     configuration = kubernetes_configuration(tmp_path)
@@ -76,7 +86,8 @@ def test_a_scale_out_and_in_within_bounds_passes_every_probe(cluster, live):
     cluster.plan_hpa("coffee-api", [(1.0, 4, 90), (7.0, 2, 10)])
     out = autoscaling.scales_out_within(2, within_s=10, poll_s=0.2, configuration=configuration)
     assert out["initial_replicas"] == 2 and out["peak_desired"] == 4
-    assert 0.5 <= out["desired_rose_after_s"] <= 2 and out["ready_after_s"] >= 1.8
+    # the plan raises desired replicas 1 s in; polls on a busy machine may see it a second late
+    assert 0.5 <= out["desired_rose_after_s"] <= 3.5 and out["ready_after_s"] >= 1.8
     assert [s["desired"] for s in out["timeline"]][:2] == [2, 4]
     answers = autoscaling.answers_during_scale_out(configuration=configuration)
     assert answers["codes"] == {"200": answers["count"]} and answers["count"] > 0
@@ -105,10 +116,16 @@ def test_failed_requests_during_the_scale_in_deviate(cluster, live):
     assert "with at most 0 failed requests" in str(exc.value) and "failed" in str(exc.value)
 
 
-def test_a_pod_kill_within_its_share_passes(cluster, live):
+def test_a_pod_kill_within_its_share_passes(cluster, live, monkeypatch):
     configuration, writer = live
     cluster.endpoint_lag_s, cluster.start_delay_s = 1.0, 1.0
-    writer.failures[int(time.time())] = 5  # of 20 in the second of the kill: within a half
+    terminate = kube.terminate
+
+    def failing_as_it_dies(*args, **kwargs):
+        writer.failures[int(time.time())] = 5  # of 20 in the second of the kill: within a half
+        return terminate(*args, **kwargs)
+
+    monkeypatch.setattr(kube, "terminate", failing_as_it_dies)
     kill_one_pod("api", timeout_s=10, configuration=configuration)
     judged = pods.failures_within_killed_share(
         max_failure_ratio=0.01, replacement_within_s=10, configuration=configuration

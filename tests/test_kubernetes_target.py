@@ -51,7 +51,9 @@ def test_manifests_without_the_service_labels_are_refused_naming_what_is_missing
     assert "not valid YAML" in str(exc.value)
 
 
+@pytest.mark.lab
 def test_check_target_sees_the_kubernetes_signals_of_the_fake_cluster(tmp_path, cluster):
+    """The FAKE cluster's signals; the API, WebSocket and database checks reach the lab's."""
     signals = targetcheck.check(load_target(kubernetes_configuration(tmp_path)))
     for name in K8S_SIGNALS:
         assert signals[name].offered, (name, signals[name].evidence)

@@ -29,7 +29,7 @@ def test_buckets_hold_every_asserted_threshold_and_the_contract_buckets():
 
 
 def test_collector_counts_requests_failures_and_latency_buckets():
-    collector = LoadCollector(lambda: 42)
+    collector = LoadCollector(lambda: 42, tasks_per_user_s=0.5)
     second = {
         "/api/v1/order": {
             "method": "POST",
@@ -40,8 +40,8 @@ def test_collector_counts_requests_failures_and_latency_buckets():
             "sum_ms": 3088.0,
         },
     }
-    collector.feed(second)
-    collector.feed(second)
+    collector.feed(second, {"loop_lag_ms": 3.5, "pace_missed": 2})
+    collector.feed(second, {"loop_lag_ms": 1.25, "pace_missed": 1})
     text = _exposition(collector)
     assert 'locust_requests_total{code="200",method="POST",name="/api/v1/order"} 6.0' in text
     assert 'locust_requests_total{code="503",method="POST",name="/api/v1/order"} 2.0' in text
@@ -54,6 +54,9 @@ def test_collector_counts_requests_failures_and_latency_buckets():
     assert f"{bucket % '+Inf'} 8.0" in text
     assert 'locust_request_duration_seconds_sum{method="POST",name="/api/v1/order"} 6.176' in text
     assert "locust_users 42.0" in text
+    assert "locust_offered_per_second 21.0" in text  # 42 users paced at 0.5 tasks/s
+    assert "locust_loop_lag_seconds 0.00125" in text  # the newest second's
+    assert "locust_pace_missed_total 3.0" in text
 
 
 @pytest.mark.lab

@@ -151,7 +151,10 @@ def test_network_actions_inject_and_remove_everything(proxied) -> None:
     assert json.loads(json.dumps(injected)) == injected
     assert ping(port)[1] >= 0.18
     removed = network.remove_network_faults(configuration=configuration)
-    assert removed[0]["removed"][0]["toxic"] == "coffee-chaos-latency"
+    assert removed["removed"][0]["removed"][0]["toxic"] == "coffee-chaos-latency"
+    assert injected["fault"]["kind"] == "toxic" and injected["fault"]["subject"] == "redis"
+    assert [r["ledger_id"] for r in removed["reverts"]] == [injected["ledger_id"]]
+    assert removed["reverts"][0]["at"] >= injected["fault"]["at"]
     assert netfault.active(target) == [] and ledger.ledger_for(target).entries() == []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
@@ -109,3 +110,21 @@ def test_no_request_at_all_is_not_a_healthy_window(run):
     with pytest.raises(ActivityFailed) as exc:
         load.load_within(1, p99_ms=200, configuration=configuration)
     assert "none made" in str(exc.value)
+
+
+def test_a_recovery_the_load_ended_before_is_judged_not_waited_for(run, tmp_path, monkeypatch):
+    """The load stopped writing seconds before the recovery bound: the probe deviates on what
+    it wrote, by the bound plus a grace, instead of waiting for seconds that never come."""
+    configuration, write = run
+    write(*[answered(10, ms="3000.0")] * 6)
+    began = int(time.time()) - 6
+    current = tmp_path / "state" / "load" / "current.json"
+    started = datetime.fromtimestamp(began, UTC).isoformat()
+    current.write_text(json.dumps({**json.loads(current.read_text()), "started_at": started}))
+    monkeypatch.setattr(load, "LIVE_GRACE_S", 0)
+    with pytest.raises(ActivityFailed) as exc:
+        load.p99_recovers_after_drop(
+            2, within_s=3, window_s=2, p99_ms=200, configuration=configuration
+        )
+    assert "P99 back under 200 ms within 3 s" in str(exc.value)
+    assert f"the load's seconds end at {began + 5}" in str(exc.value)

@@ -18,6 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 from target_files import write_target
 
 from gameday import ledger, services
@@ -44,6 +46,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.e2e]
 
 HOLD = hold(30)
 GAMEDAY = str(Path(sys.executable).parent / "gameday")
+NODE_EXPORTER = "http://127.0.0.1:9100/metrics"  # the lab's (roles/prometheus)
+PHASE = "coffee_chaos_experiment_phase"
 
 
 def _redis_fault_recorded(target) -> bool:
@@ -134,15 +138,39 @@ def test_signal_mid_fault_reverts_and_stops_the_load(lab, tmp_path, signum):
     assert result["coffee_chaos"]["load"]["files"]["html"].endswith("report.html")
 
 
+def node_series(name: str) -> list[tuple[dict, float]]:
+    """The samples of ``name`` node_exporter serves now (the fault series: its textfile
+    collector reads what the ledger wrote, with no process of the run alive)."""
+    text = requests.get(NODE_EXPORTER, timeout=10).text
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
 def test_sigkilled_runner_is_recovered_from_the_ledger(lab, tmp_path):
     process = launch(experiment([kill("redis"), HOLD], [start("redis")]), tmp_path)
     wait_for(lambda: _redis_fault_recorded(lab), what="the fault to be recorded")
+    wait_for(lambda: node_series("coffee_chaos_fault_active"), what="the fault series")
     process.kill()
     process.wait(timeout=10)
+    [(fault, _)] = node_series("coffee_chaos_fault_active")
+    assert fault == {
+        "experiment": "experiment",
+        "kind": "service",
+        "target": "redis",
+        "name": "kill-redis",
+    }, "the dead run's fault is still a series"
+    phases = {labels["phase"]: value for labels, value in node_series(PHASE)}
+    assert phases["fault"] == 1 and sum(phases.values()) == 1
     gameday = [str(Path(sys.executable).parent / "gameday")]
     first = subprocess.run(gameday + ["recover"], capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     assert "reverted service redis" in first.stdout
+    assert node_series("coffee_chaos_fault_active") == [], "recover rewrote the series"
+    assert node_series(PHASE) == [], "no run survives a recover"
     second = subprocess.run(gameday + ["recover"], capture_output=True, text=True, timeout=60)
     assert second.returncode == 0 and "Nothing to recover" in second.stdout
 

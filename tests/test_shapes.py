@@ -86,6 +86,28 @@ def test_sustained_by_orders_per_s_is_an_open_model():
     assert fixed.tick(10) == (20, 10) and fixed.tasks_per_user_s == pytest.approx(1.5)
 
 
+def test_search_runs_the_rate_the_control_file_asks_for(tmp_path):
+    control = tmp_path / "rate.json"
+    shape = shapes.build(
+        "search",
+        {"control_file": str(control), "user_rate_s": 2, "max_orders_per_s": 100, "duration_s": 60},
+    )
+    assert shape.tasks_per_user_s == 2 and shape.max_users == 50
+    assert shape.tick(0) == (0, 200)  # nothing asked yet
+    control.write_text('{"orders_per_s": 41}')
+    assert shape.tick(1) == (20, 200)  # 20 users paced at 2 orders/s each: 40 offered
+    control.write_text('{"orders_per_s": 4')  # half-written: the last count holds
+    assert shape.tick(2) == (20, 200)
+    control.write_text('{"orders_per_s": 1000}')
+    assert shape.tick(3) == (50, 200)  # bounded by max_orders_per_s
+    control.write_text('{"orders_per_s": 0.4}')
+    assert shape.tick(4) == (1, 200)  # some load: at least one user
+    assert shape.tick(60) is None
+    control.write_text('{"stop": true}')
+    assert shape.tick(5) is None
+    assert shapes.users_for(0, 2) == 0 and shapes.users_for(101, 2) == 50
+
+
 def test_soak_default_is_100_users_for_two_hours():
     shape = shapes.build("soak")
     assert shape.tick(0) == (100, 10)
@@ -120,7 +142,18 @@ def test_soak_default_is_100_users_for_two_hours():
             "unknown parameter(s) 'step_s' for the stairs shape: it takes "
             "steps, step_duration_s, spawn_rate",
         ),
-        ("ramp", {}, "unknown load shape 'ramp': choose among stairs, spike, sustained, soak"),
+        (
+            "ramp",
+            {},
+            "unknown load shape 'ramp': choose among stairs, spike, sustained, soak, search",
+        ),
+        ("search", {}, "search shape: control_file must be an absolute path, got ''"),
+        ("search", {"control_file": "/r", "user_rate_s": 0}, "user_rate_s must be a positive"),
+        (
+            "search",
+            {"control_file": "/r", "max_orders_per_s": 20000},
+            "20000 orders/s at 2.0 per user needs more than 5000 users",
+        ),
     ],
 )
 def test_bad_parameters_are_refused_with_their_name(name, params, message):

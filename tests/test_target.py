@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from gameday import livestats
 from gameday.errors import GamedayError
-from gameday.target import RUN_DIR_ENV, LoadSection, TargetError, load_target
+from gameday.target import (
+    ENGINE_KEYS,
+    RUN_DIR_ENV,
+    Deployment,
+    LoadSection,
+    TargetError,
+    _configuration_fields,
+    load_target,
+)
 
 
 def _target_with(tmp_path: Path, **extra) -> dict:
@@ -53,6 +62,29 @@ def test_a_bad_load_section_is_refused_naming_the_key(tmp_path, section, message
         load_target(_target_with(tmp_path, load=section))
     assert message in str(exc.value)
     assert str(tmp_path / "target.json") in str(exc.value)
+
+
+def test_the_deployment_the_cafe_role_records_is_read(tmp_path):
+    assert load_target(_target_with(tmp_path)).deployment is None
+    recorded = {"stamp": "63a2c33c", "deployed_at": "2026-11-30T07:32:59Z"}
+    deployment = load_target(_target_with(tmp_path, deployment=recorded)).deployment
+    assert deployment == Deployment("63a2c33c", datetime(2026, 11, 30, 7, 32, 59, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    "deployment",
+    [
+        {"stamp": "", "deployed_at": "2026-11-30T07:32:59Z"},
+        {"stamp": "ab"},
+        "ab",
+        {"stamp": "ab", "deployed_at": "yesterday"},
+    ],
+)
+def test_a_bad_deployment_is_refused_naming_it(tmp_path, deployment):
+    with pytest.raises(
+        TargetError, match='deployment must be {"stamp": "<checksum>", "deployed_at"'
+    ):
+        load_target(_target_with(tmp_path, deployment=deployment))
 
 
 def test_target_and_live_statistics_errors_are_gameday_errors(tmp_path):
@@ -155,3 +187,7 @@ def test_the_netem_interface_must_exist_and_be_loopback_unless_allowed(tmp_path)
         with pytest.raises(TargetError) as exc:
             load_target({**_target_with(tmp_path), "netem_interface": others[0]})
         assert "allow_remote_target: true" in str(exc.value)
+
+
+def test_engine_keys_are_every_configuration_key_the_engine_reads():
+    assert set(ENGINE_KEYS) == {"target_file", *_configuration_fields({})}

@@ -426,7 +426,7 @@ def test_workers_hand_their_seconds_and_orders_to_the_master(tmp_path):
         master.flushed_until = 2000
         for worker in workers:
             master.take_over(json.loads(json.dumps(worker.hand_over())))  # as sent
-        assert workers[0].hand_over() == {{"seconds": [], "acked": []}}
+        assert workers[0].hand_over() == {{"seconds": [], "acked": [], "generator": []}}
         late = {{"seconds": [[1990, {{"/api/v1/order": {{"count": 1, "failures": 1,
                  "codes": {{"0": 1}}, "hist": {{"5.0": 1}}, "sum_ms": 5.0}}}}]], "acked": []}}
         master.take_over(late)  # a second already written counts in the next one

@@ -21,6 +21,15 @@ Users open that account with ``in_flight(name)`` around each request. Every ackn
 is appended to ``$COFFEE_ACKED_FILE``, flushed each second. WebSocket events
 (request type ``WS``) carry code 101 when they succeed, 0 when no answer came.
 
+The load generator's own figures ride on the same line, when measured: ``loop_lag_ms``
+(how late the event loop woke a greenlet that sleeps ``LAG_PROBE_S``, the worst
+of the second over every Locust process: a generator short of CPU wakes its
+users late and times their answers late) and ``pace_missed`` (open-model tasks
+that could not start on their user's pace: the previous answer, or the process,
+was late)::
+
+    {"t": 1764208801, "by_name": {...}, "loop_lag_ms": 1.8, "pace_missed": 0}
+
 Distributed runs: the workers record, and hand their seconds and orders to
 the master with each report (every second); only the master writes the files,
 ``LAG_S`` behind the clock so that every worker's share of a second is in.
@@ -65,6 +74,7 @@ from selfstop import FailureWatch
 SELF_STOP_EXIT_CODE = 3
 SIGNIFICANT_DIGITS = 3
 LAG_S = 2.5  # distributed: how long the master waits for the workers' share of a second
+LAG_PROBE_S = 0.1  # the event-loop lag greenlet's sleep
 REPORT_KEY = "coffee_live"
 logger = logging.getLogger("coffee-chaos")
 
@@ -133,6 +143,7 @@ class LiveRecorder:
         self.on_second: list[Any] = []  # callables(t, by_name), for each second written
         self.open: dict[int, tuple[str, float]] = {}  # token -> (name, start time)
         self._tokens = itertools.count()
+        self.generator: dict[int, dict[str, float]] = defaultdict(dict)  # t -> its figures
 
     def _stats(self, t: int, name: str, method: str = "") -> dict[str, Any]:
         by_name = self.seconds[t]
@@ -166,6 +177,16 @@ class LiveRecorder:
             hist[bucket] = hist.get(bucket, 0) + 1
             stats["oldest_open_ms"] = round(max(stats.get("oldest_open_ms", 0), age_ms), 3)
 
+    def note_loop_lag(self, lag_ms: float) -> None:
+        """The event loop woke a greenlet ``lag_ms`` late: keep the second's worst."""
+        figures = self.generator[int(time.time())]
+        figures["loop_lag_ms"] = max(figures.get("loop_lag_ms", 0.0), lag_ms)
+
+    def missed_pace(self) -> None:
+        """An open-model user could not start its task on its pace."""
+        figures = self.generator[int(time.time())]
+        figures["pace_missed"] = figures.get("pace_missed", 0) + 1
+
     def on_request(
         self, name: str, response_time: float, status: int, failed: bool, method: str = ""
     ) -> None:
@@ -193,7 +214,12 @@ class LiveRecorder:
         """Everything recorded so far, for the master (a worker's report); then forget it."""
         seconds, self.seconds = self.seconds, defaultdict(dict)
         acked, self.acked = self.acked, []
-        return {"seconds": [[t, by_name] for t, by_name in seconds.items()], "acked": acked}
+        generator, self.generator = self.generator, defaultdict(dict)
+        return {
+            "seconds": [[t, by_name] for t, by_name in seconds.items()],
+            "acked": acked,
+            "generator": [[t, figures] for t, figures in generator.items()],
+        }
 
     def take_over(self, report: dict[str, Any]) -> None:
         """Merge a worker's report; a second already written counts in the next one."""
@@ -203,20 +229,30 @@ class LiveRecorder:
             for name, stats in by_name.items():
                 merge_stats(second.setdefault(name, {}), stats, open_too=on_time)
         self.acked.extend(report.get("acked", []))
+        for t, figures in report.get("generator", []):
+            into = self.generator[max(int(t), self.flushed_until)]
+            if "loop_lag_ms" in figures:
+                into["loop_lag_ms"] = max(into.get("loop_lag_ms", 0.0), figures["loop_lag_ms"])
+            if "pace_missed" in figures:
+                into["pace_missed"] = into.get("pace_missed", 0) + figures["pace_missed"]
 
     def flush(self, final: bool = False) -> None:
         """Append one line per complete second (all pending ones when final)."""
         until = int(time.time() - self.lag_s)
         if final:
-            until = max([int(time.time()) + 1, *(t + 1 for t in self.seconds)])
+            pending = [*self.seconds, *self.generator]
+            until = max([int(time.time()) + 1, *(t + 1 for t in pending)])
         lines = []
         for second in range(self.flushed_until, until):
             by_name = self.seconds.pop(second, {})
             for stats in by_name.values():
                 stats["sum_ms"] = round(stats["sum_ms"], 3)
-            lines.append(json.dumps({"t": second, "by_name": by_name}))
+            figures = {
+                key: round(value, 3) for key, value in self.generator.pop(second, {}).items()
+            }
+            lines.append(json.dumps({"t": second, "by_name": by_name, **figures}))
             for listener in self.on_second:
-                listener(second, by_name)
+                listener(second, by_name, figures)
         self.flushed_until = max(self.flushed_until, until)
         _append(self.live_path, lines)
         acked, self.acked = self.acked, []
@@ -248,6 +284,14 @@ def in_flight(name: str) -> Iterator[None]:
         recorder.end(token)
 
 
+def _measure_loop_lag() -> None:
+    """Sleep ``LAG_PROBE_S`` again and again, noting how late each wake-up is."""
+    while True:
+        before = time.monotonic()
+        gevent.sleep(LAG_PROBE_S)
+        recorder.note_loop_lag(max(0.0, time.monotonic() - before - LAG_PROBE_S) * 1000)
+
+
 def _tick_every_second(writes: bool) -> None:
     """Just after each second: note the open requests; the writing process then flushes."""
     while True:
@@ -259,9 +303,12 @@ def _tick_every_second(writes: bool) -> None:
 
 def _serve_metrics(environment: Environment, port: int) -> None:
     registry = CollectorRegistry(auto_describe=True)
-    collector = LoadCollector(lambda: environment.runner.user_count if environment.runner else 0)
+    collector = LoadCollector(
+        lambda: environment.runner.user_count if environment.runner else 0,
+        float(os.environ.get(env.TASKS_PER_USER_S) or 0),
+    )
     registry.register(collector)
-    recorder.on_second.append(lambda _t, by_name: collector.feed(by_name))
+    recorder.on_second.append(lambda _t, by_name, figures: collector.feed(by_name, figures))
     try:
         WSGIServer(("127.0.0.1", port), make_wsgi_app(registry), log=None).start()
     except OSError as exc:
@@ -276,7 +323,7 @@ def _serve_metrics(environment: Environment, port: int) -> None:
 def _watch_failures(environment: Environment, bound: float, after_s: int) -> None:
     watch = FailureWatch(bound, after_s)
 
-    def on_second(t: int, by_name: dict[str, dict[str, Any]]) -> None:
+    def on_second(t: int, by_name: dict[str, dict[str, Any]], _figures: dict) -> None:
         reason = watch.feed(t, by_name)
         running = environment.runner.state in (
             locust.runners.STATE_SPAWNING,
@@ -328,6 +375,7 @@ def _start_ticking(**_: Any) -> None:
         recorder.flushed_until = int(time.time())
         writes = bool(recorder.live_path or recorder.acked_path or recorder.on_second)
         ticker.append(gevent.spawn(_tick_every_second, writes))
+        ticker.append(gevent.spawn(_measure_loop_lag))
 
 
 @events.request.add_listener

@@ -69,9 +69,13 @@ class PacedUser(FastHttpUser):
             self.next_slot = time.monotonic()
 
     def paced_wait(self) -> float:
-        """Until the next slot of this user's own phase; a late task delays, never bunches."""
+        """Until the next slot of this user's own phase; a late task delays, never bunches,
+        and counts as a missed pace (the live statistics' ``pace_missed``)."""
         now = time.monotonic()
-        self.next_slot = max(self.next_slot + self.pace_s, now)
+        slot = self.next_slot + self.pace_s
+        if now > slot:
+            instrumentation.recorder.missed_pace()
+        self.next_slot = max(slot, now)
         return self.next_slot - now
 
 

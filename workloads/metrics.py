@@ -8,6 +8,9 @@ Prometheus and the live file agree. Served on ``127.0.0.1:$COFFEE_METRICS_PORT``
     locust_failures_total{name, method}
     locust_request_duration_seconds_bucket{name, method, le}   (+ _sum, _count)
     locust_users
+    locust_offered_per_second      open model: tasks/s the users are paced to send (else 0)
+    locust_loop_lag_seconds        the newest second's worst event-loop lag
+    locust_pace_missed_total       open-model tasks that could not start on their pace
 
 The histogram has a boundary at every threshold the experiments assert
 (0.2 s p99, 1.5 s and 2.5 s answer bounds, 2 s fail-fast) besides the
@@ -34,15 +37,21 @@ BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 
 class LoadCollector(Collector):
     """Cumulative counts of the seconds fed so far, plus the current number of users."""
 
-    def __init__(self, users: Callable[[], int]) -> None:
+    def __init__(self, users: Callable[[], int], tasks_per_user_s: float = 0.0) -> None:
         self.users = users
+        self.tasks_per_user_s = tasks_per_user_s
+        self.loop_lag_s = 0.0
+        self.pace_missed = 0
         self.requests: dict[tuple[str, str, str], int] = defaultdict(int)
         self.failures: dict[tuple[str, str], int] = defaultdict(int)
         self.buckets: dict[tuple[str, str], list[int]] = {}
         self.sums: dict[tuple[str, str], float] = defaultdict(float)
 
-    def feed(self, by_name: dict[str, dict[str, Any]]) -> None:
-        """Add one second of statistics (the ``by_name`` of a live record)."""
+    def feed(self, by_name: dict[str, dict[str, Any]], figures: dict[str, float]) -> None:
+        """Add one second of statistics (the ``by_name`` of a live record, and the load
+        generator's figures of that second)."""
+        self.loop_lag_s = figures.get("loop_lag_ms", 0.0) / 1000
+        self.pace_missed += int(figures.get("pace_missed", 0))
         for name, stats in by_name.items():
             key = (name, stats.get("method", ""))
             for code, n in stats.get("codes", {}).items():
@@ -82,7 +91,23 @@ class LoadCollector(Collector):
                 cumulative.append((bound, seen))
             durations.add_metric(list(labels), cumulative, sum_value=self.sums[labels])
         yield durations
-        yield GaugeMetricFamily("locust_users", "Users currently running.", value=self.users())
+        users = self.users()
+        yield GaugeMetricFamily("locust_users", "Users currently running.", value=users)
+        yield GaugeMetricFamily(
+            "locust_offered_per_second",
+            "Tasks per second the open-model users are paced to send (0: closed model).",
+            value=users * self.tasks_per_user_s,
+        )
+        yield GaugeMetricFamily(
+            "locust_loop_lag_seconds",
+            "How late the load generator's event loop woke, worst of the newest second.",
+            value=self.loop_lag_s,
+        )
+        yield CounterMetricFamily(
+            "locust_pace_missed",
+            "Open-model tasks that could not start on their user's pace.",
+            value=self.pace_missed,
+        )
 
 
 def _le(bound_s: float) -> str:

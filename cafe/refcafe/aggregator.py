@@ -82,7 +82,10 @@ class Aggregator:
 
     def run_forever(self) -> None:
         while not self.stop.is_set():
-            self.run_pass()
+            result = self.run_pass()
+            if result == "failure" and self.settings.flaw("aggregator-stops-after-redis-error"):
+                logger.error("the pass loop ends (flaw): no more passes until a restart")
+                self.stop.wait()  # the flaw: the process lives on, silent
             self.stop.wait(self.period)
 
     def run_pass(self) -> str:

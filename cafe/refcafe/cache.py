@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .errors import DependencyUnavailable
-from .settings import Settings
+from .settings import UNBOUNDED_SECONDS, Settings
 from .telemetry import REDIS_STATUS
 
 logger = logging.getLogger(__name__)
@@ -30,10 +30,12 @@ class Cache:
 
     def __init__(self, settings: Settings) -> None:
         self._timeout = settings.dependency_timeout
+        if settings.flaw("redis-reads-unbounded"):  # the flaw: redis-py's default, no bound
+            self._timeout = UNBOUNDED_SECONDS
         self.client = Redis(
             host=settings.redis_host,
             port=settings.redis_port,
-            socket_timeout=settings.dependency_timeout,
+            socket_timeout=self._timeout,
             socket_connect_timeout=settings.dependency_timeout,
             # One immediate retry on a dropped connection (a stale socket after a Redis
             # restart); timeouts are never retried, and asyncio.timeout bounds the whole call.

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .deadline import loop_deadline
 from .errors import DependencyUnavailable
-from .settings import Settings
+from .settings import UNBOUNDED_SECONDS, Settings
 from .telemetry import DB_STATUS
 
 logger = logging.getLogger(__name__)
@@ -80,8 +81,15 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.schema = settings.postgres_schema
         self._op_timeout = settings.dependency_timeout
+        if settings.flaw("postgres-statements-unbounded"):  # the flaw: psycopg's default
+            self._op_timeout = UNBOUNDED_SECONDS
         self._purge: asyncio.Task[None] | None = None
         conninfo = settings.postgres_conninfo("refcafe-api")
+        if not settings.flaw("no-server-statement-timeout"):
+            # The server gives up when we do: a statement we answered 503 for (stuck behind a
+            # lock, say) must not run on, and commit, once we are gone.
+            timeout_ms = int(self._op_timeout * 1000)
+            conninfo = make_conninfo(conninfo, options=f"-c statement_timeout={timeout_ms}")
         self.pool: BoundedCheckPool | OneConnection
         if settings.flaw("no-reconnect"):
             self.pool = OneConnection(conninfo)

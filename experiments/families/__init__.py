@@ -6,10 +6,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from . import data, failure, load
+from . import data, failure, grey, load
 from .blocks import catches
 
-_FAMILIES = (failure, load, data)
+_FAMILIES = (failure, grey, load, data)
 
 
 def _declared(

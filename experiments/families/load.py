@@ -54,6 +54,84 @@ def load_test(
     return experiment(title, description, tags, configuration, [*method, STOP_LOAD], undo, **kwargs)
 
 
+SEARCH_SETTINGS = {  # search_capacity's argument: its configuration key
+    "start_rate": "search_start_rate",
+    "precision": "search_precision",
+    "step_s": "search_step_s",
+    "settle_s": "search_settle_s",
+    "min_requests": "search_min_requests",
+    "min_rate": "search_min_rate",
+    "max_rate": "search_max_rate",
+    "user_rate_s": "search_user_rate_s",
+    "spawn_rate": "search_spawn_rate",
+    "p99_threshold_ms": "p99_threshold_ms",
+    "max_failure_ratio": "max_failure_ratio",
+    "served_margin": "served_margin",
+    "max_workers": "search_max_workers",
+    "cpu_bound": "generator_cpu_bound",
+    "max_loop_lag_ms": "generator_max_loop_lag_ms",
+    "user_classes": "user_classes",
+    "load_limit_s": "load_limit_s",
+    "capacity_file": "capacity_file",
+}
+
+
+def capacity_search() -> dict[str, Any]:
+    return load_test(
+        title="Capacity search: the most orders per second before the cafe degrades",
+        description=(
+            "Offers orders at a rate (open model: customers paced from a phase of their own), "
+            "doubling from search_start_rate until a step degrades, then bisecting between the "
+            "last good and the first bad step until the interval is within search_precision. "
+            "Each step discards its warm-up, counts at least search_min_requests orders and is "
+            "judged by the knee's criteria: P99 over the threshold (requests still open count "
+            "at their age), failures over the bound, served short of offered by more than "
+            "served_margin; a bad step is measured again once. The load generator is watched "
+            "too (CPU of the Locust processes, event-loop lag, missed paces): when it is the "
+            "bottleneck the search adds local workers, and without more it stops, 'limited by "
+            "the load generator', never calling that the cafe's capacity. The capacity, its "
+            "interval and every step's figures are saved to <state_dir>/capacity.json, where "
+            "sustained-80 and spike read them. Operators expect the cafe to serve at least the "
+            "plan's peak (plan_peak_customers of the plan's mix) without degrading."
+        ),
+        tags=["load", "capacity"],
+        configuration={
+            "search_start_rate": 25,
+            "search_precision": 0.05,
+            "search_step_s": 40,
+            "search_settle_s": 10,
+            "search_min_requests": 1000,
+            "search_min_rate": 2,
+            "search_max_rate": 5000,
+            "search_user_rate_s": 2,
+            "search_spawn_rate": 200,
+            "served_margin": 0.05,
+            "search_max_workers": 0,
+            "generator_cpu_bound": 0.9,
+            "generator_max_loop_lag_ms": 50,
+            "plan_peak_customers": 500,
+            "user_classes": CUSTOMERS,
+            "load_limit_s": 3600,
+            "capacity_file": "",
+        },
+        method=[
+            action(
+                "search-capacity",
+                "actions.capacity",
+                "search_capacity",
+                **{argument: var(key) for argument, key in SEARCH_SETTINGS.items()},
+            ),
+            probe(
+                "capacity-covers-the-plans-peak",
+                "probes.capacity",
+                "capacity_covers_the_plan",
+                peak_customers=var("plan_peak_customers"),
+                user_classes=var("user_classes"),
+            ),
+        ],
+    )
+
+
 def baseline_ramp() -> dict[str, Any]:
     return load_test(
         title="Baseline ramp: the most orders per second before latency degrades",
@@ -62,10 +140,10 @@ def baseline_ramp() -> dict[str, Any]:
             "each step: offered and served orders/s, P50/P95/P99 and failure ratio of the "
             "orders. The knee is the first step whose P99 exceeds the threshold, whose failure "
             "ratio exceeds the bound, or whose served rate grows by less than min_growth of the "
-            "extra offered load. The capacity (served orders/s before the knee) is saved with "
-            "the per-step table to <state_dir>/capacity.json and the run directory; "
-            "sustained-80 uses it. Operators expect the cafe to serve the first step without "
-            "degrading."
+            "extra offered load. The per-step table and the knee go to the run directory, with "
+            "where the last step stood against the capacity capacity-search saved (the plan's "
+            "500 customers may sit far below it). Operators expect the cafe to serve the first "
+            "step without degrading."
         ),
         tags=["load", "capacity"],
         configuration={
@@ -110,12 +188,13 @@ def sustained_80() -> dict[str, Any]:
     return load_test(
         title="Sustained load at 80% of capacity: P95/P99 stay stable",
         description=(
-            "Offers 80% of the capacity baseline-ramp saved (orders/s, open model: constant "
-            "throughput per user) for 5 minutes and cuts the run into windows (a multiple of "
-            "the aggregator's 10 s period). Operators expect P95/P99 to be stable: the "
-            "per-window P99 varies by no more than max_p99_cv (coefficient of variation) and "
-            "stays under the threshold, with failures within bound. Refuses to start without a "
-            "saved capacity: run baseline-ramp first."
+            "Offers 80% of the capacity capacity-search saved (orders/s, open model: constant "
+            "throughput per user, paced as the search's users) for 5 minutes and cuts the run "
+            "into windows (a multiple of the aggregator's 10 s period). Operators "
+            "expect P95/P99 to be stable: the per-window P99 varies by no more than max_p99_cv "
+            "(coefficient of variation) and stays under the threshold, with failures within "
+            "bound. Refuses to start without a saved capacity (run capacity-search first) or "
+            "with one older than the target's last deployment (run capacity-search again)."
         ),
         tags=["load", "stability"],
         configuration={
@@ -124,8 +203,8 @@ def sustained_80() -> dict[str, Any]:
             "warmup_s": 30,
             "stability_window_s": 30,
             "max_p99_cv": 0.25,
-            "user_rate_s": 0.5,
-            "sustained_spawn_rate": 20,
+            "user_rate_s": 2,
+            "sustained_spawn_rate": 100,
             "user_classes": CUSTOMERS,
             "capacity_file": "",
         },
@@ -159,47 +238,52 @@ def sustained_80() -> dict[str, Any]:
     )
 
 
-SPIKE_SHAPE = {
-    "base_users": var("spike_base_users"),
-    "peak_users": var("spike_peak_users"),
-    **{key.removeprefix("spike_"): var(key) for key in SPIKE_PHASES},
-}
+SPIKE_TIMES = {key.removeprefix("spike_"): var(key) for key in SPIKE_PHASES}
 UNTIL_THE_DROP = [var(key) for key in SPIKE_PHASES[:3]]
+SPIKE_CONFIG = {
+    "spike_base_users": 50,
+    "spike_peak_users": 500,
+    "spike_base_s": 60,
+    "spike_ramp_s": 30,
+    "spike_hold_s": 120,
+    "spike_after_s": 120,
+    "recovery_bound_s": 30,
+    "p99_window_s": 10,
+    "spike_capacity_share": 1.0,
+    "capacity_file": "",
+    "user_classes": CUSTOMERS,
+    "load_limit_s": 900,
+}
 
 
 def spike() -> dict[str, Any]:
     return load_test(
-        title="Morning-rush spike: the system recovers after 50 -> 500 users",
+        title="Morning-rush spike: the system recovers after a rush to its capacity",
         description=(
-            "Holds 50 customers, spikes to 500 in 30 s, holds 2 min, drops back to 50. "
+            "Holds a base of customers, spikes in 30 s to the customers that offer "
+            "spike_capacity_share of the capacity capacity-search saved (the base keeps the "
+            "plan's 50:500 ratio), holds 2 min, drops back to the base; without a saved "
+            "capacity, or with spike_capacity_share 0, the plan's 50 -> 500 customers. Refuses "
+            "a capacity older than the target's last deployment (run capacity-search again). "
             "Operators expect the system to recover: P99 back under the threshold within "
             "recovery_bound_s after the drop. Measured: queueing (offered vs served orders/s in "
             "each phase), database pool exhaustion (the reference cafe's db_pool_waiting gauge, "
             "optional) and 503 answers."
         ),
         tags=["load", "spike"],
-        configuration={
-            "spike_base_users": 50,
-            "spike_peak_users": 500,
-            "spike_base_s": 60,
-            "spike_ramp_s": 30,
-            "spike_hold_s": 120,
-            "spike_after_s": 120,
-            "recovery_bound_s": 30,
-            "p99_window_s": 10,
-            "user_classes": CUSTOMERS,
-            "load_limit_s": 900,
-        },
+        configuration=SPIKE_CONFIG,
         method=[
             action(
                 "start-spike",
-                "actions.load",
-                "start_load",
-                users=var("spike_peak_users"),
-                duration_s=var("load_limit_s"),
+                "actions.capacity",
+                "start_spike",
+                base_users=var("spike_base_users"),
+                peak_users=var("spike_peak_users"),
+                **SPIKE_TIMES,
+                capacity_share=var("spike_capacity_share"),
+                capacity_file=var("capacity_file"),
                 user_classes=var("user_classes"),
-                shape="spike",
-                shape_params=SPIKE_SHAPE,
+                duration_s=var("load_limit_s"),
             ),
             probe(
                 "db-pool-waiting-until-the-drop",
@@ -221,7 +305,7 @@ def spike() -> dict[str, Any]:
                 "probes.capacity",
                 "spike_phases",
                 user_classes=var("user_classes"),
-                **SPIKE_SHAPE,
+                **SPIKE_TIMES,
             ),
         ],
     )
@@ -437,6 +521,7 @@ def soak() -> dict[str, Any]:
 
 
 EXPERIMENTS = {
+    "capacity-search": capacity_search,
     "baseline-ramp": baseline_ramp,
     "sustained-80": sustained_80,
     "spike": spike,
@@ -447,6 +532,7 @@ EXPERIMENTS = {
 }
 # The café flaws each experiment must catch, and the method probe that must fail on each.
 CATCHES = {
+    "capacity-search": {"blocking-handler": "capacity-covers-the-plans-peak"},
     "baseline-ramp": {"blocking-handler": "capacity-before-latency-degrades"},
     "sustained-80": {"blocking-handler": "per-window-p99-is-stable"},
     "spike": {"blocking-handler": "p99-back-under-threshold-after-the-drop"},

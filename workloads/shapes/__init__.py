@@ -11,18 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from .base import MAX_USERS, Shape, ShapeError, Stage
+from .search import Search, users_for
 from .soak import Soak
 from .spike import Spike
 from .stairs import Stairs
 from .sustained import Sustained
 
-__all__ = ["MAX_USERS", "SHAPES", "Shape", "ShapeError", "Stage", "build"]
+__all__ = ["MAX_USERS", "SHAPES", "Shape", "ShapeError", "Stage", "build", "users_for"]
 
 SHAPES: dict[str, type[Shape]] = {
     "stairs": Stairs,
     "spike": Spike,
     "sustained": Sustained,
     "soak": Soak,
+    "search": Search,
 }
 
 

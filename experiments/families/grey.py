@@ -1,0 +1,198 @@
+"""Grey failures: the dependency is there but hangs, or refuses some work. Members of the
+failure family's skeleton (``failure.failure``): the operators expect what they expect of
+the dependency's death, since the API's timeouts must turn a hang into a fast failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .blocks import (
+    CUSTOMERS_AND_VIEWERS,
+    ORDERS,
+    action,
+    answer,
+    load_within,
+    marker_shown,
+    probe,
+    spelling,
+    var,
+)
+from .failure import (
+    API_NOT_RESTARTED,
+    FRESHNESS_CONFIG,
+    NAMES,
+    failure,
+    fault_window,
+    postgres_outage,
+    redis_outage,
+)
+
+
+def freeze_dependency(service: str) -> dict[str, Any]:
+    """SIGSTOP a dependency's processes (its port stays open, nothing answers); SIGCONT is
+    the revert. The operators expect what they expect of a kill: a hang must not show."""
+    freeze = action(
+        f"freeze-{spelling(service)}",
+        "actions.services",
+        "freeze_service",
+        after=var("fault_settle_s"),
+        service=service,
+    )
+    thaw = action(f"thaw-{spelling(service)}", "actions.services", "thaw_service", service=service)
+    if service == "redis":
+        expected = redis_outage([API_NOT_RESTARTED], near_baseline=False)
+        during = "the dashboard answers 503 with a reason within 2 s, orders are still accepted"
+    else:
+        expected = postgres_outage()
+        during = "orders fail fast with 503 (within 2 s), the dashboard serves the cache"
+    return failure(
+        title=f"{NAMES[service]} frozen under load: no request hangs, the API recovers by itself",
+        description=(
+            f"Stops every {NAMES[service]} process with SIGSTOP for fault_s while Locust plays "
+            "the customers, then SIGCONT: the port stays open and connections are accepted by "
+            "the kernel, but nothing answers (a grey failure, unlike a kill's refused "
+            f"connections). Operators expect no request to hang: {during}, /readyz answers 503 "
+            f"naming {NAMES[service]} within its own timeout, only 200 or 503; after SIGCONT "
+            "the API recovers without a restart."
+        ),
+        tags=["failure-injection", "grey-failure", service],
+        fault=[freeze],
+        revert=thaw,
+        **expected,
+    )
+
+
+def lock_orders_table() -> dict[str, Any]:
+    lock = action(
+        "lock-orders-table",
+        "actions.postgres",
+        "lock_table",
+        after=var("fault_settle_s"),
+        table="orders",
+        mode="ACCESS EXCLUSIVE",
+        hold_s=var("lock_limit_s"),
+    )
+    return failure(
+        title="The orders table locked under load: orders fail fast, refused ones stay refused",
+        description=(
+            "A session of its own holds LOCK TABLE orders IN ACCESS EXCLUSIVE MODE for fault_s "
+            "(its holder process is in the fault ledger, so recover kills it) while Locust "
+            "plays the customers. Operators expect orders to fail fast with 503 (within 2 s) "
+            "instead of queueing until the pool is dry, the dashboard to keep serving the "
+            "cache, an order refused with 503 never to be committed once the lock goes, no "
+            "acknowledged order lost, the cache one pass whole, and orders within the normal "
+            "bounds within 5 s of the release, without an API restart."
+        ),
+        tags=["failure-injection", "grey-failure", "postgresql", "lock"],
+        fault=[lock],
+        during=[
+            answer("orders-fail-fast-with-503", "order-refused", var("answer_bound_ms")),
+            answer("dashboard-serves-the-cache", "dashboard-served", var("answer_bound_ms")),
+            probe(
+                "refused-orders-placed",
+                "probes.orders",
+                "place_refused_orders",
+                count=3,
+                timeout_s=var("request_timeout_s"),
+            ),
+            load_within(
+                "failed-orders-failed-fast",
+                "fault_s",
+                ORDERS,
+                p99_ms=var("answer_bound_ms"),
+                before=var("fault_s"),
+            ),
+            *fault_window(),
+        ],
+        revert=action("unlock-orders-table", "actions.postgres", "unlock_table", table="orders"),
+        after_revert=[
+            probe("the-cache-is-one-pass-whole", "probes.postgres", "dashboard_is_one_snapshot"),
+        ],
+        after_recovery=[
+            probe("refused-orders-are-not-stored", "probes.orders", "refused_orders_not_stored"),
+            probe("no-acknowledged-order-lost", "probes.orders", "no_lost_orders"),
+            API_NOT_RESTARTED,
+        ],
+        # A lock outlives no run: its holder lets go by itself after lock_limit_s.
+        configuration={"recovery_deadline_s": 5, "lock_limit_s": 300},
+    )
+
+
+def pause_redis() -> dict[str, Any]:
+    def pause(mode: str, window: str) -> dict[str, Any]:
+        return action(
+            f"pause-redis-{mode.lower()}",
+            "actions.redis",
+            "pause_redis",
+            mode=mode,
+            pause_s=var(window),
+        )
+
+    unpause = action("unpause-redis", "actions.redis", "unpause_redis")
+    return failure(
+        title="Redis paused (CLIENT PAUSE WRITE, then ALL): answers stay bounded, passes resume",
+        description=(
+            "Pauses Redis's clients with its own CLIENT PAUSE while Locust plays the customers: "
+            "first its writes for fault_s (the aggregator's writes wait, reads go on), then "
+            "every command for stall_s (Redis is up and connected but answers nothing). "
+            "Operators expect bounded answers and only 200 or 503 throughout: the dashboard "
+            "served while writes are paused, 503 with a reason within 2 s while everything is; "
+            "orders accepted all along; the aggregator's next pass completes after the pause "
+            "(a marker order on the dashboard and in a push)."
+        ),
+        tags=["failure-injection", "grey-failure", "redis"],
+        fault=[pause("WRITE", "fault_s")],
+        during=[
+            answer(
+                "dashboard-served-while-writes-pause", "dashboard-served", var("answer_bound_ms")
+            ),
+            answer("orders-accepted-while-writes-pause", "order-accepted", var("answer_bound_ms")),
+            *fault_window(before=var("fault_s")),
+            {**unpause, "name": "unpause-redis-writes"},
+            pause("ALL", "stall_s"),
+            answer("readyz-names-redis", "readyz-names-redis", var("answer_bound_ms")),
+            answer(
+                "dashboard-answers-503-with-a-reason", "dashboard-refused", var("answer_bound_ms")
+            ),
+            answer("orders-are-still-accepted", "order-accepted", var("answer_bound_ms")),
+            *fault_window("stall_s", before=var("stall_s")),
+        ],
+        revert=unpause,
+        after_revert=[
+            marker_shown("the-aggregator-passes-again", "fresh_within_s", "pushed_within_s"),
+        ],
+        after_recovery=[API_NOT_RESTARTED],
+        configuration={
+            **FRESHNESS_CONFIG,
+            "stall_s": 30,
+            "user_classes": CUSTOMERS_AND_VIEWERS + ",DashboardWatcher=1",
+        },
+    )
+
+
+EXPERIMENTS = {
+    "freeze-redis": lambda: freeze_dependency("redis"),
+    "freeze-postgres": lambda: freeze_dependency("postgresql"),
+    "lock-orders-table": lock_orders_table,
+    "pause-redis": pause_redis,
+}
+# The café flaws each experiment must catch, and the method probe that must fail on each.
+CATCHES = {
+    "freeze-redis": {
+        "redis-reads-unbounded": "dashboard-answers-503-with-a-reason",
+        "no-dependency-timeouts": "dashboard-answers-503-with-a-reason",
+    },
+    "freeze-postgres": {
+        "postgres-statements-unbounded": "failed-orders-failed-fast",
+        "no-dependency-timeouts": "orders-fail-fast-with-503",
+    },
+    "lock-orders-table": {
+        "no-server-statement-timeout": "refused-orders-are-not-stored",
+        "postgres-statements-unbounded": "failed-orders-failed-fast",
+    },
+    "pause-redis": {
+        "aggregator-stops-after-redis-error": "the-aggregator-passes-again",
+        "redis-reads-unbounded": "dashboard-answers-503-with-a-reason",
+    },
+}

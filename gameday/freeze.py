@@ -1,0 +1,169 @@
+"""Freeze a service: SIGSTOP every process of its tree, so its ports stay open and nothing
+answers (a grey failure: connections are accepted by the kernel, then hang); thaw: SIGCONT.
+
+The ledger entry (kind ``freeze``) is written BEFORE the first SIGSTOP with the program's
+processes (pid and start time, so a pid reused since is never signalled). The root is
+stopped first, so it forks nothing meanwhile; processes it forked between the listing and
+its stop are stopped too, and the revert (``thaw``, ``gameday recover``) continues the
+recorded processes and every descendant the recorded root has then. Supervisor only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import psutil
+
+from gameday import services
+from gameday.errors import ServiceError
+from gameday.ledger import ledger_for
+from gameday.target import Target
+
+__all__ = ["freeze", "frozen", "revert", "thaw"]
+
+KIND = "freeze"
+
+
+def freeze(target: Target, name: str) -> dict[str, Any]:
+    """Stop ``name``'s processes with SIGSTOP; record them first."""
+    facts = _running(target, name)
+    root = _process(name, facts["pid"])
+    tree = [root, *_children(root)]
+    recorded = [_identity(p) for p in tree]
+    entry_id = ledger_for(target).record(
+        KIND,
+        name,
+        {"action": "sigcont", "root": recorded[0], "processes": recorded},
+        note=f"SIGSTOP to the {len(tree)} processes of program {facts['program']}",
+    )
+    stopped = _signal_all(name, tree, signal.SIGSTOP)
+    late = [p for p in _children(root) if p.pid not in {q.pid for q in tree}]
+    stopped += _signal_all(name, late, signal.SIGSTOP)
+    return {
+        "service": name,
+        "program": facts["program"],
+        "signal": "SIGSTOP",
+        "root_pid": root.pid,
+        "stopped_pids": stopped,
+        "ledger_id": entry_id,
+    }
+
+
+def thaw(target: Target, name: str) -> dict[str, Any]:
+    """SIGCONT what every open freeze of ``name`` stopped, and resolve those entries."""
+    target.service(name)
+    book = ledger_for(target)
+    continued: list[int] = []
+    resolved = []
+    for entry in book.entries():
+        if entry["kind"] == KIND and entry["subject"] == name:
+            continued += _continue(entry)
+            book.resolve(entry["id"])
+            resolved.append(entry["id"])
+    return {
+        "service": name,
+        "signal": "SIGCONT",
+        "continued_pids": sorted(set(continued)),
+        "changed": bool(resolved),
+        "resolved": resolved,
+    }
+
+
+def revert(entry: dict, target: Target) -> dict[str, Any]:
+    """Revert a "freeze" ledger entry: SIGCONT its processes (idempotent)."""
+    return {"service": entry["subject"], "continued_pids": _continue(entry)}
+
+
+def frozen(pids: list[int]) -> list[int]:
+    """Those of ``pids`` (and their descendants) that are stopped."""
+    found = []
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            for process in [root, *root.children(recursive=True)]:
+                if process.status() == psutil.STATUS_STOPPED:
+                    found.append(process.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def _running(target: Target, name: str) -> dict[str, Any]:
+    if target.platform != "supervisor":
+        raise ServiceError(
+            f"cannot freeze service {name!r} on {target.platform}: freezing signals the "
+            "service's processes, which needs the supervisor platform"
+        )
+    facts = services.status(name, target)
+    if not facts["running"] or not facts["pid"]:
+        raise ServiceError(
+            f"cannot freeze service {name!r}: it is {facts['state']}, not RUNNING; start it "
+            "first (`gameday recover`)"
+        )
+    if facts["pid"] in (os.getpid(), 1):
+        raise ServiceError(f"refusing to freeze pid {facts['pid']} of service {name!r}")
+    return facts
+
+
+def _process(name: str, pid: int) -> psutil.Process:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        raise ServiceError(f"service {name!r}: pid {pid} no longer exists") from None
+
+
+def _children(root: psutil.Process) -> list[psutil.Process]:
+    try:
+        return root.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _identity(process: psutil.Process) -> dict[str, Any]:
+    return {"pid": process.pid, "started": process.create_time()}
+
+
+def _signal_all(name: str, processes: list[psutil.Process], signum: int) -> list[int]:
+    done = []
+    for process in processes:
+        try:
+            process.send_signal(signum)
+            done.append(process.pid)
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.AccessDenied:
+            raise ServiceError(
+                f"not allowed to signal pid {process.pid} of service {name!r}: run as root"
+            ) from None
+    return done
+
+
+def _continue(entry: dict) -> list[int]:
+    """SIGCONT the entry's recorded processes still alive (same start time), the root first,
+    then every descendant of the root."""
+    recorded = entry["revert"]["processes"]
+    alive = [p for p in (_same(item) for item in recorded) if p is not None]
+    root = _same(entry["revert"]["root"])
+    if root is not None:
+        alive += [p for p in _children(root) if p.pid not in {q.pid for q in alive}]
+    continued = []
+    for process in alive:
+        try:
+            process.send_signal(signal.SIGCONT)
+            continued.append(process.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return continued
+
+
+def _same(item: dict[str, Any]) -> psutil.Process | None:
+    """The recorded process, if it is still the same one (a reused pid is not)."""
+    try:
+        process = psutil.Process(item["pid"])
+        if abs(process.create_time() - item["started"]) > 0.01:
+            return None
+        return process
+    except psutil.NoSuchProcess:
+        return None
