@@ -10,6 +10,7 @@ After a crash, a SIGKILL or a reboot, in this order:
 3. continue every process of a program left stopped (state T) by a kill cut short;
 4. revert every ledger of the machine (``gameday.registry``): an unreadable file
    is put aside in ``corrupt/`` and named, the other entries are reverted;
+   the fault series are rewritten (no run survives a recover);
 5. wait until the target answers ``/readyz`` with 200.
 
 Exit status 0 when nothing is left, 1 when something is (each named), 2 when
@@ -29,7 +30,7 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-from gameday import ledger, procs, registry, supervisor_rpc
+from gameday import faultmetrics, ledger, procs, registry, supervisor_rpc
 from gameday.target import TARGET_ENV, Target, TargetError, load_target
 
 __all__ = ["main", "recover"]
@@ -80,6 +81,7 @@ def recover(target: Target, supervisor_config: str = SUPERVISOR_CONFIG) -> list[
     reverted = 0
     for book_target in _ledger_targets(target, problems):
         reverted += _revert(book_target, problems)
+    faultmetrics.end_run(ledger.ledger_for(target))  # no run survives a recover
     if not reverted:
         print("Nothing to recover: the fault ledger is empty.")
     if not _ready(target):

@@ -589,7 +589,7 @@ def test_a_remote_worker_stops_its_load_15_s_after_its_master_is_killed(
     worker.wait(timeout=45)  # Locust's own 60 s would time out here
     assert "Didn't get heartbeat from master in over 15s" in (tmp_path / "worker-0.log").read_text()
     [entry] = ledger.ledger_for(target).entries()
-    assert locustrun.revert(entry, target)["stopped"] == "already gone"
+    assert locustprocess.revert(entry, target)["stopped"] == "already gone"
 
 
 @pytest.mark.lab
