@@ -150,10 +150,24 @@ def node_series(name: str) -> list[tuple[dict, float]]:
     ]
 
 
+def _why_no_series(lab, workdir: Path) -> str:
+    """What to look at when the fault series did not come: the file node_exporter reads,
+    its scrape error, the run's log."""
+    prom = lab.state_dir / "textfile" / "coffee_chaos.prom"
+    text = prom.read_text() if prom.exists() else f"{prom} does not exist"
+    errors = node_series("node_textfile_scrape_error")
+    log = (workdir / "chaos.out").read_text()[-2000:]
+    return f"no fault series: {prom}:\n{text}\nscrape errors {errors}\nchaos.out:\n{log}"
+
+
 def test_sigkilled_runner_is_recovered_from_the_ledger(lab, tmp_path):
     process = launch(experiment([kill("redis"), HOLD], [start("redis")]), tmp_path)
     wait_for(lambda: _redis_fault_recorded(lab), what="the fault to be recorded")
-    wait_for(lambda: node_series("coffee_chaos_fault_active"), what="the fault series")
+    try:
+        wait_for(lambda: node_series("coffee_chaos_fault_active"), what="the fault series")
+    except AssertionError:
+        process.kill()
+        raise AssertionError(_why_no_series(lab, tmp_path)) from None
     process.kill()
     process.wait(timeout=10)
     [(fault, _)] = node_series("coffee_chaos_fault_active")
