@@ -588,8 +588,8 @@ def test_a_remote_worker_stops_its_load_15_s_after_its_master_is_killed(
     os.killpg(run["pid"], signal.SIGKILL)
     worker.wait(timeout=45)  # Locust's own 60 s would time out here
     assert "Didn't get heartbeat from master in over 15s" in (tmp_path / "worker-0.log").read_text()
-    [entry] = ledger.ledger_for(target).entries()
-    assert locustprocess.revert(entry, target)["stopped"] == "already gone"
+    [reverted] = ledger.recover(target)
+    assert reverted["kind"] == "locust" and reverted["result"]["stopped"] == "already gone"
 
 
 @pytest.mark.lab
