@@ -80,6 +80,7 @@ def test_kill_redis(lab, tmp_path):
 
 @pytest.mark.lab
 @pytest.mark.e2e
+@pytest.mark.extended  # a second dependency kill: CI runs kill-redis
 def test_kill_postgres(lab, tmp_path):
     runs = passed(*chaos_quick("kill-postgres", tmp_path), tmp_path)
     assert runs["orders-fail-fast-with-503"]["output"]["elapsed_ms"] <= 2000
@@ -91,7 +92,13 @@ def test_kill_postgres(lab, tmp_path):
 
 @pytest.mark.lab
 @pytest.mark.e2e
-@pytest.mark.parametrize("name", ["kill-aggregator", "kill-aggregator-mid-pass"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("kill-aggregator", marks=pytest.mark.extended),  # CI runs the mid-pass kill
+        "kill-aggregator-mid-pass",
+    ],
+)
 def test_aggregator_faults_serve_the_stale_cache(lab, tmp_path, name):
     runs = passed(*chaos_quick(name, tmp_path), tmp_path)
     stale = runs["dashboard-serves-the-stale-cache"]["output"]
@@ -104,7 +111,10 @@ def test_aggregator_faults_serve_the_stale_cache(lab, tmp_path, name):
 
 @pytest.mark.lab
 @pytest.mark.e2e
-@pytest.mark.parametrize("name", ["delay-redis", "delay-postgres"])
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param("delay-redis", marks=pytest.mark.extended), "delay-postgres"],  # CI: one delay
+)
 def test_latency_is_handled(lab, tmp_path, name):
     runs = passed(*chaos_quick(name, tmp_path), tmp_path)
     assert runs["answers-stay-bounded"]["output"]["p99_ms"] <= 2500
@@ -123,6 +133,7 @@ def test_a_threshold_the_system_misses_fails_the_run(lab, tmp_path):
 
 @pytest.mark.lab
 @pytest.mark.e2e
+@pytest.mark.extended  # CI's detection slice runs kill-redis against a café that misbehaves
 def test_a_system_that_misbehaves_during_the_fault_deviates(lab, tmp_path):
     """While Redis is down, orders also start failing (PostgreSQL connections reset
     behind the experiment's back): the operators' expectation "orders are still
@@ -185,6 +196,7 @@ def test_freeze_redis(lab, tmp_path):
 
 @pytest.mark.lab
 @pytest.mark.e2e
+@pytest.mark.extended  # a second freeze: CI runs freeze-redis
 def test_freeze_postgres(lab, tmp_path):
     runs = passed(*chaos_quick("freeze-postgres", tmp_path), tmp_path)
     frozen = runs["freeze-postgres"]["output"]

@@ -15,6 +15,7 @@ from tests.test_experiments import chaos_quick, completed, outputs
 
 @pytest.mark.lab
 @pytest.mark.e2e
+@pytest.mark.extended  # 4 min; CI runs the search engine (test_searchload, test_capacity)
 def test_capacity_search_finds_a_known_limit_that_sustained_80_and_the_ramp_use(
     lab, tmp_path, monkeypatch
 ):
