@@ -102,10 +102,16 @@ def launch(body: dict[str, Any], workdir: Path, *args: str, **popen: Any) -> sub
     return launch_file(path, workdir, *args, **popen)
 
 
+def _as_from_a_terminal() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def launch_file(path: Path, workdir: Path, *args: str, **popen: Any) -> subprocess.Popen:
     """Start `chaos run` on the experiment file ``path``, its journal and logs in
-    ``workdir``, in the background (its own session)."""
+    ``workdir``, in the background (its own session). SIGHUP is its default, as from a
+    terminal, even when the tests run under nohup (unless ``popen`` has a ``preexec_fn``)."""
     env = {**os.environ, "COFFEE_CHAOS_RUN_DIR": str(workdir / "run")}
+    popen.setdefault("preexec_fn", _as_from_a_terminal)
     log = open(workdir / "chaos.out", "w")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [

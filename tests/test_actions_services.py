@@ -20,11 +20,13 @@ from probes import services as service_probes
 
 @pytest.fixture
 def configuration(tmp_path: Path):
-    """Lab configuration whose "aggregator" is the redis program; redis runs again after."""
+    """Lab configuration whose "aggregator" is the redis program; its ledger reverted (redis
+    runs again) after."""
     raw = json.loads(LAB_TARGET.read_text())
     raw["services"]["aggregator"] = {"program": "redis"}
     config = write_target(tmp_path, services=raw["services"])
     yield config
+    ledger.recover(load_target(config))
     services.start("redis", load_target(config))
 
 
