@@ -119,13 +119,12 @@ def _stop(recorded: dict[str, Any]) -> str:
         )
     _kill(pid)
     deadline = time.monotonic() + GONE_TIMEOUT_S
-    while True:
-        _reap(pid)
-        if not procs.group(pid):
-            return "killed"
+    while procs.group(pid):  # zombies are not members: they are gone
         if time.monotonic() >= deadline:
             raise HolderError(f"holder pid {pid} survived SIGKILL for {GONE_TIMEOUT_S:g} s")
         time.sleep(0.05)
+    _reap(pid)
+    return "killed"
 
 
 def _kill(pid: int) -> None:
