@@ -5,7 +5,8 @@ The ``redis_url`` credential says where and as whom: ``redis://`` (``rediss://``
 ``[[username]:password@]host[:port][/db]``, or ``unix://[[username]:password@]/path``, and
 ``?db=N``. The client connects (``CONNECT_TIMEOUT_S``), sends ``AUTH [username] password`` when
 the URL has a password and ``SELECT db`` when the db is not 0, then the command, and waits
-``timeout_s`` for its reply (RESP2; a simple string or an error). No message names the password.
+``timeout_s`` for each reply (RESP2; a simple string or an error). No message names the
+password.
 """
 
 from __future__ import annotations
@@ -89,13 +90,13 @@ def command(url: str, timeout_s: float, *words: Any) -> str:
     hide = Redactor([where.password])
     try:
         with _connect(where) as sock:
+            sock.settimeout(timeout_s)  # an ALL pause holds AUTH and SELECT too
             reader = sock.makefile("rb")
             if where.password:
                 login = [where.username] if where.username else []
                 _call(sock, reader, "AUTH", *login, where.password)
             if where.db:
                 _call(sock, reader, "SELECT", where.db)
-            sock.settimeout(timeout_s)
             return _call(sock, reader, *words)
     except (OSError, RespError) as exc:
         raise RespError(f"Redis at {where}: {hide.text(str(exc))}") from None
@@ -105,15 +106,16 @@ def _connect(where: Address) -> socket.socket:
     if where.scheme == "unix":
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(CONNECT_TIMEOUT_S)
-        try:
+    else:
+        sock = socket.create_connection((where.host, where.port), timeout=CONNECT_TIMEOUT_S)
+    try:
+        if where.scheme == "unix":
             sock.connect(where.path)
-        except OSError:
-            sock.close()
-            raise
-        return sock
-    sock = socket.create_connection((where.host, where.port), timeout=CONNECT_TIMEOUT_S)
-    if where.scheme == "rediss":
-        return ssl.create_default_context().wrap_socket(sock, server_hostname=where.host)
+        elif where.scheme == "rediss":
+            return ssl.create_default_context().wrap_socket(sock, server_hostname=where.host)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
