@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+from system_recover import recover_with_system_python
 from target_files import write_target
 
 from gameday import freeze, ledger, procs, services
@@ -86,7 +87,7 @@ def test_a_freeze_left_by_a_sigkilled_runner_is_thawed_by_recover(target, tmp_pa
     assert done.returncode == -signal.SIGKILL
     pid = services.status("redis", target)["pid"]
     assert freeze.frozen([pid]) == [pid] and not pings()
-    [reverted] = ledger.recover(target)
+    [reverted] = recover_with_system_python(tmp_path / "target.json")
     assert reverted["kind"] == "freeze" and reverted["result"]["continued_pids"] == [pid]
     assert freeze.frozen([pid]) == [] and pings(timeout=2)
     assert ledger.recover(target) == []

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 from cafe_helpers import connect_redis, secrets
+from system_recover import recover_with_system_python
 from target_files import write_target
 
 from gameday import ledger, redispause, resp
@@ -89,7 +90,7 @@ def test_a_pause_left_by_a_sigkilled_runner_is_undone_by_recover(target, tmp_pat
     )
     assert done.returncode == -signal.SIGKILL
     assert write_waits()
-    [reverted] = ledger.recover(target)
+    [reverted] = recover_with_system_python(tmp_path / "target.json")
     assert reverted["kind"] == "redis_pause" and reverted["result"]["unpaused"]
     assert not write_waits() and ledger.recover(target) == []
 
