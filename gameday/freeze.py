@@ -32,7 +32,7 @@ def freeze(target: Target, name: str) -> dict[str, Any]:
     if root is None:
         raise ServiceError(f"service {name!r}: pid {facts['pid']} no longer exists")
     tree = [root, *procs.descendants(root.pid)]
-    boot = procs.boot_id()
+    boot = procs.boot_id()  # procs.identity's form, of the very listing that is signalled
     recorded = [{"pid": p.pid, "start_ticks": p.start_ticks, "boot_id": boot} for p in tree]
     entry_id = ledger_for(target).record(
         KIND,
