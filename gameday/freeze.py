@@ -2,10 +2,11 @@
 answers (a grey failure: connections are accepted by the kernel, then hang); thaw: SIGCONT.
 
 The ledger entry (kind ``freeze``) is written BEFORE the first SIGSTOP with the program's
-processes (pid and start time, so a pid reused since is never signalled). The root is
-stopped first, so it forks nothing meanwhile; processes it forked between the listing and
-its stop are stopped too, and the revert (``thaw``, ``gameday recover``) continues the
-recorded processes and every descendant the recorded root has then. Supervisor only.
+processes (``procs.identity``: pid, start ticks and boot, so a pid reused since is never
+signalled). The root is stopped first, so it forks nothing meanwhile; processes it forked
+between the listing and its stop are stopped too, and the revert (``thaw``, ``gameday
+recover``) continues the recorded processes and every descendant the recorded root has then.
+Supervisor only. Standard library only: recovery runs the revert with the machine's python3.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import os
 import signal
 from typing import Any
 
-import psutil
-
-from gameday import services
+from gameday import procs, services
 from gameday.errors import ServiceError
 from gameday.ledger import ledger_for
 from gameday.target import Target
@@ -29,9 +28,12 @@ KIND = "freeze"
 def freeze(target: Target, name: str) -> dict[str, Any]:
     """Stop ``name``'s processes with SIGSTOP; record them first."""
     facts = _running(target, name)
-    root = _process(name, facts["pid"])
-    tree = [root, *_children(root)]
-    recorded = [_identity(p) for p in tree]
+    root = procs.read(facts["pid"])
+    if root is None:
+        raise ServiceError(f"service {name!r}: pid {facts['pid']} no longer exists")
+    tree = [root, *procs.descendants(root.pid)]
+    boot = procs.boot_id()  # procs.identity's form, of the very listing that is signalled
+    recorded = [{"pid": p.pid, "start_ticks": p.start_ticks, "boot_id": boot} for p in tree]
     entry_id = ledger_for(target).record(
         KIND,
         name,
@@ -39,7 +41,7 @@ def freeze(target: Target, name: str) -> dict[str, Any]:
         note=f"SIGSTOP to the {len(tree)} processes of program {facts['program']}",
     )
     stopped = _signal_all(name, tree, signal.SIGSTOP)
-    late = [p for p in _children(root) if p.pid not in {q.pid for q in tree}]
+    late = [p for p in procs.descendants(root.pid) if p.pid not in {q.pid for q in tree}]
     stopped += _signal_all(name, late, signal.SIGSTOP)
     return {
         "service": name,
@@ -72,21 +74,20 @@ def thaw(target: Target, name: str) -> dict[str, Any]:
 
 
 def revert(entry: dict, target: Target) -> dict[str, Any]:
-    """Revert a "freeze" ledger entry: SIGCONT its processes (idempotent)."""
+    """Revert a "freeze" ledger entry: SIGCONT its processes (idempotent). An entry recorded
+    with psutil's create times (``started``) is checked against them (``procs.same``)."""
     return {"service": entry["subject"], "continued_pids": _continue(entry)}
 
 
 def frozen(pids: list[int]) -> list[int]:
     """Those of ``pids`` (and their descendants) that are stopped."""
+    processes = procs.table()
     found = []
     for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            for process in [root, *root.children(recursive=True)]:
-                if process.status() == psutil.STATUS_STOPPED:
-                    found.append(process.pid)
-        except psutil.NoSuchProcess:
-            continue
+        root = [p for p in processes if p.pid == pid]
+        if root:
+            tree = root + procs.descendants(pid, processes)
+            found += [p.pid for p in tree if p.state == "T"]
     return found
 
 
@@ -107,33 +108,13 @@ def _running(target: Target, name: str) -> dict[str, Any]:
     return facts
 
 
-def _process(name: str, pid: int) -> psutil.Process:
-    try:
-        return psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        raise ServiceError(f"service {name!r}: pid {pid} no longer exists") from None
-
-
-def _children(root: psutil.Process) -> list[psutil.Process]:
-    try:
-        return root.children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _identity(process: psutil.Process) -> dict[str, Any]:
-    return {"pid": process.pid, "started": process.create_time()}
-
-
-def _signal_all(name: str, processes: list[psutil.Process], signum: int) -> list[int]:
+def _signal_all(name: str, processes: list[procs.Proc], signum: int) -> list[int]:
     done = []
     for process in processes:
         try:
-            process.send_signal(signum)
-            done.append(process.pid)
-        except psutil.NoSuchProcess:
-            continue
-        except psutil.AccessDenied:
+            if procs.send(process, signum):
+                done.append(process.pid)
+        except PermissionError:
             raise ServiceError(
                 f"not allowed to signal pid {process.pid} of service {name!r}: run as root"
             ) from None
@@ -141,29 +122,11 @@ def _signal_all(name: str, processes: list[psutil.Process], signum: int) -> list
 
 
 def _continue(entry: dict) -> list[int]:
-    """SIGCONT the entry's recorded processes still alive (same start time), the root first,
+    """SIGCONT the entry's recorded processes still alive (same start), the root first,
     then every descendant of the root."""
-    recorded = entry["revert"]["processes"]
-    alive = [p for p in (_same(item) for item in recorded) if p is not None]
-    root = _same(entry["revert"]["root"])
+    spec = entry["revert"]
+    alive = [p for p in map(procs.same, spec["processes"]) if p is not None]
+    root = procs.same(spec["root"])
     if root is not None:
-        alive += [p for p in _children(root) if p.pid not in {q.pid for q in alive}]
-    continued = []
-    for process in alive:
-        try:
-            process.send_signal(signal.SIGCONT)
-            continued.append(process.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return continued
-
-
-def _same(item: dict[str, Any]) -> psutil.Process | None:
-    """The recorded process, if it is still the same one (a reused pid is not)."""
-    try:
-        process = psutil.Process(item["pid"])
-        if abs(process.create_time() - item["started"]) > 0.01:
-            return None
-        return process
-    except psutil.NoSuchProcess:
-        return None
+        alive += [p for p in procs.descendants(root.pid) if p.pid not in {q.pid for q in alive}]
+    return procs.thaw(alive)

@@ -2,10 +2,12 @@
 recorded in the ledger (kind ``holder``), so it dies with ``gameday recover`` even when the
 runner that started it is gone.
 
-``hold`` starts the program in a session of its own, records its pid, start time and process
-group BEFORE it acts, then hands it its orders on stdin (one JSON line) and waits for its
-"ready" line on stdout. Holders bound themselves in time too (``hold_s``). ``release`` and
-``revert`` SIGKILL the recorded group (never a reused pid) and wait until it is gone.
+``hold`` starts the program in a session of its own (its process group is its pid), records
+it (``procs.identity``: pid, start ticks, boot) BEFORE it acts, then hands it its orders on
+stdin (one JSON line) and waits for its "ready" line on stdout. Holders bound themselves in
+time too (``hold_s``). ``release`` and ``revert`` SIGKILL the recorded group (never a reused
+pid) and wait until it is gone. Standard library only: recovery runs the revert with the
+machine's python3.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
-import psutil
-
+from gameday import procs
 from gameday.errors import GamedayError
 from gameday.ledger import ledger_for
 from gameday.target import Target
@@ -28,6 +30,7 @@ __all__ = ["HolderError", "hold", "release", "revert"]
 
 KIND = "holder"
 READY_TIMEOUT_S = 15.0
+GONE_TIMEOUT_S = 10.0
 
 
 class HolderError(GamedayError):
@@ -52,7 +55,7 @@ def hold(
         env={**os.environ, **env},
         start_new_session=True,
     )
-    recorded = {"pid": process.pid, "started": psutil.Process(process.pid).create_time()}
+    recorded = procs.identity(process.pid)  # our unreaped child: it is there
     try:
         entry_id = ledger_for(target).record(KIND, subject, {"action": "kill", **recorded}, note)
     except GamedayError:
@@ -82,7 +85,10 @@ def release(target: Target, subject: str) -> dict[str, Any]:
 
 
 def revert(entry: dict, target: Target) -> dict[str, Any]:
-    """Revert a "holder" entry: SIGKILL its process group, if it is still the same process."""
+    """Revert a "holder" entry: SIGKILL its process group, if it is still the same process
+    (an entry recorded with psutil's create time, ``started``, is checked against it), and
+    wait until the group is gone. A holder's PostgreSQL session is not waited for: the
+    server ends it by itself as soon as the killed holder's connection closes."""
     return {"pid": entry["revert"]["pid"], "outcome": _stop(entry["revert"])}
 
 
@@ -101,17 +107,23 @@ def _ready_line(process: subprocess.Popen) -> str:
 
 
 def _stop(recorded: dict[str, Any]) -> str:
-    try:
-        process = psutil.Process(recorded["pid"])
-        if abs(process.create_time() - recorded["started"]) > 0.01:
-            return "already gone (pid reused)"
-    except psutil.NoSuchProcess:
-        return "already gone"
-    _kill(recorded["pid"])
-    try:
-        process.wait(timeout=10)
-    except psutil.TimeoutExpired:
-        raise HolderError(f"holder pid {recorded['pid']} survived SIGKILL") from None
+    pid = int(recorded["pid"])
+    process = procs.same(recorded)
+    if process is None:
+        _reap(pid)
+        now = procs.read(pid)
+        return "already gone" if now is None or now.state == "Z" else "already gone (pid reused)"
+    if process.pgid != pid:
+        raise HolderError(
+            f"holder pid {pid} no longer leads its process group ({process.pgid}): kill it by hand"
+        )
+    _kill(pid)
+    deadline = time.monotonic() + GONE_TIMEOUT_S
+    while procs.group(pid):  # zombies are not members: they are gone
+        if time.monotonic() >= deadline:
+            raise HolderError(f"holder pid {pid} survived SIGKILL for {GONE_TIMEOUT_S:g} s")
+        time.sleep(0.05)
+    _reap(pid)
     return "killed"
 
 
@@ -119,4 +131,12 @@ def _kill(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)  # its own session: the group is its pid
     except ProcessLookupError:
+        pass
+
+
+def _reap(pid: int) -> None:
+    """Collect ``pid``'s exit status if it is our child (else its parent or init does)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
         pass

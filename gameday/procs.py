@@ -23,6 +23,7 @@ __all__ = [
     "identity",
     "is_same",
     "read",
+    "same",
     "send",
     "stopped_under",
     "table",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 PROC = Path("/proc")
+LEGACY_TOLERANCE_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -81,16 +83,36 @@ def identity(pid: int) -> dict[str, int | str] | None:
     return {"pid": pid, "start_ticks": process.start_ticks, "boot_id": boot_id()}
 
 
-def is_same(recorded: dict) -> bool:
-    """Whether the process ``recorded`` by ``identity`` still runs (same boot, same start)."""
+def same(recorded: dict) -> Proc | None:
+    """The process ``recorded`` by ``identity`` if it still runs (same boot, same start).
+
+    An entry recorded before identities holds ``started`` instead: psutil's create time,
+    the boot time (``btime``) plus the start ticks, in seconds since the epoch; it is
+    checked as psutil checked it (to 10 ms), and cannot match a process of a later boot.
+    """
     pid = recorded.get("pid")
     process = read(int(pid)) if pid else None
-    return (
-        process is not None
-        and process.state != "Z"
-        and recorded.get("boot_id") == boot_id()
-        and recorded.get("start_ticks") == process.start_ticks
-    )
+    if process is None or process.state == "Z":
+        return None
+    if "start_ticks" not in recorded and isinstance(recorded.get("started"), int | float):
+        started = _boot_time() + process.start_ticks / os.sysconf("SC_CLK_TCK")
+        return process if abs(started - recorded["started"]) <= LEGACY_TOLERANCE_S else None
+    if recorded.get("boot_id") == boot_id() and recorded.get("start_ticks") == process.start_ticks:
+        return process
+    return None
+
+
+def is_same(recorded: dict) -> bool:
+    """Whether the process ``recorded`` by ``identity`` still runs (same boot, same start)."""
+    return same(recorded) is not None
+
+
+def _boot_time() -> float:
+    """When this boot began, in seconds since the epoch (``btime`` of /proc/stat)."""
+    for line in (PROC / "stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    raise OSError("no btime line in /proc/stat")
 
 
 def descendants(pid: int, processes: list[Proc] | None = None) -> list[Proc]:

@@ -5,6 +5,7 @@ The ledger entry (kind ``redis_pause``) is written before the pause with when it
 revert (``unpause``, ``gameday recover``) sends ``CLIENT UNPAUSE``. Redis itself holds an
 UNPAUSE sent during an ALL pause until the pause ends, so the revert waits at most that long;
 a pause always ends by itself. Credentials: the ``redis_url`` secret, never recorded.
+Standard library only (``gameday.resp``): recovery runs the revert with the machine's python3.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import redis
-
+from gameday import resp
 from gameday.errors import GamedayError
 from gameday.ledger import ledger_for
 from gameday.target import Target, TargetError, load_secrets
@@ -89,13 +89,8 @@ def _url(target: Target, secrets: dict | None) -> str:
     return url
 
 
-def _command(url: str, timeout_s: float, *command: Any) -> Any:
-    client = redis.Redis.from_url(
-        url, socket_timeout=timeout_s, socket_connect_timeout=3, retry_on_timeout=False
-    )
+def _command(url: str, timeout_s: float, *command: Any) -> str:
     try:
-        return client.execute_command(*command)
-    except redis.RedisError as exc:
-        raise RedisPauseError(f"Redis: {' '.join(map(str, command[:2]))} failed: {exc}") from None
-    finally:
-        client.close()
+        return resp.command(url, timeout_s, *command)
+    except resp.RespError as exc:
+        raise RedisPauseError(f"{' '.join(map(str, command[:2]))} failed: {exc}") from None

@@ -6,14 +6,16 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
 import pytest
 import redis
+from system_recover import recover_with_system_python
 from target_files import write_target
 
-from gameday import freeze, ledger, services
+from gameday import freeze, ledger, procs, services
 from gameday.errors import ServiceError
 from gameday.target import TargetError, load_target
 
@@ -85,26 +87,55 @@ def test_a_freeze_left_by_a_sigkilled_runner_is_thawed_by_recover(target, tmp_pa
     assert done.returncode == -signal.SIGKILL
     pid = services.status("redis", target)["pid"]
     assert freeze.frozen([pid]) == [pid] and not pings()
-    [reverted] = ledger.recover(target)
+    [reverted] = recover_with_system_python(tmp_path / "target.json")
     assert reverted["kind"] == "freeze" and reverted["result"]["continued_pids"] == [pid]
     assert freeze.frozen([pid]) == [] and pings(timeout=2)
     assert ledger.recover(target) == []
 
 
-@pytest.mark.lab
-def test_a_recorded_pid_reused_by_another_process_is_not_signalled(target) -> None:
+@pytest.fixture
+def stopped_sleeper():
+    """A ``sleep`` of this test's own, stopped (SIGSTOP), killed afterwards."""
     sleeper = subprocess.Popen(["sleep", "30"])
-    try:
-        book = ledger.ledger_for(target)
-        stale = {"pid": sleeper.pid, "started": psutil.Process(sleeper.pid).create_time() - 5}
-        book.record("freeze", "redis", {"action": "sigcont", "root": stale, "processes": [stale]})
-        sleeper.send_signal(signal.SIGSTOP)
-        [reverted] = ledger.recover(target)
-        assert reverted["result"]["continued_pids"] == []
-        assert psutil.Process(sleeper.pid).status() == psutil.STATUS_STOPPED
-    finally:
-        sleeper.kill()
-        sleeper.wait()
+    sleeper.send_signal(signal.SIGSTOP)
+    assert _state(sleeper.pid, "T")
+    yield sleeper
+    sleeper.kill()
+    sleeper.wait()
+
+
+def _state(pid: int, wanted: str) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if procs.read(pid).state == wanted:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _recover(tmp_path: Path, recorded: dict) -> list[int]:
+    lab = load_target(write_target(tmp_path))
+    spec = {"action": "sigcont", "root": recorded, "processes": [recorded]}
+    ledger.ledger_for(lab).record("freeze", "redis", spec)
+    [reverted] = ledger.recover(lab)
+    return reverted["result"]["continued_pids"]
+
+
+def test_a_recorded_pid_reused_by_another_process_is_not_signalled(tmp_path, stopped_sleeper):
+    stale = procs.identity(stopped_sleeper.pid)
+    stale["start_ticks"] -= 50  # the pid's process of half a second earlier
+    assert _recover(tmp_path, stale) == []
+    assert freeze.frozen([stopped_sleeper.pid]) == [stopped_sleeper.pid]
+
+
+def test_an_entry_recorded_with_psutils_create_time_is_still_thawed(tmp_path, stopped_sleeper):
+    legacy = {
+        "pid": stopped_sleeper.pid,
+        "started": psutil.Process(stopped_sleeper.pid).create_time(),
+    }
+    assert _recover(tmp_path, {**legacy, "started": legacy["started"] - 5}) == []
+    assert _recover(tmp_path, legacy) == [stopped_sleeper.pid]
+    assert _state(stopped_sleeper.pid, "S") and freeze.frozen([stopped_sleeper.pid]) == []
 
 
 @pytest.mark.lab

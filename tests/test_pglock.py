@@ -13,6 +13,7 @@ import psutil
 import psycopg
 import pytest
 from cafe_helpers import connect_db
+from system_recover import recover_with_system_python
 from target_files import write_target
 
 from gameday import ledger, pglock
@@ -88,7 +89,7 @@ def test_a_lock_left_by_a_sigkilled_runner_is_released_by_recover(target, tmp_pa
     )
     assert done.returncode == -signal.SIGKILL
     assert insert_waits(), "the holder died with its runner: nothing for recover to do"
-    [reverted] = ledger.recover(target)
+    [reverted] = recover_with_system_python(tmp_path / "target.json")
     assert reverted["kind"] == "holder" and reverted["result"]["outcome"] == "killed"
     assert not insert_waits()
     assert ledger.recover(target) == []

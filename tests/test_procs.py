@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 
+import psutil
 import pytest
 
 from gameday import locustprocess, procs
@@ -53,6 +54,15 @@ def test_read_tells_a_process_by_its_start_time_and_boot(sleeper):
     assert not procs.is_same({**recorded, "start_ticks": recorded["start_ticks"] - 1})
     assert not procs.is_same({**recorded, "boot_id": "an earlier boot"})
     assert procs.read(child.pid).pgid == child.pid
+
+
+def test_an_entry_recorded_with_psutils_create_time_is_checked_against_it(sleeper):
+    child = sleeper()
+    started = psutil.Process(child.pid).create_time()
+    assert procs.same({"pid": child.pid, "started": started}).pid == child.pid
+    assert procs.same({"pid": child.pid, "started": started - 0.05}) is None
+    assert not procs.is_same({"pid": child.pid, "started": started + 5})
+    assert not procs.is_same({"pid": child.pid})  # neither start time: nobody
 
 
 def test_a_stopped_group_is_found_and_continued(sleeper):

@@ -8,13 +8,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 from cafe_helpers import connect_redis, secrets
+from system_recover import recover_with_system_python
 from target_files import write_target
 
-from gameday import ledger, redispause
+from gameday import ledger, redispause, resp
 from gameday.target import load_target
 
 
@@ -63,6 +65,18 @@ def test_an_all_pause_is_waited_out_by_the_revert(target) -> None:
 
 
 @pytest.mark.lab
+def test_an_all_pause_longer_than_the_connect_timeout_is_waited_out_by_select_too(target):
+    """The revert's SELECT (a db other than 0) waits out the pause as UNPAUSE does."""
+    db1 = urlunsplit(urlsplit(secrets()["redis_url"])._replace(path="/1"))
+    scope = {**secrets(), "redis_url": db1}
+    redispause.pause(target, resp.CONNECT_TIMEOUT_S + 1, "ALL")
+    began = time.monotonic()
+    assert redispause.unpause(target, {"coffee": scope})["changed"]
+    assert resp.CONNECT_TIMEOUT_S < time.monotonic() - began < resp.CONNECT_TIMEOUT_S + 5
+    assert connect_redis().ping()
+
+
+@pytest.mark.lab
 def test_a_pause_left_by_a_sigkilled_runner_is_undone_by_recover(target, tmp_path) -> None:
     script = (
         "import os, signal, sys\n"
@@ -76,7 +90,7 @@ def test_a_pause_left_by_a_sigkilled_runner_is_undone_by_recover(target, tmp_pat
     )
     assert done.returncode == -signal.SIGKILL
     assert write_waits()
-    [reverted] = ledger.recover(target)
+    [reverted] = recover_with_system_python(tmp_path / "target.json")
     assert reverted["kind"] == "redis_pause" and reverted["result"]["unpaused"]
     assert not write_waits() and ledger.recover(target) == []
 
