@@ -2,7 +2,8 @@
 
 Every supervisor program RUNNING and none of its processes stopped (state T), no toxic
 on the fault proxy, no netem qdisc, no Locust process, no environment override file, no
-seeded block, every ledger of the machine empty, /readyz answering 200.
+seeded block, no table-lock holder, Redis taking writes (no CLIENT PAUSE), every ledger of
+the machine empty, /readyz answering 200.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import subprocess
 from pathlib import Path
 
 import psutil
+import redis
 import requests
-from cafe_helpers import connect_db, supervisorctl
+from cafe_helpers import connect_db, secrets, supervisorctl
 from conftest import _is_locust, wait_ready
 
 from gameday import ledger, procs, registry
@@ -35,6 +37,12 @@ def leftovers(target: Target, ready_within_s: float = 30) -> dict[str, list]:
         ],
         "overrides": sorted(str(p) for p in ENV_DIR.glob("*.override.env")),
         "seeds": _seeds(),
+        "lock_holders": [
+            p.pid
+            for p in psutil.process_iter(["cmdline"])
+            if "gameday.lockholder" in (p.info["cmdline"] or [])
+        ],
+        "redis_paused": _redis_paused(),
         "ledgers": _ledgers(target),
         "not_ready": [] if wait_ready(target, ready_within_s) else [f"{target.api_url}/readyz"],
     }
@@ -64,6 +72,18 @@ def _toxics(target: Target) -> list[str]:
 def _qdiscs() -> list[str]:
     shown = subprocess.run(["tc", "qdisc", "show"], capture_output=True, text=True).stdout
     return [line for line in shown.splitlines() if "netem" in line]
+
+
+def _redis_paused() -> list[str]:
+    """A write that does not answer within a second: a CLIENT PAUSE still holds Redis."""
+    client = redis.Redis.from_url(secrets()["redis_url"], socket_timeout=1)
+    try:
+        client.set("coffee_chaos:leftovers", 1, px=1000)
+    except redis.RedisError as exc:
+        return [f"a write to Redis: {exc}"]
+    finally:
+        client.close()
+    return []
 
 
 def _seeds() -> list[str]:

@@ -1,10 +1,11 @@
 """The crash matrix: every kind of fault the toolkit injects, its runner killed outright.
 
-For each kind (service kill, service stop, toxic, override, seed, cache drop, load): start
+For each kind (service kill, service stop, toxic, override, seed, cache drop, freeze, table
+lock, Redis pause, load): start
 an experiment that injects it, and once the ledger shows the fault, send the whole `chaos
 run` process group SIGKILL, recover, and check that nothing is left (tests/leftovers.py:
 every program RUNNING and none stopped, no toxic, no qdisc, no Locust, no override file, no
-seeded block, every ledger empty, /readyz 200). With SIGHUP (the terminal closed) instead,
+seeded block, no lock holder, Redis taking writes, every ledger empty, /readyz 200). With SIGHUP (the terminal closed) instead,
 nothing may be left without any recovery.
 
 CI runs small experiments built here, one fault each (the same actions the experiments
@@ -119,6 +120,30 @@ KINDS = [
         [STOP_AGGREGATOR, act("drop", "actions.cache", "drop_dashboard_cache")],
         [start("aggregator")],
         "cache-effectiveness",
+    ),
+    Kind(
+        "freeze",
+        "freeze",
+        "SIGSTOP",
+        [act("freeze-redis", "actions.services", "freeze_service", service="redis")],
+        [act("thaw-redis", "actions.services", "thaw_service", service="redis")],
+        "freeze-redis",
+    ),
+    Kind(
+        "table lock",
+        "holder",
+        "LOCK TABLE",
+        [act("lock-orders", "actions.postgres", "lock_table", table="orders", hold_s=120)],
+        [act("unlock-orders", "actions.postgres", "unlock_table", table="orders")],
+        "lock-orders-table",
+    ),
+    Kind(
+        "redis pause",
+        "redis_pause",
+        "CLIENT PAUSE",
+        [act("pause-redis", "actions.redis", "pause_redis", pause_s=120, mode="WRITE")],
+        [act("unpause-redis", "actions.redis", "unpause_redis")],
+        "pause-redis",
     ),
     Kind(
         "load",
