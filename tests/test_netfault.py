@@ -69,12 +69,14 @@ def faultproxy(tmp_path_factory):
 
 @pytest.fixture
 def proxied(tmp_path, faultproxy):
-    """A target whose "redis" goes through our proxy; no toxic is left afterwards."""
+    """A target whose "redis" goes through our proxy; its ledger is reverted while the proxy
+    still runs, and no toxic is left afterwards."""
     configuration = write_target(
         tmp_path, faultproxy_url=faultproxy["url"], proxies={"redis": "redis"}
     )
     target = load_target(configuration)
     yield target, configuration, faultproxy["redis_port"]
+    ledger.recover(target)
     for toxic in requests.get(f"{faultproxy['url']}/proxies/redis/toxics", timeout=5).json():
         requests.delete(f"{faultproxy['url']}/proxies/redis/toxics/{toxic['name']}", timeout=5)
 
