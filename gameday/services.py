@@ -87,7 +87,7 @@ def stop(name: str, target: Target, timeout_s: float = 60.0, secrets: Secrets = 
     service = target.service(name)
     if target.platform == "kubernetes":
         return kubeservices.stop(service, target, timeout_s, secrets)
-    info = _info(target, service)
+    info = _settled(target, service, timeout_s)
     if info["statename"] in STOPPED_STATES:
         return {
             **_facts(service, info),
@@ -169,7 +169,7 @@ def revert(entry: dict, target: Target) -> dict:
 
 
 def _supervisor_start(service: Service, target: Target, timeout_s: float) -> dict:
-    info = _info(target, service)
+    info = _settled(target, service, timeout_s)
     if info["statename"] == "RUNNING":
         continued = procs.thaw(procs.stopped_under(info["pid"]))
         if continued:
@@ -209,6 +209,15 @@ def _call(target: Target, service: Service, method: str, *args: Any) -> Any:
             f"cannot reach supervisor at {target.supervisor_url} ({exc}) to control service "
             f"{service.name!r}: is supervisord running?"
         ) from None
+
+
+def _settled(target: Target, service: Service, timeout_s: float) -> dict[str, Any]:
+    """The program's state once it is not STOPPING (a stop cut short by a signal, which a
+    revert then finds half-way: supervisor refuses to stop or start it meanwhile)."""
+    info = _info(target, service)
+    if info["statename"] == "STOPPING":
+        info = _wait(target, service, lambda i: i["statename"] != "STOPPING", timeout_s, "stop")
+    return info
 
 
 def _info(target: Target, service: Service) -> dict[str, Any]:
