@@ -25,6 +25,7 @@ def test_db_write_stress(lab, tmp_path):
     assert runs["postgresql-processes"]["output"]["rss_bytes"] > 0
 
 
+@pytest.mark.extended  # a second aggregator experiment: CI runs aggregator-under-pressure
 def test_aggregator_lock_contention(lab, tmp_path):
     runs = passed(*chaos_quick("aggregator-lock-contention", tmp_path), tmp_path)
     seeded = runs["seed-orders"]["output"]
@@ -36,6 +37,7 @@ def test_aggregator_lock_contention(lab, tmp_path):
     assert seed.seeds(lab) == []
 
 
+@pytest.mark.extended  # a second database experiment: CI runs db-write-stress
 def test_pool_exhaustion(lab, tmp_path):
     runs = passed(*chaos_quick("exhaust-api-pool", tmp_path), tmp_path)
     exhausted = runs["pool-exhausted-answers"]["output"]
@@ -47,6 +49,7 @@ def test_pool_exhaustion(lab, tmp_path):
     assert not (OVERRIDES / "api.override.env").exists(), "the API runs on its own pool again"
 
 
+@pytest.mark.extended  # a second cache experiment: CI runs cache-invalidation
 def test_cache_effectiveness(lab, tmp_path):
     runs = passed(*chaos_quick("cache-effectiveness", tmp_path), tmp_path)
     assert runs["warm-cache-redis-hits"]["output"]["hit_ratio"] >= 0.9

@@ -35,7 +35,7 @@ CI_SLICE = {
     "kill-aggregator-mid-pass": ["cache-written-key-by-key"],  # the aggregator killed
     "delay-postgres": ["no-dependency-timeouts"],  # a dependency slowed
     "freeze-redis": ["redis-reads-unbounded"],  # a grey failure
-    "spike": ["blocking-handler"],  # a load shape
+    "websocket-limits": ["serial-broadcast"],  # a load shape
     "cache-invalidation": ["slow-aggregation"],  # a data experiment
 }
 FAMILIES = {"failure": 3, "grey": 1, "load": 1, "data": 1}

@@ -210,6 +210,7 @@ def test_freeze_postgres(lab, tmp_path):
 
 @pytest.mark.lab
 @pytest.mark.e2e
+@pytest.mark.extended  # a second grey failure: CI runs freeze-redis
 def test_lock_orders_table(lab, tmp_path):
     runs = passed(*chaos_quick("lock-orders-table", tmp_path), tmp_path)
     locked = runs["lock-orders-table"]["output"]
@@ -223,6 +224,7 @@ def test_lock_orders_table(lab, tmp_path):
 
 @pytest.mark.lab
 @pytest.mark.e2e
+@pytest.mark.extended  # a second grey failure: CI runs freeze-redis
 def test_pause_redis(lab, tmp_path):
     runs = passed(*chaos_quick("pause-redis", tmp_path), tmp_path)
     assert runs["pause-redis-write"]["output"]["mode"] == "WRITE"
