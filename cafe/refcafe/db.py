@@ -75,6 +75,34 @@ class OneConnection:
         return {"pool_size": size, "pool_available": size}
 
 
+class ConnectionPerRequest:
+    """The connection-per-request flaw: no pool, a connection opened for each statement and
+    closed after it (it works until the server has no slot left to give)."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+
+    async def open(self, wait: bool = False) -> None:
+        """Nothing to do: each statement connects."""
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+    async def check(self) -> None:
+        """Nothing kept, nothing to check."""
+
+    async def close(self, timeout: float) -> None:
+        """Nothing kept, nothing to close."""
+
+    def get_stats(self) -> dict[str, int]:
+        return {"pool_size": 0, "pool_available": 0}
+
+
 class Database:
     """The API's connection pool; it opens even while PostgreSQL is down and heals itself."""
 
@@ -90,9 +118,11 @@ class Database:
             # lock, say) must not run on, and commit, once we are gone.
             timeout_ms = int(self._op_timeout * 1000)
             conninfo = make_conninfo(conninfo, options=f"-c statement_timeout={timeout_ms}")
-        self.pool: BoundedCheckPool | OneConnection
+        self.pool: BoundedCheckPool | OneConnection | ConnectionPerRequest
         if settings.flaw("no-reconnect"):
             self.pool = OneConnection(conninfo)
+        elif settings.flaw("connection-per-request"):
+            self.pool = ConnectionPerRequest(conninfo)
         else:
             self.pool = BoundedCheckPool(
                 self._op_timeout,

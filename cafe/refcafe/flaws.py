@@ -14,6 +14,7 @@ FLAWS: dict[str, str] = {
     "postgres-statements-unbounded": "the API's statements wait for an answer without a deadline",
     "no-server-statement-timeout": "a statement the API gave up on runs on in PostgreSQL",
     "no-reconnect": "the API uses one PostgreSQL connection forever, even once it broke",
+    "connection-per-request": "the API opens a PostgreSQL connection for each statement, no pool",
     "aggregator-stops-after-redis-error": "the aggregator's loop ends on its first failed pass",
     "cache-written-key-by-key": "the aggregator writes one key at a time, holding between them",
     "raw-order-labels": "any drink and store string is stored and becomes a metric label",

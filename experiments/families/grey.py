@@ -12,6 +12,7 @@ from .blocks import (
     ORDERS,
     action,
     answer,
+    healthy_load,
     load_within,
     marker_shown,
     probe,
@@ -119,6 +120,54 @@ def lock_orders_table() -> dict[str, Any]:
     )
 
 
+def exhaust_postgres_connections() -> dict[str, Any]:
+    exhaust = action(
+        "exhaust-postgres-connections",
+        "actions.postgres",
+        "exhaust_connections",
+        after=var("fault_settle_s"),
+        hold_s=var("hold_limit_s"),
+    )
+    return failure(
+        title=(
+            "Every free PostgreSQL connection taken by another client: the pool keeps serving, "
+            "the rest fails fast"
+        ),
+        description=(
+            "A holder process of its own (in the fault ledger, so recover kills it) opens "
+            "connections until PostgreSQL refuses one for want of a slot (max_connections less "
+            "the reserved ones) and holds them for fault_s while Locust plays the customers. "
+            "Operators expect the API to keep serving with the connections its pool already "
+            "holds (orders accepted, the dashboard served), work that needs a new connection "
+            "to answer 503 (never 500, never a hang), and the API to recover by itself once "
+            "the slots are given back, without a restart and without losing an acknowledged "
+            "order."
+        ),
+        tags=["failure-injection", "grey-failure", "postgresql", "connections"],
+        fault=[exhaust],
+        during=[
+            probe("new-connections-are-refused", "probes.postgres", "new_connections_refused"),
+            answer("orders-are-still-accepted", "order-accepted", var("answer_bound_ms")),
+            answer("dashboard-serves-the-cache", "dashboard-served", var("answer_bound_ms")),
+            answer("readyz-answers-within-bound", "readyz-answers", var("answer_bound_ms")),
+            healthy_load(
+                "load-orders-keep-succeeding-during-the-fault",
+                "fault_s",
+                ORDERS,
+                before=var("fault_s"),
+            ),
+            *fault_window(),
+        ],
+        revert=action("release-postgres-connections", "actions.postgres", "release_connections"),
+        after_recovery=[
+            probe("no-acknowledged-order-lost", "probes.orders", "no_lost_orders"),
+            API_NOT_RESTARTED,
+        ],
+        # The slots outlive no run: the holder lets go by itself after hold_limit_s.
+        configuration={"hold_limit_s": 300},
+    )
+
+
 def pause_redis() -> dict[str, Any]:
     def pause(mode: str, window: str) -> dict[str, Any]:
         return action(
@@ -175,6 +224,7 @@ EXPERIMENTS = {
     "freeze-redis": lambda: freeze_dependency("redis"),
     "freeze-postgres": lambda: freeze_dependency("postgresql"),
     "lock-orders-table": lock_orders_table,
+    "exhaust-postgres-connections": exhaust_postgres_connections,
     "pause-redis": pause_redis,
 }
 # The café flaws each experiment must catch, and the method probe that must fail on each.
@@ -190,6 +240,9 @@ CATCHES = {
     "lock-orders-table": {
         "no-server-statement-timeout": "refused-orders-are-not-stored",
         "postgres-statements-unbounded": "failed-orders-failed-fast",
+    },
+    "exhaust-postgres-connections": {
+        "connection-per-request": "orders-are-still-accepted",
     },
     "pause-redis": {
         "aggregator-stops-after-redis-error": "the-aggregator-passes-again",
