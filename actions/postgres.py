@@ -1,9 +1,10 @@
 """Chaos Toolkit actions: lock a table of the target's database from a session of its own,
-or take every free connection slot, and release them.
+take every free connection slot, or make the database read-only, and undo each.
 
 The lock and the connections are held by a holder process the fault ledger records (kind
 ``holder``) before it locks or connects, so the safety control and ``gameday recover`` kill
-it, and the fault with it, even when the runner is gone. The schema is the configuration's
+it, and the fault with it, even when the runner is gone. The read-only database is in the
+ledger (kind ``read_only``) before it is altered. The schema is the configuration's
 ``postgres_schema``.
 """
 
@@ -16,9 +17,16 @@ from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
 from controls.marks import marks_faults
-from gameday import pgconns, pglock
+from gameday import pgconns, pglock, pgreadonly
 
-__all__ = ["exhaust_connections", "lock_table", "release_connections", "unlock_table"]
+__all__ = [
+    "exhaust_connections",
+    "lock_table",
+    "make_read_only",
+    "make_writable",
+    "release_connections",
+    "unlock_table",
+]
 logger = logging.getLogger("chaostoolkit")
 
 
@@ -74,4 +82,29 @@ def release_connections(
     with engine_call("release the held connection slots", configuration) as target:
         result = pgconns.release(target, secrets)
     logger.info("connection slots released: %s", result["stopped"])
+    return result
+
+
+@marks_faults
+def make_read_only(
+    terminate_sessions: bool = True, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """``ALTER DATABASE <db> SET default_transaction_read_only = on``, then end the database's
+    client sessions so that they reconnect read-only (a failover to a replica, as clients see
+    it). Returns the database and how many sessions were ended."""
+    with engine_call("make the database read-only", configuration) as target:
+        result = pgreadonly.make_read_only(target, terminate_sessions, secrets)
+    logger.info(
+        "database %s read-only, %s sessions ended", result["database"], result["terminated"]
+    )
+    return result
+
+
+@marks_faults
+def make_writable(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
+    """RESET default_transaction_read_only and end the sessions opened read-only meanwhile
+    (the credential is the target's secrets file's, as recovery's)."""
+    with engine_call("make the database writable again", configuration) as target:
+        result = pgreadonly.restore(target)
+    logger.info("database writable again: %s", result["restored"])
     return result

@@ -211,6 +211,20 @@ def test_lock_orders_table(lab, tmp_path):
 
 @pytest.mark.lab
 @pytest.mark.e2e
+def test_exhaust_postgres_connections(lab, tmp_path):
+    runs = passed(*chaos_quick("exhaust-postgres-connections", tmp_path), tmp_path)
+    taken = runs["exhaust-postgres-connections"]["output"]
+    assert taken["taken"] > 0 and taken["holder_pid"]
+    assert taken["in_use_before"] + taken["taken"] >= taken["max_connections"] - taken["reserved"]
+    assert runs["new-connections-are-refused"]["output"]["refused"] is True
+    assert runs["orders-are-still-accepted"]["output"]["id"] is not None
+    assert runs["release-postgres-connections"]["output"]["changed"] is True
+    lost = runs["no-acknowledged-order-lost"]["output"]
+    assert lost["acknowledged"] > 0 and not lost["missing"]
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
 def test_pause_redis(lab, tmp_path):
     runs = passed(*chaos_quick("pause-redis", tmp_path), tmp_path)
     assert runs["pause-redis-write"]["output"]["mode"] == "WRITE"

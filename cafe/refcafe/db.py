@@ -171,6 +171,15 @@ class Database:
             raise DependencyUnavailable("postgresql", "statement returned no row")
         return row
 
+    async def check_writable(self) -> None:
+        """Raise DependencyUnavailable unless a new transaction may write: a replica, or a
+        database set read-only (a failover's doing), answers but takes no order."""
+        (read_only,) = await self.fetchone("SELECT current_setting('transaction_read_only')")
+        if read_only == "on":
+            raise DependencyUnavailable(
+                "postgresql", "read-only: transaction_read_only is on, orders cannot be written"
+            )
+
     def _purge_stale_connections(self) -> None:
         """A connection broke: test the idle ones in the background and replace the dead."""
         if self._purge is None or self._purge.done():

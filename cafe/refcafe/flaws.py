@@ -8,6 +8,7 @@ from __future__ import annotations
 
 FLAWS: dict[str, str] = {
     "readiness-never-rechecks": "/readyz checks the dependencies once, then answers 200 forever",
+    "readiness-ignores-read-only": "/readyz checks that PostgreSQL answers, not that it takes writes",
     "500-on-dependency-failure": "a failing dependency answers 500 in plain text, not 503 naming it",
     "no-dependency-timeouts": "every wait on PostgreSQL or Redis is unbounded (an hour)",
     "redis-reads-unbounded": "the API's Redis calls wait for an answer without a bound",

@@ -168,6 +168,62 @@ def exhaust_postgres_connections() -> dict[str, Any]:
     )
 
 
+def postgres_read_only() -> dict[str, Any]:
+    return failure(
+        title=(
+            "The database turned read-only (a failover to a replica): orders refused with a "
+            "reason, readiness says why"
+        ),
+        description=(
+            "ALTER DATABASE <db> SET default_transaction_read_only = on, then the database's "
+            "client sessions terminated so that they reconnect read-only (the fault ledger "
+            "records what to RESET first), for fault_s while Locust plays the customers: what "
+            "a failover to a replica looks like to the API. Operators expect orders to be "
+            "refused with 503 and a JSON reason, fast (within 2 s), /readyz to answer 503 "
+            "saying the database is read-only, the dashboard to be served from the cache; "
+            "once the setting is RESET (and the sessions ended again so that they reconnect "
+            "writable) the API to recover by itself, without a restart and without losing an "
+            "acknowledged order."
+        ),
+        tags=["failure-injection", "grey-failure", "postgresql", "failover"],
+        fault=[
+            action(
+                "make-postgres-read-only",
+                "actions.postgres",
+                "make_read_only",
+                after=var("fault_settle_s"),
+                terminate_sessions=True,
+            )
+        ],
+        during=[
+            answer(
+                "orders-refused-with-a-reason",
+                "order-refused-with-a-reason",
+                var("answer_bound_ms"),
+            ),
+            answer(
+                "readyz-says-the-database-is-read-only",
+                "readyz-says-read-only",
+                var("answer_bound_ms"),
+            ),
+            answer("dashboard-serves-the-cache", "dashboard-served", var("answer_bound_ms")),
+            load_within(
+                "failed-orders-failed-fast",
+                "fault_s",
+                ORDERS,
+                p99_ms=var("answer_bound_ms"),
+                before=var("fault_s"),
+            ),
+            *fault_window(),
+        ],
+        revert=action("make-postgres-writable-again", "actions.postgres", "make_writable"),
+        after_recovery=[
+            probe("no-acknowledged-order-lost", "probes.orders", "no_lost_orders"),
+            API_NOT_RESTARTED,
+        ],
+    )
+
+
 def pause_redis() -> dict[str, Any]:
     def pause(mode: str, window: str) -> dict[str, Any]:
         return action(
@@ -225,6 +281,7 @@ EXPERIMENTS = {
     "freeze-postgres": lambda: freeze_dependency("postgresql"),
     "lock-orders-table": lock_orders_table,
     "exhaust-postgres-connections": exhaust_postgres_connections,
+    "postgres-read-only": postgres_read_only,
     "pause-redis": pause_redis,
 }
 # The café flaws each experiment must catch, and the method probe that must fail on each.
@@ -243,6 +300,10 @@ CATCHES = {
     },
     "exhaust-postgres-connections": {
         "connection-per-request": "orders-are-still-accepted",
+    },
+    "postgres-read-only": {
+        "readiness-ignores-read-only": "readyz-says-the-database-is-read-only",
+        "500-on-dependency-failure": "orders-refused-with-a-reason",
     },
     "pause-redis": {
         "aggregator-stops-after-redis-error": "the-aggregator-passes-again",
