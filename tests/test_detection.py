@@ -37,6 +37,8 @@ CI_SLICE = {
     "freeze-postgres": ["postgres-statements-unbounded"],
     "lock-orders-table": ["no-server-statement-timeout"],
     "pause-redis": ["aggregator-stops-after-redis-error"],
+    "exhaust-postgres-connections": ["connection-per-request"],
+    "postgres-read-only": ["readiness-ignores-read-only"],
     "spike": ["blocking-handler"],
     "websocket-limits": ["serial-broadcast"],
     "soak": ["memory-per-request"],

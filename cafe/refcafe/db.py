@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 # so that, once PostgreSQL is back, the next request triggers a fresh attempt at once instead
 # of waiting out the pool's exponential backoff.
 RECONNECT_TIMEOUT = 2.0
+# What clients are told when the database takes no writes (a replica after a failover).
+READ_ONLY = "database read-only"
 
 _SUCCESS = DB_STATUS.labels(status="success")
 _FAILURE = DB_STATUS.labels(status="failure")
@@ -165,7 +167,10 @@ class Database:
             logger.warning("postgresql unavailable: %s", reason)
             if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, PoolTimeout):
                 self._purge_stale_connections()
-            raise DependencyUnavailable("postgresql", reason) from exc
+            read_only = isinstance(exc, psycopg.errors.ReadOnlySqlTransaction)
+            raise DependencyUnavailable(
+                "postgresql", reason, READ_ONLY if read_only else None
+            ) from exc
         _SUCCESS.inc()
         if row is None:
             raise DependencyUnavailable("postgresql", "statement returned no row")
@@ -177,7 +182,9 @@ class Database:
         (read_only,) = await self.fetchone("SELECT current_setting('transaction_read_only')")
         if read_only == "on":
             raise DependencyUnavailable(
-                "postgresql", "read-only: transaction_read_only is on, orders cannot be written"
+                "postgresql",
+                "read-only: transaction_read_only is on, orders cannot be written",
+                READ_ONLY,
             )
 
     def _purge_stale_connections(self) -> None:
