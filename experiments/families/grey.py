@@ -303,7 +303,6 @@ CATCHES = {
     },
     "postgres-read-only": {
         "readiness-ignores-read-only": "readyz-says-the-database-is-read-only",
-        "500-on-dependency-failure": "orders-refused-with-a-reason",
     },
     "pause-redis": {
         "aggregator-stops-after-redis-error": "the-aggregator-passes-again",
