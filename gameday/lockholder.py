@@ -20,6 +20,7 @@ from psycopg import sql
 from gameday.postgres import sanitise
 
 DSN_ENV = "LOCKHOLDER_DSN"
+APPLICATION = "coffee-chaos-lock"
 SERVER_MARGIN_S = 5
 
 
@@ -28,7 +29,7 @@ def main() -> int:
     dsn = os.environ.pop(DSN_ENV)
     hold_s = float(orders["hold_s"])
     try:
-        conn = psycopg.connect(dsn, connect_timeout=5, application_name="coffee-chaos-lock")
+        conn = psycopg.connect(dsn, connect_timeout=5, application_name=APPLICATION)
         conn.execute(
             sql.SQL("SET idle_in_transaction_session_timeout = {}").format(
                 sql.Literal(int((hold_s + SERVER_MARGIN_S) * 1000))

@@ -11,12 +11,10 @@ import re
 import time
 from typing import Any
 
-from psycopg import sql
-
 from gameday import holders
 from gameday.errors import GamedayError
-from gameday.lockholder import DSN_ENV
-from gameday.postgres import DatabaseError, connect, dsn_for
+from gameday.lockholder import APPLICATION, DSN_ENV
+from gameday.postgres import connect, dsn_for, wait_sessions_gone
 from gameday.target import Target
 
 __all__ = ["MAX_HOLD_S", "MODES", "LockError", "lock_table", "unlock_table"]
@@ -24,7 +22,6 @@ __all__ = ["MAX_HOLD_S", "MODES", "LockError", "lock_table", "unlock_table"]
 MODES = ("ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE")
 MAX_HOLD_S = 3600
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-GONE_TIMEOUT_S = 10
 
 
 class LockError(GamedayError):
@@ -72,7 +69,7 @@ def unlock_table(
     released = holders.release(target, _subject(target, table))
     began = time.monotonic()
     if released["changed"]:
-        _wait_sessions_gone(dsn_for(target, secrets))
+        wait_sessions_gone(dsn_for(target, secrets), APPLICATION, "the lock's session")
     return {**released, "seconds": round(time.monotonic() - began, 3)}
 
 
@@ -89,24 +86,3 @@ def _check(table: str, mode: str, hold_s: float) -> None:
 
 def _subject(target: Target, table: str) -> str:
     return f"lock {target.postgres_schema}.{table}"
-
-
-def _wait_sessions_gone(dsn: str) -> None:
-    """The holder's session ends when its process dies; wait until the server saw it go
-    (connecting again while the server may still be short of connection slots)."""
-    query = sql.SQL(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'coffee-chaos-lock'"
-    )
-    deadline = time.monotonic() + GONE_TIMEOUT_S
-    seen = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            with connect(dsn, "wait for the lock's session to end") as conn:
-                sessions = conn.execute(query).fetchone()[0]
-            if not sessions:
-                return
-            seen = f"{sessions} session(s) still open"
-        except DatabaseError as exc:
-            seen = str(exc)
-        time.sleep(0.1)
-    raise LockError(f"the lock's session outlived its holder by {GONE_TIMEOUT_S} s: {seen}")

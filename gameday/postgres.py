@@ -8,18 +8,21 @@ sanitised first.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from gameday.errors import GamedayError
 from gameday.target import Target, TargetError, load_secrets
 
-__all__ = ["DatabaseError", "connect", "dsn_for", "sanitise"]
+__all__ = ["DatabaseError", "connect", "dsn_for", "sanitise", "wait_sessions_gone"]
 
 CONNECT_TIMEOUT_S = 5
+GONE_TIMEOUT_S = 10
 _PASSWORD_IN_URL = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@")
 _PASSWORD_KEYWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
@@ -73,3 +76,25 @@ def connect(
     except psycopg.Error as exc:
         cause = sanitise(str(exc), dsn) or type(exc).__name__
         raise DatabaseError(f"PostgreSQL: cannot {what}: {cause}") from None
+
+
+def wait_sessions_gone(dsn: str, application_name: str, what: str) -> None:
+    """Wait until the server saw every session of ``application_name`` end (a holder killed:
+    its sessions end as the server notices), connecting again while the server may still be
+    short of connection slots; DatabaseError naming ``what`` after GONE_TIMEOUT_S."""
+    query = sql.SQL("SELECT count(*) FROM pg_stat_activity WHERE application_name = {}").format(
+        sql.Literal(application_name)
+    )
+    deadline = time.monotonic() + GONE_TIMEOUT_S
+    seen = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with connect(dsn, f"wait for {what} to end") as conn:
+                sessions = conn.execute(query).fetchone()[0]
+            if not sessions:
+                return
+            seen = f"{sessions} session(s) still open"
+        except DatabaseError as exc:
+            seen = str(exc)
+        time.sleep(0.1)
+    raise DatabaseError(f"{what} outlived its holder by {GONE_TIMEOUT_S} s: {seen}")

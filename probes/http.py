@@ -48,7 +48,12 @@ MAX_ORDERS = 200  # a probe that writes is bounded: sampled orders are real orde
 MAX_DEADLINE_S = 600
 ORDERS = "/api/v1/order"
 DASHBOARD = "/api/dashboard"
-DEPENDENCY_WORDS = {"postgresql": ("postgres", "database", "db"), "redis": ("redis", "cache")}
+# The words that name a dependency, or the database's read-only state, in an answer.
+DEPENDENCY_WORDS = {
+    "postgresql": ("postgres", "database", "db"),
+    "redis": ("redis", "cache"),
+    "read-only": ("read-only", "read only", "readonly", "read_only"),
+}
 CONTRACT_FIELDS = {"top5_drinks", "recent_orders", "server_timestamp"}
 
 
@@ -66,6 +71,9 @@ class Expected:
 ANSWERS = {
     "order-accepted": Expected("POST", ORDERS, (200,), "id", "an order acknowledged with its id"),
     "order-refused": Expected("POST", ORDERS, (503,), "", "an order refused with 503"),
+    "order-refused-with-a-reason": Expected(
+        "POST", ORDERS, (503,), "reason", "an order refused with 503 and a JSON reason"
+    ),
     "dashboard-served": Expected(
         "GET", DASHBOARD, (200,), "fields", "the dashboard served with the contract's fields"
     ),
@@ -78,6 +86,9 @@ ANSWERS = {
     ),
     "readyz-names-postgresql": Expected(
         "GET", "/readyz", (503,), "names:postgresql", "/readyz answering 503 naming the database"
+    ),
+    "readyz-says-read-only": Expected(
+        "GET", "/readyz", (503,), "names:read-only", "/readyz answering 503 saying read-only"
     ),
 }
 

@@ -22,7 +22,8 @@ from psycopg import sql
 
 from controls.adapter import engine_call
 from controls.evidence import not_available, unmet
-from gameday.postgres import connect, dsn_for
+from gameday.connholder import NO_SLOT
+from gameday.postgres import DatabaseError, connect, dsn_for
 from probes.http import dashboard
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "inserts_per_second",
     "lock_waits",
     "lock_waits_stay_under",
+    "new_connections_refused",
     "table_size",
 ]
 logger = logging.getLogger("chaostoolkit")
@@ -92,6 +94,25 @@ def connections(
         "by_application": dict(sorted(by_application.items())),
         "max_connections": limit,
     }
+
+
+def new_connections_refused(
+    configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """A new connection with the toolkit's credentials is refused for want of a slot: every
+    free one is taken (``actions.postgres.exhaust_connections`` holds). Anything else, a
+    connection made or another error, is unmet."""
+    expected = "a new connection refused: every free slot taken"
+    with engine_call("connect to PostgreSQL", configuration) as target:
+        dsn = dsn_for(target, secrets)
+    try:
+        with connect(dsn, "open a new connection", "coffee-chaos-probe"):
+            pass
+    except DatabaseError as exc:
+        if any(words in str(exc) for words in NO_SLOT):
+            return {"refused": True, "error": str(exc)}
+        raise ActivityFailed(unmet(expected, str(exc))) from None
+    raise ActivityFailed(unmet(expected, "connected: a slot was free"))
 
 
 def lock_waits(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:

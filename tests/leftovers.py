@@ -2,7 +2,8 @@
 
 Every supervisor program RUNNING and none of its processes stopped (state T), no toxic
 on the fault proxy, no netem qdisc, no Locust process, no environment override file, no
-seeded block, no table-lock holder, Redis taking writes (no CLIENT PAUSE), every ledger of
+seeded block, no table-lock holder, no holder's PostgreSQL session (a lock, connection
+slots), no database left read-only, Redis taking writes (no CLIENT PAUSE), every ledger of
 the machine empty, /readyz answering 200.
 """
 
@@ -14,10 +15,12 @@ from pathlib import Path
 import psutil
 import redis
 import requests
-from cafe_helpers import connect_db, secrets, supervisorctl
+from cafe_helpers import connect_db, secrets, supervisorctl, wait_until
 from conftest import _is_locust, wait_ready
 
 from gameday import ledger, procs, registry
+from gameday.connholder import APPLICATION as HOG_APPLICATION
+from gameday.lockholder import APPLICATION as LOCK_APPLICATION
 from gameday.target import Target
 
 ENV_DIR = Path("/etc/coffee-chaos")
@@ -43,6 +46,7 @@ def leftovers(target: Target, ready_within_s: float = 30) -> dict[str, list]:
             if "gameday.lockholder" in (p.info["cmdline"] or [])
         ],
         "redis_paused": _redis_paused(),
+        "database": _database(),
         "ledgers": _ledgers(target),
         "not_ready": [] if wait_ready(target, ready_within_s) else [f"{target.api_url}/readyz"],
     }
@@ -92,6 +96,33 @@ def _seeds() -> list[str]:
             return []
         rows = conn.execute("SELECT name, first_id, last_id FROM coffee_chaos.seeds").fetchall()
     return [f"{name} ids {first}-{last}" for name, first, last in rows]
+
+
+def _database() -> list[str]:
+    """Holders' sessions still open (after a short grace: the server notices a killed
+    holder's connections close) and a read-only setting left on the database."""
+
+    def held() -> list[tuple[str, int]]:
+        with connect_db() as conn:
+            return conn.execute(
+                "SELECT application_name, count(*) FROM pg_stat_activity "
+                "WHERE application_name IN (%s, %s) GROUP BY 1",
+                (LOCK_APPLICATION, HOG_APPLICATION),
+            ).fetchall()
+
+    try:
+        sessions = wait_until(lambda: not held(), timeout=5) and []
+    except AssertionError:
+        sessions = held()
+    with connect_db() as conn:
+        read_only = conn.execute(
+            "SELECT c FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase, "
+            "unnest(s.setconfig) c WHERE d.datname = current_database() AND s.setrole = 0 "
+            "AND c LIKE 'default_transaction_read_only=%'"
+        ).fetchall()
+    return [f"{count} session(s) of {name}" for name, count in sessions] + [
+        f"database setting {setting}" for (setting,) in read_only
+    ]
 
 
 def _ledgers(target: Target) -> list[str]:

@@ -42,6 +42,10 @@ sys.path.insert(0, str(CAFE_DIR))
 from refcafe.aggregation import compute  # noqa: E402
 from refcafe.flaws import FLAWS  # noqa: E402
 from refcafe.settings import UNBOUNDED_SECONDS, Settings, SettingsError  # noqa: E402
+from target_files import write_target  # noqa: E402
+
+from gameday import pgconns, pgreadonly  # noqa: E402
+from gameday.target import load_target  # noqa: E402
 
 README = CAFE_DIR.parent / "README.md"
 BIG_SCHEMA = "coffee_flaws_big"
@@ -229,6 +233,50 @@ def test_no_reconnect_fails_orders_after_the_database_is_back(cafes: MakeCafe) -
     flawed.stop_api()
     flawed.start_api()  # only a restart heals it
     assert post_order(flawed).status_code == 200
+
+
+@lab
+def test_connection_per_request_fails_every_order_once_the_slots_are_taken(
+    cafes: MakeCafe, tmp_path: Path
+) -> None:
+    flawed = cafes("connection-per-request").start_api()
+    healthy = cafes().start_api()
+    assert post_order(flawed).status_code == 200 and post_order(healthy).status_code == 200
+    lab_target = load_target(write_target(tmp_path))
+    pgconns.exhaust(lab_target, hold_s=30)
+    try:
+        flawed_answers = [post_order(flawed) for _ in range(3)]
+        healthy_answers = [post_order(healthy).status_code for _ in range(3)]
+    finally:
+        pgconns.release(lab_target)
+    assert [a.status_code for a in flawed_answers] == [503, 503, 503]
+    assert flawed_answers[0].json()["dependency"] == "postgresql"
+    assert healthy_answers == [200, 200, 200], "the healthy café serves on its pool"
+    assert post_order(flawed).status_code == 200, "and works again once slots are free"
+
+
+@lab
+def test_readiness_ignores_read_only_stays_200_while_orders_fail(
+    cafes: MakeCafe, tmp_path: Path
+) -> None:
+    flawed = cafes("readiness-ignores-read-only").start_api()
+    healthy = cafes().start_api()
+    lab_target = load_target(write_target(tmp_path))
+    pgreadonly.make_read_only(lab_target)
+    try:
+        for cafe in (flawed, healthy):  # each ended session fails once, then reconnects
+            wait_until(lambda c=cafe: "read-only" in post_order(c).text, timeout=5)
+        orders = {cafe: post_order(cafe) for cafe in (flawed, healthy)}
+        ready = {cafe: requests.get(f"{cafe.url}/readyz", timeout=5) for cafe in (flawed, healthy)}
+    finally:
+        pgreadonly.restore(lab_target)
+    for cafe in (flawed, healthy):
+        assert orders[cafe].status_code == 503
+        assert orders[cafe].json() == {"detail": "database read-only", "dependency": "postgresql"}
+    assert ready[flawed].status_code == 200, ready[flawed].text
+    assert ready[healthy].status_code == 503
+    assert "read-only" in ready[healthy].json()["checks"]["postgresql"]
+    wait_until(lambda: requests.get(f"{healthy.url}/readyz", timeout=5).ok, timeout=5)
 
 
 @lab

@@ -1,11 +1,12 @@
 """The crash matrix: every kind of fault the toolkit injects, its runner killed outright.
 
 For each kind (service kill, service stop, toxic, override, seed, cache drop, freeze, table
-lock, Redis pause, load): start
-an experiment that injects it, and once the ledger shows the fault, send the whole `chaos
-run` process group SIGKILL, recover, and check that nothing is left (tests/leftovers.py:
-every program RUNNING and none stopped, no toxic, no qdisc, no Locust, no override file, no
-seeded block, no lock holder, Redis taking writes, every ledger empty, /readyz 200). With SIGHUP (the terminal closed) instead,
+lock, Redis pause, connection slots, read-only database, load): start an experiment that
+injects it, and once the ledger shows the fault, send the whole `chaos run` process group
+SIGKILL, recover, and check that nothing is left (tests/leftovers.py: every program RUNNING
+and none stopped, no toxic, no qdisc, no Locust, no override file, no seeded block, no
+holder or its session, no read-only database, Redis taking writes, every ledger empty,
+/readyz 200). With SIGHUP (the terminal closed) instead,
 nothing may be left without any recovery.
 
 CI runs small experiments built here, one fault each (the same actions the experiments
@@ -144,6 +145,22 @@ KINDS = [
         [act("pause-redis", "actions.redis", "pause_redis", pause_s=120, mode="WRITE")],
         [act("unpause-redis", "actions.redis", "unpause_redis")],
         "pause-redis",
+    ),
+    Kind(
+        "connection slots",
+        "holder",
+        "connection slot",
+        [act("exhaust", "actions.postgres", "exhaust_connections", hold_s=120)],
+        [act("release", "actions.postgres", "release_connections")],
+        "exhaust-postgres-connections",
+    ),
+    Kind(
+        "read-only database",
+        "read_only",
+        "default_transaction_read_only",
+        [act("read-only", "actions.postgres", "make_read_only")],
+        [act("writable", "actions.postgres", "make_writable")],
+        "postgres-read-only",
     ),
     Kind(
         "load",

@@ -225,6 +225,38 @@ def test_lock_orders_table(lab, tmp_path):
 @pytest.mark.lab
 @pytest.mark.e2e
 @pytest.mark.extended  # a second grey failure: CI runs freeze-redis
+def test_exhaust_postgres_connections(lab, tmp_path):
+    runs = passed(*chaos_quick("exhaust-postgres-connections", tmp_path), tmp_path)
+    taken = runs["exhaust-postgres-connections"]["output"]
+    assert taken["taken"] > 0 and taken["holder_pid"]
+    assert taken["in_use_before"] + taken["taken"] >= taken["max_connections"] - taken["reserved"]
+    assert runs["new-connections-are-refused"]["output"]["refused"] is True
+    assert runs["orders-are-still-accepted"]["output"]["id"] is not None
+    assert runs["release-postgres-connections"]["output"]["changed"] is True
+    lost = runs["no-acknowledged-order-lost"]["output"]
+    assert lost["acknowledged"] > 0 and not lost["missing"]
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+@pytest.mark.extended  # a second grey failure: CI runs freeze-redis
+def test_postgres_read_only(lab, tmp_path):
+    runs = passed(*chaos_quick("postgres-read-only", tmp_path), tmp_path)
+    made = runs["make-postgres-read-only"]["output"]
+    assert made["read_only"] is True and made["terminated"] > 0
+    refused = runs["orders-refused-with-a-reason"]["output"]
+    assert refused["status"] == 503 and refused["elapsed_ms"] <= 2000
+    assert runs["readyz-says-the-database-is-read-only"]["output"]["status"] == 503
+    assert runs["dashboard-serves-the-cache"]["output"]["status"] == 200
+    [restored] = runs["make-postgres-writable-again"]["output"]["restored"]
+    assert restored["database"] == made["database"] and restored["terminated"] > 0
+    lost = runs["no-acknowledged-order-lost"]["output"]
+    assert lost["acknowledged"] > 0 and not lost["missing"]
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+@pytest.mark.extended  # a second grey failure: CI runs freeze-redis
 def test_pause_redis(lab, tmp_path):
     runs = passed(*chaos_quick("pause-redis", tmp_path), tmp_path)
     assert runs["pause-redis-write"]["output"]["mode"] == "WRITE"

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 # so that, once PostgreSQL is back, the next request triggers a fresh attempt at once instead
 # of waiting out the pool's exponential backoff.
 RECONNECT_TIMEOUT = 2.0
+# What clients are told when the database takes no writes (a replica after a failover).
+READ_ONLY = "database read-only"
 
 _SUCCESS = DB_STATUS.labels(status="success")
 _FAILURE = DB_STATUS.labels(status="failure")
@@ -75,6 +77,34 @@ class OneConnection:
         return {"pool_size": size, "pool_available": size}
 
 
+class ConnectionPerRequest:
+    """The connection-per-request flaw: no pool, a connection opened for each statement and
+    closed after it (it works until the server has no slot left to give)."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+
+    async def open(self, wait: bool = False) -> None:
+        """Nothing to do: each statement connects."""
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+    async def check(self) -> None:
+        """Nothing kept, nothing to check."""
+
+    async def close(self, timeout: float) -> None:
+        """Nothing kept, nothing to close."""
+
+    def get_stats(self) -> dict[str, int]:
+        return {"pool_size": 0, "pool_available": 0}
+
+
 class Database:
     """The API's connection pool; it opens even while PostgreSQL is down and heals itself."""
 
@@ -90,9 +120,11 @@ class Database:
             # lock, say) must not run on, and commit, once we are gone.
             timeout_ms = int(self._op_timeout * 1000)
             conninfo = make_conninfo(conninfo, options=f"-c statement_timeout={timeout_ms}")
-        self.pool: BoundedCheckPool | OneConnection
+        self.pool: BoundedCheckPool | OneConnection | ConnectionPerRequest
         if settings.flaw("no-reconnect"):
             self.pool = OneConnection(conninfo)
+        elif settings.flaw("connection-per-request"):
+            self.pool = ConnectionPerRequest(conninfo)
         else:
             self.pool = BoundedCheckPool(
                 self._op_timeout,
@@ -135,11 +167,25 @@ class Database:
             logger.warning("postgresql unavailable: %s", reason)
             if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, PoolTimeout):
                 self._purge_stale_connections()
-            raise DependencyUnavailable("postgresql", reason) from exc
+            read_only = isinstance(exc, psycopg.errors.ReadOnlySqlTransaction)
+            raise DependencyUnavailable(
+                "postgresql", reason, READ_ONLY if read_only else None
+            ) from exc
         _SUCCESS.inc()
         if row is None:
             raise DependencyUnavailable("postgresql", "statement returned no row")
         return row
+
+    async def check_writable(self) -> None:
+        """Raise DependencyUnavailable unless a new transaction may write: a replica, or a
+        database set read-only (a failover's doing), answers but takes no order."""
+        (read_only,) = await self.fetchone("SELECT current_setting('transaction_read_only')")
+        if read_only == "on":
+            raise DependencyUnavailable(
+                "postgresql",
+                "read-only: transaction_read_only is on, orders cannot be written",
+                READ_ONLY,
+            )
 
     def _purge_stale_connections(self) -> None:
         """A connection broke: test the idle ones in the background and replace the dead."""

@@ -9,12 +9,14 @@ _WHAT = {"postgresql": "database unavailable", "redis": "cache unavailable"}
 
 
 class DependencyUnavailable(Exception):
-    """``dependency`` could not answer in time; ``reason`` says why (for logs, not clients)."""
+    """``dependency`` could not answer in time; ``reason`` says why (for logs, not clients),
+    ``detail`` what clients are told (default: the dependency is unavailable)."""
 
-    def __init__(self, dependency: str, reason: str) -> None:
+    def __init__(self, dependency: str, reason: str, detail: str | None = None) -> None:
         super().__init__(f"{dependency}: {reason}")
         self.dependency = dependency
         self.reason = reason
+        self.detail = detail
 
 
 async def dependency_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -22,7 +24,7 @@ async def dependency_unavailable_handler(request: Request, exc: Exception) -> JS
     assert isinstance(exc, DependencyUnavailable)
     return JSONResponse(
         {
-            "detail": _WHAT.get(exc.dependency, "dependency unavailable"),
+            "detail": exc.detail or _WHAT.get(exc.dependency, "dependency unavailable"),
             "dependency": exc.dependency,
         },
         status_code=503,

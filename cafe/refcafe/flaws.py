@@ -8,12 +8,14 @@ from __future__ import annotations
 
 FLAWS: dict[str, str] = {
     "readiness-never-rechecks": "/readyz checks the dependencies once, then answers 200 forever",
+    "readiness-ignores-read-only": "/readyz checks that PostgreSQL answers, not that it takes writes",
     "500-on-dependency-failure": "a failing dependency answers 500 in plain text, not 503 naming it",
     "no-dependency-timeouts": "every wait on PostgreSQL or Redis is unbounded (an hour)",
     "redis-reads-unbounded": "the API's Redis calls wait for an answer without a bound",
     "postgres-statements-unbounded": "the API's statements wait for an answer without a deadline",
     "no-server-statement-timeout": "a statement the API gave up on runs on in PostgreSQL",
     "no-reconnect": "the API uses one PostgreSQL connection forever, even once it broke",
+    "connection-per-request": "the API opens a PostgreSQL connection for each statement, no pool",
     "aggregator-stops-after-redis-error": "the aggregator's loop ends on its first failed pass",
     "cache-written-key-by-key": "the aggregator writes one key at a time, holding between them",
     "raw-order-labels": "any drink and store string is stored and becomes a metric label",

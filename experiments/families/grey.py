@@ -12,6 +12,7 @@ from .blocks import (
     ORDERS,
     action,
     answer,
+    healthy_load,
     load_within,
     marker_shown,
     probe,
@@ -119,6 +120,110 @@ def lock_orders_table() -> dict[str, Any]:
     )
 
 
+def exhaust_postgres_connections() -> dict[str, Any]:
+    exhaust = action(
+        "exhaust-postgres-connections",
+        "actions.postgres",
+        "exhaust_connections",
+        after=var("fault_settle_s"),
+        hold_s=var("hold_limit_s"),
+    )
+    return failure(
+        title=(
+            "Every free PostgreSQL connection taken by another client: the pool keeps serving, "
+            "the rest fails fast"
+        ),
+        description=(
+            "A holder process of its own (in the fault ledger, so recover kills it) opens "
+            "connections until PostgreSQL refuses one for want of a slot (max_connections less "
+            "the reserved ones) and holds them for fault_s while Locust plays the customers. "
+            "Operators expect the API to keep serving with the connections its pool already "
+            "holds (orders accepted, the dashboard served), work that needs a new connection "
+            "to answer 503 (never 500, never a hang), and the API to recover by itself once "
+            "the slots are given back, without a restart and without losing an acknowledged "
+            "order."
+        ),
+        tags=["failure-injection", "grey-failure", "postgresql", "connections"],
+        fault=[exhaust],
+        during=[
+            probe("new-connections-are-refused", "probes.postgres", "new_connections_refused"),
+            answer("orders-are-still-accepted", "order-accepted", var("answer_bound_ms")),
+            answer("dashboard-serves-the-cache", "dashboard-served", var("answer_bound_ms")),
+            answer("readyz-answers-within-bound", "readyz-answers", var("answer_bound_ms")),
+            healthy_load(
+                "load-orders-keep-succeeding-during-the-fault",
+                "fault_s",
+                ORDERS,
+                before=var("fault_s"),
+            ),
+            *fault_window(),
+        ],
+        revert=action("release-postgres-connections", "actions.postgres", "release_connections"),
+        after_recovery=[
+            probe("no-acknowledged-order-lost", "probes.orders", "no_lost_orders"),
+            API_NOT_RESTARTED,
+        ],
+        # The slots outlive no run: the holder lets go by itself after hold_limit_s.
+        configuration={"hold_limit_s": 300},
+    )
+
+
+def postgres_read_only() -> dict[str, Any]:
+    return failure(
+        title=(
+            "The database turned read-only (a failover to a replica): orders refused with a "
+            "reason, readiness says why"
+        ),
+        description=(
+            "ALTER DATABASE <db> SET default_transaction_read_only = on, then the database's "
+            "client sessions terminated so that they reconnect read-only (the fault ledger "
+            "records what to RESET first), for fault_s while Locust plays the customers: what "
+            "a failover to a replica looks like to the API. Operators expect orders to be "
+            "refused with 503 and a JSON reason, fast (within 2 s), /readyz to answer 503 "
+            "saying the database is read-only, the dashboard to be served from the cache; "
+            "once the setting is RESET (and the sessions ended again so that they reconnect "
+            "writable) the API to recover by itself, without a restart and without losing an "
+            "acknowledged order."
+        ),
+        tags=["failure-injection", "grey-failure", "postgresql", "failover"],
+        fault=[
+            action(
+                "make-postgres-read-only",
+                "actions.postgres",
+                "make_read_only",
+                after=var("fault_settle_s"),
+                terminate_sessions=True,
+            )
+        ],
+        during=[
+            answer(
+                "orders-refused-with-a-reason",
+                "order-refused-with-a-reason",
+                var("answer_bound_ms"),
+            ),
+            answer(
+                "readyz-says-the-database-is-read-only",
+                "readyz-says-read-only",
+                var("answer_bound_ms"),
+            ),
+            answer("dashboard-serves-the-cache", "dashboard-served", var("answer_bound_ms")),
+            load_within(
+                "failed-orders-failed-fast",
+                "fault_s",
+                ORDERS,
+                p99_ms=var("answer_bound_ms"),
+                before=var("fault_s"),
+            ),
+            *fault_window(),
+        ],
+        revert=action("make-postgres-writable-again", "actions.postgres", "make_writable"),
+        after_recovery=[
+            probe("no-acknowledged-order-lost", "probes.orders", "no_lost_orders"),
+            API_NOT_RESTARTED,
+        ],
+    )
+
+
 def pause_redis() -> dict[str, Any]:
     def pause(mode: str, window: str) -> dict[str, Any]:
         return action(
@@ -175,6 +280,8 @@ EXPERIMENTS = {
     "freeze-redis": lambda: freeze_dependency("redis"),
     "freeze-postgres": lambda: freeze_dependency("postgresql"),
     "lock-orders-table": lock_orders_table,
+    "exhaust-postgres-connections": exhaust_postgres_connections,
+    "postgres-read-only": postgres_read_only,
     "pause-redis": pause_redis,
 }
 # The café flaws each experiment must catch, and the method probe that must fail on each.
@@ -190,6 +297,12 @@ CATCHES = {
     "lock-orders-table": {
         "no-server-statement-timeout": "refused-orders-are-not-stored",
         "postgres-statements-unbounded": "failed-orders-failed-fast",
+    },
+    "exhaust-postgres-connections": {
+        "connection-per-request": "orders-are-still-accepted",
+    },
+    "postgres-read-only": {
+        "readiness-ignores-read-only": "readyz-says-the-database-is-read-only",
     },
     "pause-redis": {
         "aggregator-stops-after-redis-error": "the-aggregator-passes-again",

@@ -1,4 +1,4 @@
-"""/livez (the process runs) and /readyz (PostgreSQL and Redis really answer)."""
+"""/livez (the process runs) and /readyz (PostgreSQL takes writes, Redis answers)."""
 
 from __future__ import annotations
 
@@ -20,14 +20,17 @@ async def livez() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """SELECT 1 through the pool and PING Redis, concurrently, each bounded in time."""
+    """Whether PostgreSQL takes writes (through the pool) and Redis answers PING, checked
+    concurrently, each bounded in time."""
     state = request.app.state
     never_rechecks = state.settings.flaw("readiness-never-rechecks")
     if never_rechecks and getattr(state, "was_ready", False):  # the flaw: never look again
         return JSONResponse({"status": "ready", "checks": {"postgresql": "ok", "redis": "ok"}})
-    postgresql, redis = await asyncio.gather(
-        _check(state.db.fetchone("SELECT 1")), _check(state.cache.ping())
-    )
+    if state.settings.flaw("readiness-ignores-read-only"):  # the flaw: answering is enough
+        database = state.db.fetchone("SELECT 1")
+    else:
+        database = state.db.check_writable()
+    postgresql, redis = await asyncio.gather(_check(database), _check(state.cache.ping()))
     checks = {"postgresql": postgresql, "redis": redis}
     ready = all(result == "ok" for result in checks.values())
     if ready and never_rechecks:
