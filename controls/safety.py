@@ -41,6 +41,7 @@ from chaoslib.types import Activity, Configuration, Experiment, Journal, Run, Se
 
 from controls import evidence, progress, signals
 from gameday import faultmetrics, ledger, locustrun, redact, registry
+from gameday.background import LEDGER_ENV
 from gameday.target import RUN_DIR_ENV, TargetError, load_secrets, load_target
 
 __all__ = [
@@ -172,6 +173,7 @@ def _admit(configuration: Configuration) -> str | None:
         return f"refusing to run: another experiment holds the lab ({holder}); wait for it"
     _admission["lock"] = lock  # held until this process exits
     books = [ledger.ledger_for(target), *(ledger.Ledger(d) for d, _ in registry.ledgers())]
+    books = [b for b in books if not _session_load(b)]
     unreadable = sorted({str(p) for b in books for p in [*b.quarantined(), *dict(b.unreadable())]})
     if unreadable:
         return (
@@ -186,6 +188,12 @@ def _admit(configuration: Configuration) -> str | None:
             "earlier run; revert them with `make recover` (or `gameday recover`)"
         )
     return None
+
+
+def _session_load(book: ledger.Ledger) -> bool:
+    """Whether ``book`` is the background load of the game day that started this run."""
+    own = os.environ.get(LEDGER_ENV)
+    return bool(own) and Path(own).resolve() == Path(book.directory).resolve()
 
 
 class SafetyHandler(RunEventHandler):

@@ -22,8 +22,11 @@ from gameday.target import Target
 if TYPE_CHECKING:
     from gameday.session import Session
 
-__all__ = ["METRICS_PORT", "start", "stop", "target_of"]
+__all__ = ["LEDGER_ENV", "METRICS_PORT", "start", "stop", "target_of"]
 
+# The session's own background ledger, in the environment of the runs it starts: their
+# admission does not count that load as a fault left by an earlier run.
+LEDGER_ENV = "COFFEE_CHAOS_SESSION_LOAD_LEDGER"
 METRICS_PORT = 9647
 MARGIN_S = 3600
 

@@ -208,6 +208,7 @@ def _chaos_run(session: Session, planned: Planned, run_dir: Path) -> int:
         command += ["--var", var]
     command.append(str(planned.path))
     env = {**os.environ, RUN_DIR_ENV: str(run_dir.resolve())}
+    env[background.LEDGER_ENV] = str(background.target_of(session.target).ledger_dir)
     with open(run_dir / "chaos.out", "w") as output:
         session.child = subprocess.Popen(
             command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
