@@ -37,6 +37,7 @@ REVERTERS = {
     "freeze": "gameday.freeze:revert",
     "holder": "gameday.holders:revert",
     "redis_pause": "gameday.redispause:revert",
+    "redis_maxmemory": "gameday.redismemory:revert",
 }
 SUFFIX = ".json"
 CORRUPT = "corrupt"

@@ -428,6 +428,29 @@ def test_cache_written_key_by_key_leaves_half_a_cache_when_killed(cafes: MakeCaf
 
 
 @lab
+def test_cache_cleared_before_write_empties_a_full_redis(cafes: MakeCafe) -> None:
+    """Redis full (maxmemory under its use, noeviction): every SET is refused, a DEL is not.
+    The healthy pass fails whole and leaves the previous cache; the flawed one empties it."""
+    hourly = f"metrics:hourly:{datetime.now(UTC).hour}"
+    old = {**OLD_CACHE, hourly: '{"order_count": -1}'}
+    left = {}
+    for flaws in ("cache-cleared-before-write", ""):
+        cafe = cafes(flaws)
+        cafe.redis.mset(old)
+        cafe.redis.config_set("maxmemory-policy", "noeviction")
+        cafe.redis.config_set("maxmemory", 1)
+        cafe.start_aggregator(AGGREGATOR_HOLD_SECONDS="0", CONNECTION_MAX_RETRIES="0")
+        wait_until(
+            lambda cafe=cafe: cafe.aggregator_metric('aggregator_passes_total{result="failure"}'),
+            15,
+        )
+        cafe.stop_aggregator()
+        left[flaws] = {key: cafe.redis.get(key) for key in old}
+    assert set(left["cache-cleared-before-write"].values()) == {None}, "the dashboard emptied"
+    assert {key: value.decode() for key, value in left[""].items()} == old
+
+
+@lab
 def test_short_cache_ttl_empties_the_dashboard_when_the_aggregator_stops(
     cafes: MakeCafe,
 ) -> None:

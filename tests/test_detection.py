@@ -37,6 +37,7 @@ CI_SLICE = {
     "freeze-postgres": ["postgres-statements-unbounded"],
     "lock-orders-table": ["no-server-statement-timeout"],
     "pause-redis": ["aggregator-stops-after-redis-error"],
+    "redis-out-of-memory": ["cache-cleared-before-write"],
     "spike": ["blocking-handler"],
     "websocket-limits": ["serial-broadcast"],
     "soak": ["memory-per-request"],

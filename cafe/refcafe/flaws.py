@@ -16,6 +16,7 @@ FLAWS: dict[str, str] = {
     "no-reconnect": "the API uses one PostgreSQL connection forever, even once it broke",
     "aggregator-stops-after-redis-error": "the aggregator's loop ends on its first failed pass",
     "cache-written-key-by-key": "the aggregator writes one key at a time, holding between them",
+    "cache-cleared-before-write": "the aggregator deletes the dashboard keys, then writes them",
     "raw-order-labels": "any drink and store string is stored and becomes a metric label",
     "memory-per-request": "the API keeps 100 KiB of every request it answers",
     "websocket-stops-after-redis-blip": "the WebSocket broadcaster ends on its first Redis error",

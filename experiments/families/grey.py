@@ -12,6 +12,7 @@ from .blocks import (
     ORDERS,
     action,
     answer,
+    healthy_load,
     load_within,
     marker_shown,
     probe,
@@ -22,6 +23,7 @@ from .failure import (
     API_NOT_RESTARTED,
     FRESHNESS_CONFIG,
     NAMES,
+    NEAR_BASELINE_CONFIG,
     failure,
     fault_window,
     postgres_outage,
@@ -171,11 +173,69 @@ def pause_redis() -> dict[str, Any]:
     )
 
 
+def redis_out_of_memory() -> dict[str, Any]:
+    limit = action(
+        "fill-redis",
+        "actions.redis",
+        "limit_redis_memory",
+        after=var("fault_settle_s"),
+        share_of_used=var("share_of_used"),
+    )
+    return failure(
+        title="Redis full (maxmemory under its use, noeviction): the last figures stay served",
+        description=(
+            "Lowers Redis's maxmemory below the memory it uses, with the noeviction policy "
+            "(CONFIG SET; the previous values are in the fault ledger first, and set back by "
+            "the revert), while Locust plays the customers: Redis answers reads and refuses "
+            "every write with OOM. Operators expect the aggregator's writes to fail whole (its "
+            "atomic update holds, no half-updated or emptied cache), the dashboard to keep "
+            "serving the last complete figures, orders accepted, /readyz 200 (the documented "
+            "policy: Redis answers, the API can serve), only 200 or 503; after the restore the "
+            "aggregator's next pass shows a marker on the dashboard and in a push, without an "
+            "API restart."
+        ),
+        tags=["failure-injection", "grey-failure", "redis", "memory"],
+        fault=[limit],
+        during=[
+            probe(
+                "the-aggregators-writes-are-refused",
+                "probes.redis",
+                "writes_refused_for_memory",
+                within_s=var("fresh_within_s"),
+            ),
+            answer("readyz-stays-ready", "readyz-ready", var("answer_bound_ms")),
+            answer("dashboard-serves-the-cache", "dashboard-served", var("answer_bound_ms")),
+            answer("orders-are-still-accepted", "order-accepted", var("answer_bound_ms")),
+            probe("the-cache-is-one-pass-whole", "probes.postgres", "dashboard_is_one_snapshot"),
+            probe(
+                "dashboard-serves-the-last-figures",
+                "probes.freshness",
+                "dashboard_stays_stale",
+                for_s=var("fault_s"),
+            ),
+            healthy_load("load-is-healthy-during-the-fault", "fault_s"),
+            *fault_window(near_baseline=True),
+        ],
+        revert=action("restore-redis-memory", "actions.redis", "restore_redis_memory"),
+        after_revert=[
+            marker_shown("the-aggregator-passes-again", "fresh_within_s", "pushed_within_s"),
+        ],
+        after_recovery=[API_NOT_RESTARTED],
+        configuration={
+            **FRESHNESS_CONFIG,
+            **NEAR_BASELINE_CONFIG,
+            "share_of_used": 0.5,
+            "user_classes": CUSTOMERS_AND_VIEWERS + ",DashboardWatcher=1",
+        },
+    )
+
+
 EXPERIMENTS = {
     "freeze-redis": lambda: freeze_dependency("redis"),
     "freeze-postgres": lambda: freeze_dependency("postgresql"),
     "lock-orders-table": lock_orders_table,
     "pause-redis": pause_redis,
+    "redis-out-of-memory": redis_out_of_memory,
 }
 # The café flaws each experiment must catch, and the method probe that must fail on each.
 CATCHES = {
@@ -194,5 +254,9 @@ CATCHES = {
     "pause-redis": {
         "aggregator-stops-after-redis-error": "the-aggregator-passes-again",
         "redis-reads-unbounded": "dashboard-answers-503-with-a-reason",
+    },
+    "redis-out-of-memory": {
+        "cache-cleared-before-write": "dashboard-serves-the-last-figures",
+        "aggregator-stops-after-redis-error": "the-aggregator-passes-again",
     },
 }
