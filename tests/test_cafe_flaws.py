@@ -332,6 +332,23 @@ def silent_for(ws: websocket.WebSocket, seconds: float) -> bool:
 
 
 @lab
+def test_redis_breaker_never_closes_after_one_blip(cafes: MakeCafe) -> None:
+    flawed = cafes("redis-breaker-never-closes").start_api()
+    healthy = cafes().start_api()
+    for cafe in (flawed, healthy):
+        with cafe.down("redis"):
+            blip = requests.get(f"{cafe.url}/api/dashboard", timeout=5)
+            assert blip.status_code == 503 and blip.json()["dependency"] == "redis"
+    time.sleep(1)
+    assert requests.get(f"{healthy.url}/api/dashboard", timeout=5).status_code == 200
+    assert requests.get(f"{healthy.url}/readyz", timeout=5).status_code == 200
+    after = requests.get(f"{flawed.url}/api/dashboard", timeout=5)
+    assert after.status_code == 503 and after.json()["dependency"] == "redis", "Redis is back"
+    assert requests.get(f"{flawed.url}/readyz", timeout=5).status_code == 503
+    assert flawed.redis.ping(), "Redis answers; the flawed API no longer asks it"
+
+
+@lab
 def test_websocket_stops_after_redis_blip_goes_silent_for_good(cafes: MakeCafe) -> None:
     flawed = cafes("websocket-stops-after-redis-blip").start_api()
     healthy = cafes().start_api()

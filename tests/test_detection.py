@@ -38,6 +38,7 @@ CI_SLICE = {
     "lock-orders-table": ["no-server-statement-timeout"],
     "pause-redis": ["aggregator-stops-after-redis-error"],
     "redis-out-of-memory": ["cache-cleared-before-write"],
+    "flapping-redis": ["redis-breaker-never-closes"],
     "spike": ["blocking-handler"],
     "websocket-limits": ["serial-broadcast"],
     "soak": ["memory-per-request"],

@@ -234,3 +234,16 @@ def test_redis_out_of_memory(lab, tmp_path):
     restored = runs["restore-redis-memory"]["output"]
     assert restored["changed"] and restored["restored"] == filled["previous"]
     assert runs["api-recovered-without-a-restart"]["status"] == "succeeded"
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+def test_flapping_redis(lab, tmp_path):
+    runs = passed(*chaos_quick("flapping-redis", tmp_path), tmp_path)
+    flapped = runs["flap-redis"]["output"]
+    assert flapped["cycles"] == 2 and 0 < flapped["down_share"] < 0.5
+    assert all(3 <= outage["down_s"] < 6 for outage in flapped["outages"])
+    judged = runs["dashboard-failures-within-the-down-share"]["output"]
+    assert 0 < judged["failures"] and judged["failure_ratio"] <= judged["bound"]
+    assert set(judged["codes"]) <= {"200", "503"}
+    assert runs["api-recovered-without-a-restart"]["status"] == "succeeded"

@@ -14,6 +14,7 @@ FLAWS: dict[str, str] = {
     "postgres-statements-unbounded": "the API's statements wait for an answer without a deadline",
     "no-server-statement-timeout": "a statement the API gave up on runs on in PostgreSQL",
     "no-reconnect": "the API uses one PostgreSQL connection forever, even once it broke",
+    "redis-breaker-never-closes": "the API stops calling Redis after its first Redis error",
     "aggregator-stops-after-redis-error": "the aggregator's loop ends on its first failed pass",
     "cache-written-key-by-key": "the aggregator writes one key at a time, holding between them",
     "cache-cleared-before-write": "the aggregator deletes the dashboard keys, then writes them",

@@ -9,6 +9,7 @@ from typing import Any
 
 from .blocks import (
     CUSTOMERS_AND_VIEWERS,
+    DASHBOARD,
     ORDERS,
     action,
     answer,
@@ -16,6 +17,7 @@ from .blocks import (
     load_within,
     marker_shown,
     probe,
+    service_action,
     spelling,
     var,
 )
@@ -230,12 +232,64 @@ def redis_out_of_memory() -> dict[str, Any]:
     )
 
 
+def flapping_redis() -> dict[str, Any]:
+    flap = action(
+        "flap-redis",
+        "actions.services",
+        "flap_service",
+        after=var("fault_settle_s"),
+        service="redis",
+        period_s=var("period_s"),
+        down_s=var("down_s"),
+        fault_s=var("fault_s"),
+    )
+    return failure(
+        title="Redis flapping under load: failures only while it is down, no API restart",
+        description=(
+            "Kills Redis (SIGKILL, recorded in the fault ledger as a kill is) every period_s "
+            "and starts it again down_s later, for fault_s, while Locust plays the customers. "
+            "Operators expect the API never to need a restart: the dashboard fails (503 with a "
+            "reason, only 200 or 503) no more than the share of the time Redis was down plus "
+            "down_share_margin, orders keep succeeding, answers keep their pace; afterwards "
+            "the dashboard and its WebSocket pushes show new orders again, and the API process "
+            "is the one that started before the load."
+        ),
+        tags=["failure-injection", "grey-failure", "redis", "flapping"],
+        fault=[flap],
+        during=[
+            probe(
+                "dashboard-failures-within-the-down-share",
+                "probes.services",
+                "failures_within_down_share",
+                margin=var("down_share_margin"),
+                endpoint=DASHBOARD,
+            ),
+            healthy_load("load-orders-keep-succeeding-during-the-fault", "fault_s", ORDERS),
+            *fault_window(near_baseline=True),
+        ],
+        revert=service_action("start", "redis"),
+        after_recovery=[
+            marker_shown("dashboard-and-pushes-fresh-again", "fresh_within_s", "pushed_within_s"),
+            API_NOT_RESTARTED,
+        ],
+        configuration={
+            **FRESHNESS_CONFIG,
+            **NEAR_BASELINE_CONFIG,
+            "period_s": 15,
+            "down_s": 5,
+            "down_share_margin": 0.1,
+            "user_classes": CUSTOMERS_AND_VIEWERS + ",DashboardWatcher=1",
+        },
+    )
+
+
 EXPERIMENTS = {
     "freeze-redis": lambda: freeze_dependency("redis"),
     "freeze-postgres": lambda: freeze_dependency("postgresql"),
     "lock-orders-table": lock_orders_table,
     "pause-redis": pause_redis,
     "redis-out-of-memory": redis_out_of_memory,
+    "flapping-redis": flapping_redis,
 }
 # The café flaws each experiment must catch, and the method probe that must fail on each.
 CATCHES = {
@@ -258,5 +312,9 @@ CATCHES = {
     "redis-out-of-memory": {
         "cache-cleared-before-write": "dashboard-serves-the-last-figures",
         "aggregator-stops-after-redis-error": "the-aggregator-passes-again",
+    },
+    "flapping-redis": {
+        "redis-breaker-never-closes": "dashboard-failures-within-the-down-share",
+        "500-on-dependency-failure": "no-answer-but-200-or-503-during-the-fault",
     },
 }
