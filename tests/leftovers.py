@@ -2,7 +2,8 @@
 
 Every supervisor program RUNNING and none of its processes stopped (state T), no toxic
 on the fault proxy, no netem qdisc, no Locust process, no environment override file, no
-seeded block, every ledger of the machine empty, /readyz answering 200.
+seeded block, Redis's maxmemory and policy as its config file sets them, every ledger of
+the machine empty, /readyz answering 200.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from pathlib import Path
 
 import psutil
 import requests
-from cafe_helpers import connect_db, supervisorctl
+from cafe_helpers import connect_db, connect_redis, supervisorctl
 from conftest import _is_locust, wait_ready
 
 from gameday import ledger, procs, registry
 from gameday.target import Target
 
 ENV_DIR = Path("/etc/coffee-chaos")
+REDIS_CONFIG = ENV_DIR / "redis.conf"
+REDIS_DEFAULTS = {"maxmemory": "0", "maxmemory-policy": "noeviction"}
 
 
 def leftovers(target: Target, ready_within_s: float = 30) -> dict[str, list]:
@@ -35,6 +38,7 @@ def leftovers(target: Target, ready_within_s: float = 30) -> dict[str, list]:
         ],
         "overrides": sorted(str(p) for p in ENV_DIR.glob("*.override.env")),
         "seeds": _seeds(),
+        "redis_limits": _redis_limits(),
         "ledgers": _ledgers(target),
         "not_ready": [] if wait_ready(target, ready_within_s) else [f"{target.api_url}/readyz"],
     }
@@ -64,6 +68,22 @@ def _toxics(target: Target) -> list[str]:
 def _qdiscs() -> list[str]:
     shown = subprocess.run(["tc", "qdisc", "show"], capture_output=True, text=True).stdout
     return [line for line in shown.splitlines() if "netem" in line]
+
+
+def _redis_limits() -> list[str]:
+    """Redis's maxmemory and policy where they differ from its config file's (or defaults)."""
+    configured = dict(REDIS_DEFAULTS)
+    for line in REDIS_CONFIG.read_text().splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] in configured:
+            configured[words[0]] = words[1]
+    client = connect_redis()
+    found = {key: client.config_get(key)[key] for key in configured}
+    return [
+        f"{key} {found[key]} (configured {value})"
+        for key, value in configured.items()
+        if found[key] != value
+    ]
 
 
 def _seeds() -> list[str]:

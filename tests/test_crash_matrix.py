@@ -1,6 +1,7 @@
 """The crash matrix: every kind of fault the toolkit injects, its runner killed outright.
 
-For each kind (service kill, service stop, toxic, override, seed, cache drop, load): start
+For each kind (service kill, service stop, toxic, override, seed, cache drop, load, Redis
+maxmemory, a flapping service): start
 an experiment that injects it, and once the ledger shows the fault, send the whole `chaos
 run` process group SIGKILL, recover, and check that nothing is left (tests/leftovers.py:
 every program RUNNING and none stopped, no toxic, no qdisc, no Locust, no override file, no
@@ -119,6 +120,32 @@ KINDS = [
         [STOP_AGGREGATOR, act("drop", "actions.cache", "drop_dashboard_cache")],
         [start("aggregator")],
         "cache-effectiveness",
+    ),
+    Kind(
+        "redis maxmemory",
+        "redis_maxmemory",
+        "maxmemory",
+        [act("fill-redis", "actions.redis", "limit_redis_memory", share_of_used=0.5)],
+        [act("restore-redis-memory", "actions.redis", "restore_redis_memory")],
+        "redis-out-of-memory",
+    ),
+    Kind(
+        "flapping",
+        "service",
+        "SIGKILL",
+        [
+            act(
+                "flap-redis",
+                "actions.services",
+                "flap_service",
+                service="redis",
+                period_s=10,
+                down_s=5,
+                fault_s=60,
+            )
+        ],
+        [start("redis")],
+        "flapping-redis",
     ),
     Kind(
         "load",
