@@ -65,11 +65,16 @@ def limit(target: Target, share_of_used: float = 0.5, secrets: dict | None = Non
                 f"{previous['maxmemory']}, {previous['maxmemory_policy']}"
             ),
         )
-        _call(
-            url,
-            ("CONFIG", "SET", "maxmemory-policy", POLICY),
-            ("CONFIG", "SET", "maxmemory", lowered),
-        )
+        try:
+            _call(
+                url,
+                ("CONFIG", "SET", "maxmemory-policy", POLICY),
+                ("CONFIG", "SET", "maxmemory", lowered),
+            )
+        except RedisMemoryError:
+            revert({"revert": previous}, target, secrets)  # half set: put both back
+            book.resolve(entry_id)
+            raise
     return {
         "maxmemory": lowered,
         "used_memory": used,

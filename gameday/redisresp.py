@@ -32,8 +32,7 @@ def call(url: str, timeout_s: float, *commands: tuple[Any, ...]) -> list[Any]:
     parts = _parts(url)
     where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}"
     try:
-        with _connect(parts) as sock:
-            reader = sock.makefile("rb")
+        with _connect(parts) as sock, sock.makefile("rb") as reader:
             if parts.password:
                 login = [unquote(parts.username)] if parts.username else []
                 _send(sock, reader, "AUTH", *login, unquote(parts.password))

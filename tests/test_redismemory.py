@@ -124,27 +124,68 @@ def test_the_client_refuses_a_url_it_cannot_follow_without_naming_the_password()
     assert "scheme 'http'" in str(exc.value) and "s3cret" not in str(exc.value)
 
 
-def test_the_client_reads_every_reply_kind(tmp_path):
-    """Replies as Redis sends them, from a fake server on a unix socket (no Redis needed)."""
-    replies = [b"+OK\r\n", b":7\r\n", b"$5\r\nhello\r\n", b"*2\r\n$1\r\na\r\n$-1\r\n"]
-    replies.append(b"-ERR no such thing\r\n")
-    path = str(tmp_path / "fake.sock")
+def fake_redis(path: str, replies: list[bytes]) -> list[list[str]]:
+    """A server on the unix socket ``path`` that answers each command with the next of
+    ``replies`` (any connection); the commands it received, filled in as they come."""
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
-    listener.listen(2)
+    listener.listen(4)
+    received: list[list[str]] = []
 
     def serve() -> None:
-        for _ in range(2):
-            conn, _ = listener.accept()
-            with conn, conn.makefile("rb") as reader:
-                while line := reader.readline():
-                    for _ in range(2 * int(line[1:])):
-                        reader.readline()
-                    conn.sendall(replies.pop(0))
+        with listener:
+            while replies:
+                conn, _ = listener.accept()
+                with conn, conn.makefile("rb") as reader:
+                    while replies and (line := reader.readline()):
+                        words = [
+                            reader.readline() and reader.readline()[:-2].decode()
+                            for _ in range(int(line[1:]))
+                        ]
+                        received.append(words)
+                        conn.sendall(replies.pop(0))
 
     threading.Thread(target=serve, daemon=True).start()
+    return received
+
+
+def test_the_client_reads_every_reply_kind(tmp_path):
+    path = str(tmp_path / "fake.sock")
+    replies = [b"+OK\r\n", b":7\r\n", b"$5\r\nhello\r\n", b"*2\r\n$1\r\na\r\n$-1\r\n"]
+    received = fake_redis(path, [*replies, b"-ERR no such thing\r\n"])
     url = f"unix://{path}"
-    assert redisresp.call(url, 2, ("A",), ("B",), ("C",), ("D",)) == ["OK", 7, "hello", ["a", None]]
+    assert redisresp.call(url, 2, ("A",), ("B",), ("C", 1), ("D",)) == [
+        "OK",
+        7,
+        "hello",
+        ["a", None],
+    ]
     with pytest.raises(redisresp.RespError, match="BAD: ERR no such thing"):
         redisresp.call(url, 2, ("BAD",))
-    listener.close()
+    assert received == [["A"], ["B"], ["C", "1"], ["D"], ["BAD"]]
+
+
+def test_a_limit_refused_half_way_puts_both_values_back(tmp_path):
+    """A Redis that takes the policy but refuses the maxmemory: the revert runs at once."""
+    lab = load_target(write_target(tmp_path))
+    path = str(tmp_path / "fake.sock")
+    replies = [
+        b"*2\r\n$9\r\nmaxmemory\r\n$3\r\n100\r\n",
+        b"*2\r\n$16\r\nmaxmemory-policy\r\n$11\r\nallkeys-lru\r\n",
+        b"$28\r\n# Memory\r\nused_memory:1000\r\n\r\n",
+        b"+OK\r\n",
+        b"-ERR CONFIG SET failed\r\n",
+        b"+OK\r\n",
+        b"+OK\r\n",
+    ]
+    received = fake_redis(path, replies)
+    secrets = {"coffee": {"postgres_dsn": "postgresql:///x", "redis_url": f"unix://{path}"}}
+    with pytest.raises(redismemory.RedisMemoryError, match="CONFIG SET failed"):
+        redismemory.limit(lab, 0.5, secrets)
+    assert received[3:] == [
+        ["CONFIG", "SET", "maxmemory-policy", "noeviction"],
+        ["CONFIG", "SET", "maxmemory", "500"],
+        ["CONFIG", "SET", "maxmemory", "100"],
+        ["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    ]
+    assert ledger.ledger_for(lab).entries() == []
