@@ -24,7 +24,7 @@ help:
 	@echo "make gameday   provision the lab and run the default game day ($(GAMEDAY), $(PROFILE) profile);"
 	@echo "               GAMEDAY=plans/quick.yaml: every failure experiment in one session"
 	@echo "make test      provision the lab and run the test suite (CI's; under 40 min)"
-	@echo "make extended  the lab tests CI leaves out: a second experiment of each kind (~17 min)"
+	@echo "make extended  the lab tests CI leaves out: a second experiment of each kind (~22 min)"
 	@echo "make unit      the tests that need no lab (no provisioning; under a minute)"
 	@echo "make lab       provision (or re-converge) the lab only"
 	@echo "make recover   bring the lab back up and revert every fault of every ledger (FORCE=1:"
@@ -76,7 +76,7 @@ test: lab
 	$(BIN)/pytest -m "lab and not extended" $(PYTEST_ARGS)
 
 # A second experiment of each kind CI runs once (kill-postgres, delay-redis, freeze-postgres...)
-# and the capacity search against a café of known limit (about 17 min).
+# and the capacity search against a café of known limit (about 22 min).
 extended: lab
 	$(BIN)/pytest -m extended $(PYTEST_ARGS)
 

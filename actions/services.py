@@ -1,4 +1,4 @@
-"""Chaos Toolkit actions: kill, stop, start, restart, freeze and thaw the target's services.
+"""Chaos Toolkit actions: kill, stop, start, restart, freeze, thaw and flap the target's services.
 
 Each fault is recorded in the fault ledger before it is made; ``start_service``
 (``thaw_service`` for a freeze) and ``gameday recover`` revert it.
@@ -17,10 +17,11 @@ from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
 from controls.marks import marks_faults
-from gameday import freeze, services
+from gameday import flapping, freeze, services
 from gameday.httpcheck import require_loopback
 
 __all__ = [
+    "flap_service",
     "freeze_service",
     "kill_aggregator_mid_pass",
     "kill_one_pod",
@@ -125,6 +126,33 @@ def thaw_service(
     with engine_call(what, configuration) as target:
         result = freeze.thaw(target, service)
     logger.info("%s: SIGCONT to %s", what, result["continued_pids"])
+    return result
+
+
+@marks_faults
+def flap_service(
+    service: str,
+    period_s: float = 15.0,
+    down_s: float = 5.0,
+    fault_s: float = 120.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Kill ``service`` every ``period_s`` and start it again ``down_s`` later, for
+    ``fault_s``; each kill is recorded in the ledger as ``kill_service`` records it, and the
+    service runs again on every way out. Returns (and records for
+    ``probes.services.failures_within_down_share``) every outage and the share of the time
+    the service was down."""
+    what = f"flap service {service!r}"
+    with engine_call(what, configuration) as target:
+        result = flapping.flap(service, target, period_s, down_s, fault_s, secrets)
+    logger.info(
+        "%s: %d outages, down %.1f s (%.0f %%)",
+        what,
+        result["cycles"],
+        result["down_total_s"],
+        100 * result["down_share"],
+    )
     return result
 
 

@@ -38,6 +38,7 @@ REVERTERS = {
     "holder": "gameday.holders:revert",
     "redis_pause": "gameday.redispause:revert",
     "read_only": "gameday.readonlyrevert:revert",
+    "redis_maxmemory": "gameday.redismemory:revert",
 }
 SUFFIX = ".json"
 CORRUPT = "corrupt"

@@ -81,6 +81,7 @@ NEEDS: dict[str, tuple[set[str], set[str]]] = {
     "probes.process": (set(), {"process-facts"}),
     "probes.services": ({"service-control"}, set()),
     "probes.services.api_not_restarted_during_load": (set(), {"process-facts|pod-status"}),
+    "probes.services.failures_within_down_share": ({"service-control", "api"}, set()),
     "probes.prometheus": ({"prometheus"}, set()),
     "probes.aggregator": (set(), {"aggregator-metrics"}),
     "probes.capacity.pool_waiting_during": (set(), {"pool-gauge"}),

@@ -81,6 +81,7 @@ ANSWERS = {
         "GET", DASHBOARD, (503,), "reason", "the dashboard refused with 503 and a JSON reason"
     ),
     "readyz-answers": Expected("GET", "/readyz", (200, 503), "", "/readyz answering 200 or 503"),
+    "readyz-ready": Expected("GET", "/readyz", (200,), "", "/readyz answering 200 (ready)"),
     "readyz-names-redis": Expected(
         "GET", "/readyz", (503,), "names:redis", "/readyz answering 503 naming redis"
     ),

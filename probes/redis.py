@@ -22,10 +22,17 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
+from controls.evidence import unmet
 from gameday.cachekeys import contract_keys
 from gameday.target import load_secrets
 
-__all__ = ["key_ages", "redis_memory", "redis_stats", "redis_write_latency"]
+__all__ = [
+    "key_ages",
+    "redis_memory",
+    "redis_stats",
+    "redis_write_latency",
+    "writes_refused_for_memory",
+]
 logger = logging.getLogger("chaostoolkit")
 
 CONTRACT_TTLS = {"metrics:hourly:*": 25 * 3600, "orders:recent": 2 * 3600}
@@ -140,6 +147,39 @@ def redis_write_latency(
         "p99_ms": round(timings[min(len(timings) - 1, int(0.99 * len(timings)))], 3),
         "max_ms": round(timings[-1], 3),
     }
+
+
+def writes_refused_for_memory(
+    within_s: float = 15, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Redis refuses a client's write with OOM within ``within_s`` (its ``errorstat_OOM``
+    count grows: a full Redis, the aggregator's next pass refused), and is over its limit."""
+    if not 0 < within_s <= MAX_WINDOW_S:
+        raise ActivityFailed(f"within_s must be in (0, {MAX_WINDOW_S}], got {within_s!r}")
+    with _redis(configuration, secrets, "read INFO errorstats") as client:
+        first = _oom_refusals(client)
+        started = time.monotonic()
+        while (refused := _oom_refusals(client) - first) == 0:
+            if time.monotonic() - started >= within_s:
+                memory = client.info("memory")
+                raise ActivityFailed(
+                    unmet(
+                        f"a write refused with OOM within {within_s} s",
+                        f"none (used {memory['used_memory']} of maxmemory {memory['maxmemory']})",
+                    )
+                )
+            time.sleep(0.2)
+        memory = client.info("memory")
+    return {
+        "refused": refused,
+        "seconds": round(time.monotonic() - started, 1),
+        "used_memory_bytes": int(memory["used_memory"]),
+        "maxmemory_bytes": int(memory["maxmemory"]),
+    }
+
+
+def _oom_refusals(client: redis.Redis) -> int:
+    return int(client.info("errorstats").get("errorstat_OOM", {}).get("count", 0))
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import datetime
@@ -12,10 +13,16 @@ from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
 from controls.evidence import not_available, unmet
-from gameday import locustrun, services
+from gameday import livestats, locustrun, services
 from gameday.errors import GamedayError
+from gameday.flapping import FLAP_FILE
 
-__all__ = ["api_not_restarted_during_load", "service_is_running", "service_status"]
+__all__ = [
+    "api_not_restarted_during_load",
+    "failures_within_down_share",
+    "service_is_running",
+    "service_status",
+]
 logger = logging.getLogger("chaostoolkit")
 
 
@@ -75,3 +82,58 @@ def api_not_restarted_during_load(
             )
         )
     return {**status, "load_started_s_ago": round(since_load, 1)}
+
+
+def failures_within_down_share(
+    margin: float = 0.1,
+    endpoint: str | None = None,
+    settle_s: float = 2.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """While a service flapped (``actions.services.flap_service``, then ``settle_s`` for the
+    requests under way), the load's failure ratio (of ``endpoint``, or of every request) is
+    at most the share of the time the service was down plus ``margin``: requests fail while
+    it is down, not after it is back."""
+    if not 0 <= margin < 1:
+        raise ActivityFailed(f"margin must be in [0, 1), got {margin!r}")
+    with engine_call("judge the failures while a service flapped", configuration) as target:
+        run = locustrun.current(target)
+        path = target.state_dir / FLAP_FILE
+        try:
+            flap = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ActivityFailed(
+                f"no flapping recorded in {path}: run flap_service first"
+            ) from None
+        if flap["began_at"] < datetime.fromisoformat(run["started_at"]).timestamp():
+            raise ActivityFailed(f"the flapping in {path} is older than the current load run")
+        end = flap["ended_at"] + settle_s
+        time.sleep(max(0.0, end + 2 - time.time()))  # the live file lags a second
+        records = livestats.read_seconds(run["live_file"])
+    chosen = [r for r in records if int(flap["began_at"]) <= r["t"] <= int(end)]
+    merged = livestats.merge(chosen, endpoint)
+    count, failures = merged["count"], merged["failures"]
+    ratio = round(failures / count, 4) if count else 0.0
+    bound = round(flap["down_share"] + margin, 4)
+    facts = {
+        "endpoint": endpoint or "every request",
+        "count": count,
+        "failures": failures,
+        "failure_ratio": ratio,
+        "codes": merged["codes"],
+        "down_share": flap["down_share"],
+        "bound": bound,
+        "flapping": {k: flap[k] for k in ("service", "cycles", "down_total_s", "began_at")},
+    }
+    if not count:
+        raise ActivityFailed(unmet("requests while the service flapped", "none", figures=facts))
+    if ratio > bound:
+        raise ActivityFailed(
+            unmet(
+                f"failure ratio <= {bound} (down {flap['down_share']} of the time + {margin})",
+                f"{ratio} ({failures} of {count}: {dict(merged['codes'])})",
+                figures=facts,
+            )
+        )
+    return facts

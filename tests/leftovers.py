@@ -3,7 +3,8 @@
 Every supervisor program RUNNING and none of its processes stopped (state T), no toxic
 on the fault proxy, no netem qdisc, no Locust process, no environment override file, no
 seeded block, no table-lock holder, no holder's PostgreSQL session (a lock, connection
-slots), no database left read-only, Redis taking writes (no CLIENT PAUSE), every ledger of
+slots), no database left read-only, Redis taking writes (no CLIENT PAUSE), Redis's maxmemory
+and policy as its config file sets them, every ledger of
 the machine empty, /readyz answering 200.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import psutil
 import redis
 import requests
-from cafe_helpers import connect_db, secrets, supervisorctl, wait_until
+from cafe_helpers import connect_db, connect_redis, secrets, supervisorctl, wait_until
 from conftest import _is_locust, wait_ready
 
 from gameday import ledger, procs, registry
@@ -24,6 +25,8 @@ from gameday.lockholder import APPLICATION as LOCK_APPLICATION
 from gameday.target import Target
 
 ENV_DIR = Path("/etc/coffee-chaos")
+REDIS_CONFIG = ENV_DIR / "redis.conf"
+REDIS_DEFAULTS = {"maxmemory": "0", "maxmemory-policy": "noeviction"}
 
 
 def leftovers(target: Target, ready_within_s: float = 30) -> dict[str, list]:
@@ -47,6 +50,7 @@ def leftovers(target: Target, ready_within_s: float = 30) -> dict[str, list]:
         ],
         "redis_paused": _redis_paused(),
         "database": _database(),
+        "redis_limits": _redis_limits(),
         "ledgers": _ledgers(target),
         "not_ready": [] if wait_ready(target, ready_within_s) else [f"{target.api_url}/readyz"],
     }
@@ -88,6 +92,22 @@ def _redis_paused() -> list[str]:
     finally:
         client.close()
     return []
+
+
+def _redis_limits() -> list[str]:
+    """Redis's maxmemory and policy where they differ from its config file's (or defaults)."""
+    configured = dict(REDIS_DEFAULTS)
+    for line in REDIS_CONFIG.read_text().splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] in configured:
+            configured[words[0]] = words[1]
+    client = connect_redis()
+    found = {key: client.config_get(key)[key] for key in configured}
+    return [
+        f"{key} {found[key]} (configured {value})"
+        for key, value in configured.items()
+        if found[key] != value
+    ]
 
 
 def _seeds() -> list[str]:

@@ -380,6 +380,23 @@ def silent_for(ws: websocket.WebSocket, seconds: float) -> bool:
 
 
 @lab
+def test_redis_breaker_never_closes_after_one_blip(cafes: MakeCafe) -> None:
+    flawed = cafes("redis-breaker-never-closes").start_api()
+    healthy = cafes().start_api()
+    for cafe in (flawed, healthy):
+        with cafe.down("redis"):
+            blip = requests.get(f"{cafe.url}/api/dashboard", timeout=5)
+            assert blip.status_code == 503 and blip.json()["dependency"] == "redis"
+    time.sleep(1)
+    assert requests.get(f"{healthy.url}/api/dashboard", timeout=5).status_code == 200
+    assert requests.get(f"{healthy.url}/readyz", timeout=5).status_code == 200
+    after = requests.get(f"{flawed.url}/api/dashboard", timeout=5)
+    assert after.status_code == 503 and after.json()["dependency"] == "redis", "Redis is back"
+    assert requests.get(f"{flawed.url}/readyz", timeout=5).status_code == 503
+    assert flawed.redis.ping(), "Redis answers; the flawed API no longer asks it"
+
+
+@lab
 def test_websocket_stops_after_redis_blip_goes_silent_for_good(cafes: MakeCafe) -> None:
     flawed = cafes("websocket-stops-after-redis-blip").start_api()
     healthy = cafes().start_api()
@@ -473,6 +490,29 @@ def test_cache_written_key_by_key_leaves_half_a_cache_when_killed(cafes: MakeCaf
     assert half["orders:recent"] == old["orders:recent"]
     assert half["aggregator:last_success"] == old["aggregator:last_success"]
     assert left[""] == old, "the healthy pass wrote nothing before it was killed"
+
+
+@lab
+def test_cache_cleared_before_write_empties_a_full_redis(cafes: MakeCafe) -> None:
+    """Redis full (maxmemory under its use, noeviction): every SET is refused, a DEL is not.
+    The healthy pass fails whole and leaves the previous cache; the flawed one empties it."""
+    hourly = f"metrics:hourly:{datetime.now(UTC).hour}"
+    old = {**OLD_CACHE, hourly: '{"order_count": -1}'}
+    left = {}
+    for flaws in ("cache-cleared-before-write", ""):
+        cafe = cafes(flaws)
+        cafe.redis.mset(old)
+        cafe.redis.config_set("maxmemory-policy", "noeviction")
+        cafe.redis.config_set("maxmemory", 1)
+        cafe.start_aggregator(AGGREGATOR_HOLD_SECONDS="0", CONNECTION_MAX_RETRIES="0")
+        wait_until(
+            lambda cafe=cafe: cafe.aggregator_metric('aggregator_passes_total{result="failure"}'),
+            15,
+        )
+        cafe.stop_aggregator()
+        left[flaws] = {key: cafe.redis.get(key) for key in old}
+    assert set(left["cache-cleared-before-write"].values()) == {None}, "the dashboard emptied"
+    assert {key: value.decode() for key, value in left[""].items()} == old
 
 
 @lab

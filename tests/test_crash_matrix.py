@@ -1,11 +1,12 @@
 """The crash matrix: every kind of fault the toolkit injects, its runner killed outright.
 
 For each kind (service kill, service stop, toxic, override, seed, cache drop, freeze, table
-lock, Redis pause, connection slots, read-only database, load): start an experiment that
+lock, Redis pause, connection slots, read-only database, Redis maxmemory, a flapping
+service, load): start an experiment that
 injects it, and once the ledger shows the fault, send the whole `chaos run` process group
 SIGKILL, recover, and check that nothing is left (tests/leftovers.py: every program RUNNING
 and none stopped, no toxic, no qdisc, no Locust, no override file, no seeded block, no
-holder or its session, no read-only database, Redis taking writes, every ledger empty,
+holder or its session, no read-only database, Redis taking writes, Redis's maxmemory as configured, every ledger empty,
 /readyz 200). With SIGHUP (the terminal closed) instead,
 nothing may be left without any recovery.
 
@@ -161,6 +162,32 @@ KINDS = [
         [act("read-only", "actions.postgres", "make_read_only")],
         [act("writable", "actions.postgres", "make_writable")],
         "postgres-read-only",
+    ),
+    Kind(
+        "redis maxmemory",
+        "redis_maxmemory",
+        "maxmemory",
+        [act("fill-redis", "actions.redis", "limit_redis_memory", share_of_used=0.5)],
+        [act("restore-redis-memory", "actions.redis", "restore_redis_memory")],
+        "redis-out-of-memory",
+    ),
+    Kind(
+        "flapping",
+        "service",
+        "SIGKILL",
+        [
+            act(
+                "flap-redis",
+                "actions.services",
+                "flap_service",
+                service="redis",
+                period_s=10,
+                down_s=5,
+                fault_s=60,
+            )
+        ],
+        [start("redis")],
+        "flapping-redis",
     ),
     Kind(
         "load",

@@ -265,3 +265,33 @@ def test_pause_redis(lab, tmp_path):
     assert runs["dashboard-answers-503-with-a-reason"]["output"]["elapsed_ms"] <= 2000
     assert runs["answers-keep-their-pace-during-the-stall"]["output"]["p99_ms"] <= 2000
     assert runs["the-aggregator-passes-again"]["output"]["dashboard_s"] <= 15
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+@pytest.mark.extended  # a second grey failure: CI runs freeze-redis
+def test_redis_out_of_memory(lab, tmp_path):
+    runs = passed(*chaos_quick("redis-out-of-memory", tmp_path), tmp_path)
+    filled = runs["fill-redis"]["output"]
+    assert 0 < filled["maxmemory"] < filled["used_memory"]
+    assert filled["maxmemory_policy"] == "noeviction"
+    assert runs["the-aggregators-writes-are-refused"]["output"]["refused"] >= 1
+    assert runs["readyz-stays-ready"]["output"]["status"] == 200
+    assert runs["dashboard-serves-the-last-figures"]["output"]["polls"] > 0
+    restored = runs["restore-redis-memory"]["output"]
+    assert restored["changed"] and restored["restored"] == filled["previous"]
+    assert runs["api-recovered-without-a-restart"]["status"] == "succeeded"
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+@pytest.mark.extended  # a second grey failure: CI runs freeze-redis
+def test_flapping_redis(lab, tmp_path):
+    runs = passed(*chaos_quick("flapping-redis", tmp_path), tmp_path)
+    flapped = runs["flap-redis"]["output"]
+    assert flapped["cycles"] == 2 and 0 < flapped["down_share"] < 0.5
+    assert all(3 <= outage["down_s"] < 6 for outage in flapped["outages"])
+    judged = runs["dashboard-failures-within-the-down-share"]["output"]
+    assert 0 < judged["failures"] and judged["failure_ratio"] <= judged["bound"]
+    assert set(judged["codes"]) <= {"200", "503"}
+    assert runs["api-recovered-without-a-restart"]["status"] == "succeeded"

@@ -163,6 +163,8 @@ class Aggregator:
             (RECENT_KEY, json.dumps(figures.recent), recent_ttl),
             (LAST_SUCCESS_KEY, repr(now), None),
         ]
+        if flaw("cache-cleared-before-write"):  # the flaw: a DEL is allowed in a full Redis
+            self.redis.delete(*(key for key, _, _ in writes))
         if flaw("cache-written-key-by-key"):
             for index, (key, value, ttl) in enumerate(writes):
                 if index == 2:  # after the hourly and top5 keys

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -30,6 +30,10 @@ class Cache:
 
     def __init__(self, settings: Settings) -> None:
         self._timeout = settings.dependency_timeout
+        # The flaw: a circuit breaker with no half-open state opens on the first Redis error
+        # and never closes: after one outage, no call reaches Redis until a restart.
+        self._breaker = settings.flaw("redis-breaker-never-closes")
+        self._open = False
         if settings.flaw("redis-reads-unbounded"):  # the flaw: redis-py's default, no bound
             self._timeout = UNBOUNDED_SECONDS
         self.client = Redis(
@@ -55,12 +59,17 @@ class Cache:
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def _call(self, operation: Awaitable[T]) -> T:
+    async def _call(self, operation: Coroutine[Any, Any, T]) -> T:
+        if self._open:
+            operation.close()  # never awaited
+            _FAILURE.inc()
+            raise DependencyUnavailable("redis", "circuit open")
         try:
             async with asyncio.timeout(self._timeout):
                 result = await operation
         except (RedisError, TimeoutError, OSError) as exc:
             _FAILURE.inc()
+            self._open = self._breaker
             reason = str(exc) or type(exc).__name__
             logger.warning("redis unavailable: %s", reason)
             raise DependencyUnavailable("redis", reason) from exc

@@ -9,6 +9,7 @@ from typing import Any
 
 from .blocks import (
     CUSTOMERS_AND_VIEWERS,
+    DASHBOARD,
     ORDERS,
     action,
     answer,
@@ -16,6 +17,7 @@ from .blocks import (
     load_within,
     marker_shown,
     probe,
+    service_action,
     spelling,
     var,
 )
@@ -23,6 +25,7 @@ from .failure import (
     API_NOT_RESTARTED,
     FRESHNESS_CONFIG,
     NAMES,
+    NEAR_BASELINE_CONFIG,
     failure,
     fault_window,
     postgres_outage,
@@ -276,6 +279,114 @@ def pause_redis() -> dict[str, Any]:
     )
 
 
+def redis_out_of_memory() -> dict[str, Any]:
+    limit = action(
+        "fill-redis",
+        "actions.redis",
+        "limit_redis_memory",
+        after=var("fault_settle_s"),
+        share_of_used=var("share_of_used"),
+    )
+    return failure(
+        title="Redis full (maxmemory under its use, noeviction): the last figures stay served",
+        description=(
+            "Lowers Redis's maxmemory below the memory it uses, with the noeviction policy "
+            "(CONFIG SET; the previous values are in the fault ledger first, and set back by "
+            "the revert), while Locust plays the customers: Redis answers reads and refuses "
+            "every write with OOM. Operators expect the aggregator's writes to fail whole (its "
+            "atomic update holds, no half-updated or emptied cache), the dashboard to keep "
+            "serving the last complete figures, orders accepted, /readyz 200 (the documented "
+            "policy: Redis answers, the API can serve), only 200 or 503; after the restore the "
+            "aggregator's next pass shows a marker on the dashboard and in a push, without an "
+            "API restart."
+        ),
+        tags=["failure-injection", "grey-failure", "redis", "memory"],
+        fault=[limit],
+        during=[
+            probe(
+                "the-aggregators-writes-are-refused",
+                "probes.redis",
+                "writes_refused_for_memory",
+                within_s=var("fresh_within_s"),
+            ),
+            answer("readyz-stays-ready", "readyz-ready", var("answer_bound_ms")),
+            answer("dashboard-serves-the-cache", "dashboard-served", var("answer_bound_ms")),
+            answer("orders-are-still-accepted", "order-accepted", var("answer_bound_ms")),
+            probe("the-cache-is-one-pass-whole", "probes.postgres", "dashboard_is_one_snapshot"),
+            probe(
+                "dashboard-serves-the-last-figures",
+                "probes.freshness",
+                "dashboard_stays_stale",
+                for_s=var("fault_s"),
+            ),
+            healthy_load("load-is-healthy-during-the-fault", "fault_s"),
+            *fault_window(near_baseline=True),
+        ],
+        revert=action("restore-redis-memory", "actions.redis", "restore_redis_memory"),
+        after_revert=[
+            marker_shown("the-aggregator-passes-again", "fresh_within_s", "pushed_within_s"),
+        ],
+        after_recovery=[API_NOT_RESTARTED],
+        configuration={
+            **FRESHNESS_CONFIG,
+            **NEAR_BASELINE_CONFIG,
+            "share_of_used": 0.5,
+            "user_classes": CUSTOMERS_AND_VIEWERS + ",DashboardWatcher=1",
+        },
+    )
+
+
+def flapping_redis() -> dict[str, Any]:
+    flap = action(
+        "flap-redis",
+        "actions.services",
+        "flap_service",
+        after=var("fault_settle_s"),
+        service="redis",
+        period_s=var("period_s"),
+        down_s=var("down_s"),
+        fault_s=var("fault_s"),
+    )
+    return failure(
+        title="Redis flapping under load: failures only while it is down, no API restart",
+        description=(
+            "Kills Redis (SIGKILL, recorded in the fault ledger as a kill is) every period_s "
+            "and starts it again down_s later, for fault_s, while Locust plays the customers. "
+            "Operators expect the API never to need a restart: the dashboard fails (503 with a "
+            "reason, only 200 or 503) no more than the share of the time Redis was down plus "
+            "down_share_margin, orders keep succeeding, answers keep their pace; afterwards "
+            "the dashboard and its WebSocket pushes show new orders again, and the API process "
+            "is the one that started before the load."
+        ),
+        tags=["failure-injection", "grey-failure", "redis", "flapping"],
+        fault=[flap],
+        during=[
+            probe(
+                "dashboard-failures-within-the-down-share",
+                "probes.services",
+                "failures_within_down_share",
+                margin=var("down_share_margin"),
+                endpoint=DASHBOARD,
+            ),
+            healthy_load("load-orders-keep-succeeding-during-the-fault", "fault_s", ORDERS),
+            *fault_window(near_baseline=True),
+        ],
+        revert=service_action("start", "redis"),
+        after_recovery=[
+            marker_shown("dashboard-and-pushes-fresh-again", "fresh_within_s", "pushed_within_s"),
+            API_NOT_RESTARTED,
+        ],
+        configuration={
+            **FRESHNESS_CONFIG,
+            **NEAR_BASELINE_CONFIG,
+            "period_s": 15,
+            "down_s": 5,
+            "down_share_margin": 0.1,
+            "user_classes": CUSTOMERS_AND_VIEWERS + ",DashboardWatcher=1",
+        },
+    )
+
+
 EXPERIMENTS = {
     "freeze-redis": lambda: freeze_dependency("redis"),
     "freeze-postgres": lambda: freeze_dependency("postgresql"),
@@ -283,6 +394,8 @@ EXPERIMENTS = {
     "exhaust-postgres-connections": exhaust_postgres_connections,
     "postgres-read-only": postgres_read_only,
     "pause-redis": pause_redis,
+    "redis-out-of-memory": redis_out_of_memory,
+    "flapping-redis": flapping_redis,
 }
 # The café flaws each experiment must catch, and the method probe that must fail on each.
 CATCHES = {
@@ -307,5 +420,13 @@ CATCHES = {
     "pause-redis": {
         "aggregator-stops-after-redis-error": "the-aggregator-passes-again",
         "redis-reads-unbounded": "dashboard-answers-503-with-a-reason",
+    },
+    "redis-out-of-memory": {
+        "cache-cleared-before-write": "dashboard-serves-the-last-figures",
+        "aggregator-stops-after-redis-error": "the-aggregator-passes-again",
+    },
+    "flapping-redis": {
+        "redis-breaker-never-closes": "dashboard-failures-within-the-down-share",
+        "500-on-dependency-failure": "no-answer-but-200-or-503-during-the-fault",
     },
 }
