@@ -103,6 +103,7 @@ def test_the_variables_between_the_engine_and_locust_are_named_only_in_workloads
         "COFFEE_CHAOS_RUN_DIR",
         "COFFEE_CHAOS_REGISTRY",
         "COFFEE_CHAOS_LOAD_MARK",
+        "COFFEE_CHAOS_SESSION_LOAD_LEDGER",
     }
     sources = [*WORKLOADS.glob("*.py"), *(WORKLOADS.parent / "gameday").glob("*.py")]
     for path in sources:
