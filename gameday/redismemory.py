@@ -4,7 +4,7 @@ Redis keeps answering reads and refuses every write with ``OOM`` (nothing is evi
 ``limit`` reads the current ``maxmemory`` and ``maxmemory-policy`` and records them in the
 fault ledger (kind ``redis_maxmemory``) BEFORE it changes anything; ``restore`` and
 ``gameday recover`` set them back (``maxmemory`` first, so restoring an evicting policy
-evicts nothing). Standard library only (``gameday.redisresp``): recovery runs the revert
+evicts nothing). Standard library only (``gameday.resp``): recovery runs the revert
 with the machine's python3. Credentials: the ``redis_url`` secret, never recorded.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gameday import interrupts, redisresp
+from gameday import interrupts, resp
 from gameday.errors import GamedayError
 from gameday.ledger import ledger_for
-from gameday.target import Target, TargetError, load_secrets
+from gameday.target import Target
 
 __all__ = ["RedisMemoryError", "limit", "restore", "revert"]
 
@@ -117,18 +117,13 @@ def _used_memory(info: str) -> int:
 
 def _url(target: Target, secrets: dict | None) -> str:
     try:
-        url = load_secrets(target, secrets).get("redis_url")
-    except TargetError as exc:
+        return resp.redis_url(target, secrets)
+    except resp.RespError as exc:
         raise RedisMemoryError(str(exc)) from None
-    if not url:
-        raise RedisMemoryError(
-            f"no redis_url credential: add it to the `coffee` secrets scope or {target.secrets_file}"
-        )
-    return url
 
 
 def _call(url: str, *commands: tuple[Any, ...]) -> list[Any]:
     try:
-        return redisresp.call(url, TIMEOUT_S, *commands)
-    except redisresp.RespError as exc:
+        return resp.call(url, TIMEOUT_S, *commands)
+    except resp.RespError as exc:
         raise RedisMemoryError(f"Redis's maxmemory: {exc}") from None

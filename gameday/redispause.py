@@ -16,7 +16,7 @@ from typing import Any
 from gameday import resp
 from gameday.errors import GamedayError
 from gameday.ledger import ledger_for
-from gameday.target import Target, TargetError, load_secrets
+from gameday.target import Target
 
 __all__ = ["MAX_PAUSE_S", "MODES", "RedisPauseError", "pause", "revert", "unpause"]
 
@@ -79,14 +79,9 @@ def revert(entry: dict, target: Target, secrets: dict | None = None) -> dict[str
 
 def _url(target: Target, secrets: dict | None) -> str:
     try:
-        url = load_secrets(target, secrets).get("redis_url")
-    except TargetError as exc:
+        return resp.redis_url(target, secrets)
+    except resp.RespError as exc:
         raise RedisPauseError(str(exc)) from None
-    if not url:
-        raise RedisPauseError(
-            f"no redis_url credential: add it to the `coffee` secrets scope or {target.secrets_file}"
-        )
-    return url
 
 
 def _command(url: str, timeout_s: float, *command: Any) -> str:

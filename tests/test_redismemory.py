@@ -16,7 +16,7 @@ import redis
 from cafe_helpers import connect_redis
 from target_files import write_target
 
-from gameday import ledger, redismemory, redisresp
+from gameday import ledger, redismemory, resp
 from gameday.target import load_target
 
 KEY = "coffee-chaos:test-maxmemory"
@@ -119,8 +119,8 @@ def test_bad_input_is_refused_naming_it_before_anything_changes(tmp_path, share)
 
 
 def test_the_client_refuses_a_url_it_cannot_follow_without_naming_the_password():
-    with pytest.raises(redisresp.RespError) as exc:
-        redisresp.call("http://user:s3cret@127.0.0.1:6379/0", 1, ("PING",))
+    with pytest.raises(resp.RespError) as exc:
+        resp.call("http://user:s3cret@127.0.0.1:6379/0", 1, ("PING",))
     assert "scheme 'http'" in str(exc.value) and "s3cret" not in str(exc.value)
 
 
@@ -154,14 +154,14 @@ def test_the_client_reads_every_reply_kind(tmp_path):
     replies = [b"+OK\r\n", b":7\r\n", b"$5\r\nhello\r\n", b"*2\r\n$1\r\na\r\n$-1\r\n"]
     received = fake_redis(path, [*replies, b"-ERR no such thing\r\n"])
     url = f"unix://{path}"
-    assert redisresp.call(url, 2, ("A",), ("B",), ("C", 1), ("D",)) == [
+    assert resp.call(url, 2, ("A",), ("B",), ("C", 1), ("D",)) == [
         "OK",
         7,
         "hello",
         ["a", None],
     ]
-    with pytest.raises(redisresp.RespError, match="BAD: ERR no such thing"):
-        redisresp.call(url, 2, ("BAD",))
+    with pytest.raises(resp.RespError, match="BAD: ERR no such thing"):
+        resp.call(url, 2, ("BAD",))
     assert received == [["A"], ["B"], ["C", "1"], ["D"], ["BAD"]]
 
 
