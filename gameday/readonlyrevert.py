@@ -3,7 +3,7 @@
 ``ALTER DATABASE <database> RESET default_transaction_read_only``, then every client
 session of the database that the DSN's role may signal is terminated (but the toolkit's
 own), so that the sessions opened while it was read-only reconnect writable. The DSN reaches
-``psql`` through its environment (``gameday.seedrevert.libpq_environment``), never its
+``psql`` through its environment (``gameday.seedrevert.run_psql``), never its
 command line. ``gameday.pgreadonly`` injects the fault and reverts it with this too.
 """
 
@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from typing import Any
 
 from gameday.errors import GamedayError
-from gameday.redact import Redactor, secret_values
-from gameday.seedrevert import libpq_environment
+from gameday.seedrevert import run_psql
 from gameday.target import Target, TargetError, load_secrets
 
 __all__ = ["KIND", "SETTING", "TERMINATE", "ReadOnlyRevertError", "revert"]
@@ -61,16 +59,7 @@ def revert(entry: dict, target: Target) -> dict[str, Any]:
         dsn = load_secrets(target).get("postgres_dsn") or ""
     except TargetError as exc:
         raise ReadOnlyRevertError(f"cannot reset {SETTING} on {database}: {exc}") from None
-    done = subprocess.run(
-        [psql, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-v", f"database={database}"],
-        input=SQL,
-        env={"PATH": "/usr/bin:/bin", **libpq_environment(dsn)},
-        capture_output=True,
-        text=True,
-        timeout=PSQL_TIMEOUT_S,
-        check=False,
-    )
-    if done.returncode != 0:
-        cause = Redactor(secret_values([dsn])).text(done.stderr.strip())
+    ok, out, cause = run_psql(psql, dsn, SQL, {"database": database}, PSQL_TIMEOUT_S)
+    if not ok:
         raise ReadOnlyRevertError(f"psql could not reset {SETTING} on {database}: {cause}")
-    return {"database": database, "reset": SETTING, "terminated": int(done.stdout.split()[-1])}
+    return {"database": database, "reset": SETTING, "terminated": int(out.split()[-1])}

@@ -19,7 +19,7 @@ from gameday.errors import GamedayError
 from gameday.redact import Redactor, secret_values
 from gameday.target import Target, TargetError, load_secrets
 
-__all__ = ["SeedRevertError", "libpq_environment", "revert"]
+__all__ = ["SeedRevertError", "libpq_environment", "revert", "run_psql"]
 
 PSQL_TIMEOUT_S = 600
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -67,22 +67,32 @@ def revert(entry: dict, target: Target) -> dict[str, Any]:
     except TargetError as exc:
         raise SeedRevertError(f"cannot delete seed {name!r}: {exc}") from None
     variables = {"schema": schema, "table": table, "first": first, "last": last, "name": name}
+    ok, out, cause = run_psql(psql, dsn, SQL, variables)
+    if not ok:
+        raise SeedRevertError(f"psql could not delete seed {name!r} ids {first}-{last}: {cause}")
+    return {"name": name, "table": f"{schema}.{table}", "removed": int(out.split()[0])}
+
+
+def run_psql(
+    psql: str, dsn: str, sql: str, variables: dict[str, Any], timeout_s: float = PSQL_TIMEOUT_S
+) -> tuple[bool, str, str]:
+    """Run ``sql`` (its ``:variables`` set) with ``psql`` as ``dsn`` says, the credentials in
+    its environment, never its command line: whether it succeeded, its output, and its error
+    with the DSN's secrets masked."""
     command = [psql, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"]
     for key, value in variables.items():
         command += ["-v", f"{key}={value}"]
     done = subprocess.run(
         command,
-        input=SQL,
+        input=sql,
         env={"PATH": "/usr/bin:/bin", **libpq_environment(dsn)},
         capture_output=True,
         text=True,
-        timeout=PSQL_TIMEOUT_S,
+        timeout=timeout_s,
         check=False,
     )
-    if done.returncode != 0:
-        cause = Redactor(secret_values([dsn])).text(done.stderr.strip())
-        raise SeedRevertError(f"psql could not delete seed {name!r} ids {first}-{last}: {cause}")
-    return {"name": name, "table": f"{schema}.{table}", "removed": int(done.stdout.split()[0])}
+    cause = Redactor(secret_values([dsn])).text(done.stderr.strip())
+    return done.returncode == 0, done.stdout, cause
 
 
 def libpq_environment(dsn: str) -> dict[str, str]:
