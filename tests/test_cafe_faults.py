@@ -34,6 +34,7 @@ RECOVERY_SECONDS = 5
 FAULTPROXY_URL = os.environ.get("CAFE_FAULTPROXY_URL", "http://127.0.0.1:8474")
 PROXIED_POSTGRES_PORT = os.environ.get("CAFE_PROXIED_POSTGRES_PORT", "15432")
 STALL_TOXIC = "test-cafe-faults-stall"
+LATENCY_TOXIC = "test-cafe-faults-latency"
 AGGREGATOR_METRICS_URL = "http://127.0.0.1:18098/metrics"
 
 
@@ -194,6 +195,34 @@ def test_postgresql_stall_refuses_orders_fast_and_recovers(stall: None) -> None:
     response, _ = timed_order()
     assert response.status_code == 200, response.text
     assert api_pid() == serving_pid, "the API was restarted instead of recovering"
+
+
+def test_every_order_takes_one_round_trip_behind_a_slow_network() -> None:
+    """Fresh connections (the API restarted), 60 ms on each PostgreSQL reply: no order pays a
+    second round trip (psycopg prepared a statement on a connection's sixth use of it, one
+    order in fifty twice as slow, before the café turned server-side prepare off)."""
+    assert "started" in supervisorctl("restart", "api")
+    wait_ready()
+    added = requests.post(
+        f"{FAULTPROXY_URL}/proxies/postgresql/toxics",
+        json={"name": LATENCY_TOXIC, "type": "latency", "attributes": {"latency": 60}},
+        timeout=3,
+    )
+    assert added.status_code == 200, f"the fault proxy refused the toxic: {added.text}"
+    try:
+        timings = []
+        for _ in range(60):  # ten uses of each of the pool's connections, at least
+            response, elapsed = timed_order()
+            assert response.status_code == 200, response.text
+            timings.append(elapsed)
+    finally:
+        gone = requests.delete(
+            f"{FAULTPROXY_URL}/proxies/postgresql/toxics/{LATENCY_TOXIC}", timeout=3
+        )
+        assert gone.status_code in (204, 404), gone.text
+    median = sorted(timings)[len(timings) // 2]
+    assert median >= 0.06, f"the toxic did not slow the orders (median {median * 1000:.0f} ms)"
+    assert max(timings) < 1.5 * median, [round(t * 1000) for t in timings]
 
 
 def aggregator_passes(result: str) -> float:
