@@ -17,10 +17,11 @@ from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
 from controls.marks import marks_faults
-from gameday import flapping, freeze, services
+from gameday import crashrestart, flapping, freeze, services
 from gameday.httpcheck import require_loopback
 
 __all__ = [
+    "crash_and_restart_service",
     "flap_service",
     "freeze_service",
     "kill_aggregator_mid_pass",
@@ -152,6 +153,32 @@ def flap_service(
         result["cycles"],
         result["down_total_s"],
         100 * result["down_share"],
+    )
+    return result
+
+
+@marks_faults
+def crash_and_restart_service(
+    service: str = "api",
+    fault_s: float = 60.0,
+    answer_deadline_s: float = 30.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """SIGKILL ``service`` and start it again at once (a restart policy, for this fault only);
+    wait up to ``answer_deadline_s`` for the API's first good answer, then until ``fault_s``
+    after the kill. Returns, and records for ``probes.services``, the outage and
+    ``first_good_answer_s`` (None if none came in time)."""
+    what = f"crash service {service!r} under a restart policy"
+    with engine_call(what, configuration) as target:
+        result = crashrestart.crash_and_restart(
+            service, target, fault_s, answer_deadline_s, secrets
+        )
+    logger.info(
+        "%s: running again after %.1f s, first good answer after %s s",
+        what,
+        result["restarted_s"],
+        result["first_good_answer_s"],
     )
     return result
 

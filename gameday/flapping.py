@@ -17,7 +17,7 @@ from gameday import services
 from gameday.errors import ServiceError
 from gameday.target import Target
 
-__all__ = ["FLAP_FILE", "MAX_FAULT_S", "flap"]
+__all__ = ["FLAP_FILE", "MAX_FAULT_S", "flap", "record_outages"]
 
 FLAP_FILE = "flapping.json"
 MAX_FAULT_S = 3600
@@ -59,13 +59,21 @@ def flap(
     finally:
         if down:
             services.start(name, target, secrets=secrets)
+    return record_outages(
+        target, name, began_at, outages, period_s=period_s, down_s=down_s, fault_s=fault_s
+    )
+
+
+def record_outages(
+    target: Target, name: str, began_at: float, outages: list[dict[str, Any]], **params: Any
+) -> dict[str, Any]:
+    """Write the outages of ``name`` since ``began_at`` (until now) to ``FLAP_FILE``, with
+    the share of the time it was down, for ``failures_within_down_share``."""
     ended_at = time.time()
     down_total = sum(outage["down_s"] for outage in outages)
     record = {
         "service": name,
-        "period_s": period_s,
-        "down_s": down_s,
-        "fault_s": fault_s,
+        **params,
         "began_at": round(began_at, 3),
         "ended_at": round(ended_at, 3),
         "cycles": len(outages),

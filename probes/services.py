@@ -18,6 +18,7 @@ from gameday.errors import GamedayError
 from gameday.flapping import FLAP_FILE
 
 __all__ = [
+    "answers_again_within",
     "api_not_restarted_during_load",
     "failures_within_down_share",
     "service_is_running",
@@ -88,26 +89,21 @@ def failures_within_down_share(
     margin: float = 0.1,
     endpoint: str | None = None,
     settle_s: float = 2.0,
+    allowed: list[int] | None = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
-    """While a service flapped (``actions.services.flap_service``, then ``settle_s`` for the
-    requests under way), the load's failure ratio (of ``endpoint``, or of every request) is
-    at most the share of the time the service was down plus ``margin``: requests fail while
-    it is down, not after it is back."""
+    """While a service flapped or crashed (``actions.services.flap_service`` or
+    ``crash_and_restart_service``, then ``settle_s`` for the requests under way), the load's
+    failure ratio (of ``endpoint``, or of every request) is at most the share of the time
+    the service was down plus ``margin``: requests fail while it is down, not after it is
+    back. With ``allowed``, any other status code over the same seconds is unmet too (code
+    0: no HTTP answer, a refused connection)."""
     if not 0 <= margin < 1:
         raise ActivityFailed(f"margin must be in [0, 1), got {margin!r}")
     with engine_call("judge the failures while a service flapped", configuration) as target:
         run = locustrun.current(target)
-        path = target.state_dir / FLAP_FILE
-        try:
-            flap = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ActivityFailed(
-                f"no flapping recorded in {path}: run flap_service first"
-            ) from None
-        if flap["began_at"] < datetime.fromisoformat(run["started_at"]).timestamp():
-            raise ActivityFailed(f"the flapping in {path} is older than the current load run")
+        flap = _outages(target, run)
         end = flap["ended_at"] + settle_s
         time.sleep(max(0.0, end + 2 - time.time()))  # the live file lags a second
         records = livestats.read_seconds(run["live_file"])
@@ -128,6 +124,17 @@ def failures_within_down_share(
     }
     if not count:
         raise ActivityFailed(unmet("requests while the service flapped", "none", figures=facts))
+    unexpected = {
+        code: n for code, n in merged["codes"].items() if allowed and int(code) not in allowed
+    }
+    if unexpected:
+        raise ActivityFailed(
+            unmet(
+                f"only {sorted(allowed or [])} while the service was down and after",
+                f"{unexpected}",
+                figures=facts,
+            )
+        )
     if ratio > bound:
         raise ActivityFailed(
             unmet(
@@ -137,3 +144,42 @@ def failures_within_down_share(
             )
         )
     return facts
+
+
+def answers_again_within(
+    max_s: float, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """After ``actions.services.crash_and_restart_service``, the API's first good answer
+    (/readyz 200 and an order acknowledged) came within ``max_s`` of the kill."""
+    with engine_call("judge the time to the first good answer", configuration) as target:
+        crash = _outages(target, locustrun.current(target))
+    if "first_good_answer_s" not in crash:
+        raise ActivityFailed("the outage recorded is not a crash: run crash_and_restart_service")
+    facts = {
+        k: crash[k] for k in ("service", "restarted_s", "first_good_answer_s", "answer_deadline_s")
+    }
+    answered = crash["first_good_answer_s"]
+    if answered is None or answered > max_s:
+        seen = "none" if answered is None else f"{answered} s"
+        raise ActivityFailed(
+            unmet(
+                f"a first good answer within {max_s} s of the kill",
+                f"{seen} (waited {crash['answer_deadline_s']} s)",
+                figures=facts,
+            )
+        )
+    return facts
+
+
+def _outages(target: Any, run: dict[str, Any]) -> dict[str, Any]:
+    """The outages recorded by the current load run's flapping or crash (``FLAP_FILE``)."""
+    path = target.state_dir / FLAP_FILE
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ActivityFailed(
+            f"no outage recorded in {path}: run flap_service or crash_and_restart_service first"
+        ) from None
+    if record["began_at"] < datetime.fromisoformat(run["started_at"]).timestamp():
+        raise ActivityFailed(f"the outages in {path} are older than the current load run")
+    return record

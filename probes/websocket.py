@@ -92,7 +92,7 @@ def _step(live_file: str, begins: int, ends: int, settle_s: int) -> dict[str, An
 
 
 def watchers_reconnect_within(
-    watchers: int | list[int],
+    watchers: int | list[int] | str,
     within_s: float,
     service: str = "api",
     configuration: Configuration = None,
@@ -100,15 +100,15 @@ def watchers_reconnect_within(
 ) -> dict[str, Any]:
     """After ``service`` (re)started, ``watchers`` WebSockets reconnect within ``within_s``
     of its start (the process manager's uptime gives the start; on Kubernetes, the youngest
-    ready container's). A list of watchers (the
-    steps of ``start_watchers``) means its largest."""
-    watchers = max(watchers) if isinstance(watchers, list) else watchers
+    ready container's). A list of watchers (the steps of ``start_watchers``) means its
+    largest; ``"connected"``, every watcher connected before the start."""
     with engine_call("follow the reconnections", configuration) as target:
         run = locustrun.current(target)
         status = services.status(service, target)
     if status.get("state") != "RUNNING":
         raise ActivityFailed(unmet(f"{service} to run again", status.get("state")))
     started_t = time.time() - (status.get("uptime") or 0)
+    watchers = _expected_watchers(watchers, run["live_file"], started_t)
     reconnected, seen = 0, 0.0
     while True:
         records = [r for r in livestats.read_seconds(run["live_file"]) if r["t"] >= int(started_t)]
@@ -136,3 +136,19 @@ def watchers_reconnect_within(
             f"{reconnected} did in {seen:.0f} s",
         )
     )
+
+
+def _expected_watchers(watchers: int | list[int] | str, live_file: str, started_t: float) -> int:
+    if isinstance(watchers, list):
+        return max(watchers)
+    if watchers != "connected":
+        return watchers  # type: ignore[return-value]
+    before = [r for r in livestats.read_seconds(live_file) if r["t"] < int(started_t)]
+    merged = livestats.merge(before, WS_CONNECT)
+    connected = merged["count"] - merged["failures"]
+    if not connected:
+        raise ActivityFailed(
+            "no WebSocket watcher was connected before the restart: add DashboardWatcher to "
+            "the load's user_classes, or give watchers as a number"
+        )
+    return connected

@@ -295,3 +295,19 @@ def test_flapping_redis(lab, tmp_path):
     assert 0 < judged["failures"] and judged["failure_ratio"] <= judged["bound"]
     assert set(judged["codes"]) <= {"200", "503"}
     assert runs["api-recovered-without-a-restart"]["status"] == "succeeded"
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+@pytest.mark.extended  # a second service kill: CI runs kill-redis
+def test_kill_api(lab, tmp_path):
+    runs = passed(*chaos_quick("kill-api", tmp_path), tmp_path)
+    crash = runs["kill-the-api-under-a-restart-policy"]["output"]
+    assert 0 < crash["first_good_answer_s"] <= 10 and crash["cycles"] == 1
+    judged = runs["only-refused-or-503-while-the-api-was-down"]["output"]
+    assert judged["failure_ratio"] <= judged["bound"]
+    assert set(judged["codes"]) <= {"0", "101", "200", "503"}
+    reconnected = runs["every-watcher-reconnects"]["output"]
+    assert reconnected["reconnected"] >= reconnected["watchers"] > 0
+    lost = runs["no-acknowledged-order-lost"]["output"]
+    assert lost["acknowledged"] > 0 and not lost["missing"]

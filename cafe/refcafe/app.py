@@ -17,6 +17,7 @@ from .gcpause import freeze_startup_objects, time_collections
 from .middleware import BodySizeLimit, RequestMetrics, RetainPerRequest
 from .routers import dashboard, health, metrics, orders, websocket
 from .settings import Settings
+from .writebehind import WriteBehind
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -37,15 +38,19 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.cache = cache
         app.state.broadcaster = broadcaster
         app.state.insert_order = orders.insert_statement(settings.postgres_schema)
-        task = asyncio.create_task(broadcaster.run())
+        tasks = [asyncio.create_task(broadcaster.run())]
+        if settings.flaw("orders-written-behind"):
+            app.state.write_behind = WriteBehind(db, settings.postgres_schema)
+            tasks.append(asyncio.create_task(app.state.write_behind.run()))
         time_collections()
         freeze_startup_objects()
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await cache.close()
             await db.close()
 

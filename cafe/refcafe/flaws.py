@@ -29,5 +29,6 @@ FLAWS: dict[str, str] = {
     "slow-aggregation": "the aggregator runs every 3 x AGGREGATOR_INTERVAL",
     "table-locking-aggregation": "the aggregator's pass locks the orders table (SHARE) throughout",
     "aggregator-loads-every-order": "the aggregator fetches 30 days of orders and sums them in Python",
+    "orders-written-behind": "an order is acknowledged at once and written a second later",
     "short-cache-ttl": "the dashboard keys expire after 2 x AGGREGATOR_INTERVAL",
 }

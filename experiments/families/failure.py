@@ -14,6 +14,7 @@ from .blocks import (
     CUSTOMERS_AND_VIEWERS,
     DASHBOARD,
     LOAD_CONFIG,
+    ONLY_200_OR_503,
     ORDERS,
     STOP_LOAD,
     action,
@@ -413,8 +414,67 @@ def kill_api_pod() -> dict[str, Any]:
     )
 
 
+def kill_api() -> dict[str, Any]:
+    crash = action(
+        "kill-the-api-under-a-restart-policy",
+        "actions.services",
+        "crash_and_restart_service",
+        after=var("fault_settle_s"),
+        service="api",
+        fault_s=var("fault_s"),
+        answer_deadline_s=var("restart_bound_s"),
+    )
+    return failure(
+        title="API killed under load and restarted by its supervisor: nothing acknowledged lost",
+        description=(
+            "Kills the API process (SIGKILL) while Locust plays customers, dashboard viewers "
+            "and WebSocket watchers; supervisor starts it again at once, as a restart policy "
+            "would (the lab's API is never restarted on its own otherwise). Operators expect "
+            "the API to answer again (/readyz 200 and an order acknowledged) within "
+            "restart_bound_s of the kill, the load to fail only while it is down (connection "
+            "errors, or 503 while it starts; no 500; a failure ratio within the share of the "
+            "time it was down plus down_share_margin), every WebSocket watcher to reconnect "
+            "within reconnect_bound_s, and every order acknowledged before the kill to be in "
+            "the database."
+        ),
+        tags=["failure-injection", "api"],
+        fault=[crash],
+        during=[
+            probe(
+                "the-api-answers-again-in-time",
+                "probes.services",
+                "answers_again_within",
+                max_s=var("restart_bound_s"),
+            ),
+            probe(
+                "only-refused-or-503-while-the-api-was-down",
+                "probes.services",
+                "failures_within_down_share",
+                margin=var("down_share_margin"),
+                allowed=[0, *ONLY_200_OR_503],
+            ),
+            probe(
+                "every-watcher-reconnects",
+                "probes.websocket",
+                "watchers_reconnect_within",
+                watchers="connected",
+                within_s=var("reconnect_bound_s"),
+            ),
+        ],
+        revert=service_action("start", "api"),
+        after_recovery=[probe("no-acknowledged-order-lost", "probes.orders", "no_lost_orders")],
+        configuration={
+            "restart_bound_s": 10,
+            "reconnect_bound_s": 30,
+            "down_share_margin": 0.1,
+            "user_classes": CUSTOMERS_AND_VIEWERS + ",DashboardWatcher=1",
+        },
+    )
+
+
 EXPERIMENTS = {
     "kill-api-pod-under-load": kill_api_pod,
+    "kill-api": kill_api,
     "kill-redis": kill_redis,
     "kill-postgres": kill_postgres,
     "kill-aggregator": kill_aggregator_process,
@@ -425,6 +485,7 @@ EXPERIMENTS = {
 # The café flaws each experiment must catch, and the method probe that must fail on each.
 CATCHES = {
     "kill-api-pod-under-load": {},
+    "kill-api": {"orders-written-behind": "no-acknowledged-order-lost"},
     "kill-redis": {
         "readiness-never-rechecks": "readyz-names-redis",
         "500-on-dependency-failure": "dashboard-answers-503-with-a-reason",

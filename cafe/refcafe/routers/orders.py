@@ -43,9 +43,11 @@ async def create_order(request: Request) -> JSONResponse:
     state = request.app.state
     if flawed("blocking-handler"):
         time.sleep(BLOCKING_SECONDS)  # the flaw: a synchronous call inside async def
-    (order_id,) = await state.db.fetchone(
-        state.insert_order, (order.drink, order.store, price, timestamp)
-    )
+    values = (order.drink, order.store, price, timestamp)
+    if flawed("orders-written-behind"):
+        order_id = await state.write_behind.add(values)
+    else:
+        (order_id,) = await state.db.fetchone(state.insert_order, values)
     ORDERS_CREATED.labels(order.drink, order.store, API_VERSION).inc()
     ORDER_VALUE.labels(order.store).inc(float(price))
     return JSONResponse(
