@@ -10,6 +10,7 @@ catch the flaw and did, "MISSED" where it did not, blank where it is not asked t
 from __future__ import annotations
 
 import sys
+from datetime import date
 
 from results_doc import render_results
 
@@ -31,8 +32,12 @@ def render(lines: list[dict]) -> str:
         rows.append(f"| `{experiment}` | " + " | ".join(row) + " |")
     caught = sum(line["caught"][f] for line in lines for f in line["flaws"])
     pairs = sum(len(line["flaws"]) for line in lines)
+    minutes = sum(line.get("duration_s", 0) for line in lines) / 60
     rows.append("")
-    rows.append(f"{caught} of {pairs} pairs caught.")
+    rows.append(
+        f"{caught} of {pairs} pairs caught, each pair alone, {len(lines)} runs of "
+        f"{minutes:.0f} min of experiments (`make detection`, {date.today().isoformat()})."
+    )
     return "\n".join(rows)
 
 
