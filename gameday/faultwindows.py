@@ -4,7 +4,9 @@ A fault action's result carries ``fault`` (the ledger entry it recorded) and a r
 ``reverts`` (the entries it resolved): see ``controls.marks``. A window opens when its
 entry was recorded and closes when an activity (method or rollback) resolved it; one
 reverted by the safety control at the end of the run (``coffee_chaos.recovered``), or
-never, closes at the journal's end.
+never, closes at the journal's end. An action that makes and reverts its faults itself
+(``outages`` in its result: flapping, a crash under a restart policy) gives one window per
+outage.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def fault_windows(journal: dict[str, Any]) -> list[FaultWindow]:
         for revert in output.get("reverts") or []:
             closed.setdefault(revert["ledger_id"], (revert["at"], name))
     end = timestamp(journal.get("end")) or 0.0
-    windows = []
+    windows = [w for run in journal.get("run", []) for w in _outages(run)]
     for ledger_id, fault in opened.items():
         until, by = closed.get(ledger_id, (end, _backstop(journal, ledger_id)))
         windows.append(
@@ -68,6 +70,27 @@ def fault_windows(journal: dict[str, Any]) -> list[FaultWindow]:
             )
         )
     return sorted(windows, key=lambda w: w.start)
+
+
+def _outages(run: dict[str, Any]) -> list[FaultWindow]:
+    """The outages an action made and reverted itself (a flapping service, a crash under a
+    restart policy): each kill to the service's return, as the action recorded them."""
+    output = run.get("output")
+    if not isinstance(output, dict) or not isinstance(output.get("outages"), list):
+        return []
+    name = run.get("activity", {}).get("name", "?")
+    return [
+        FaultWindow(
+            "service",
+            str(output.get("service", "?")),
+            "killed (SIGKILL), then started again",
+            f"{name}-{number}",
+            float(outage["killed_at"]),
+            float(outage["back_at"]),
+            name,
+        )
+        for number, outage in enumerate(output["outages"], 1)
+    ]
 
 
 def timestamp(value: str | None) -> float | None:

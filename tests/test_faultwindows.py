@@ -96,3 +96,18 @@ def test_a_marked_action_says_what_it_recorded_and_resolved(tmp_path):
     assert [r["ledger_id"] for r in reverted["reverts"]] == [injected["id"]]
     assert reverted["reverts"][0]["at"] >= injected["fault"]["at"]
     assert "reverts" not in injected and "fault" not in reverted
+
+
+def test_a_flapping_service_gets_one_window_per_outage_it_recorded():
+    outages = [
+        {"killed_at": T0 + 5, "back_at": T0 + 9, "down_s": 4},
+        {"killed_at": T0 + 15, "back_at": T0 + 18.5, "down_s": 3.5},
+    ]
+    journal = {
+        "end": "2026-11-27T02:01:40+00:00",
+        "run": [_run("flap-redis", {"service": "redis", "outages": outages, "cycles": 2})],
+    }
+    windows = fault_windows(journal)
+    assert [(w.start - T0, w.end - T0) for w in windows] == [(5, 9), (15, 18.5)]
+    assert {w.label for w in windows} == {"redis down (SIGKILL)"}
+    assert {w.reverted_by for w in windows} == {"flap-redis"}
