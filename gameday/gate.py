@@ -13,10 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import psutil
 import requests
 
-from gameday import ledger, services
+from gameday import freeze, ledger, services
 from gameday.errors import GamedayError
 from gameday.target import Target
 
@@ -94,24 +93,7 @@ def _services(target: Target) -> list[str]:
         if facts.get("state") != "RUNNING":
             found.append(f"service {name} is {facts.get('state')}")
         elif target.platform == "supervisor" and facts.get("pid"):
-            frozen = _frozen(int(facts["pid"]))
+            frozen = freeze.frozen([int(facts["pid"])])
             if frozen:
                 found.append(f"service {name} is frozen (state T: pids {frozen})")
     return found
-
-
-def _frozen(pid: int) -> list[int]:
-    """The pids of the process and its children that are stopped (state T)."""
-    try:
-        root = psutil.Process(pid)
-        tree = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
-    stopped = []
-    for process in tree:
-        try:
-            if process.status() == psutil.STATUS_STOPPED:
-                stopped.append(process.pid)
-        except psutil.Error:
-            continue
-    return stopped
