@@ -26,13 +26,15 @@ def starve_cpu(
     hold_s: float = 300,
     load_pct: int = 100,
     workers_per_cpu: int = 1,
+    nice: int = 0,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """stress-ng CPU workers pinned to the CPUs the API's process may run on, ``load_pct`` %
-    busy, for at most ``hold_s`` seconds (``stop_stressor`` ends them sooner)."""
+    busy, at priority ``nice``, for at most ``hold_s`` seconds (``stop_stressor`` ends them
+    sooner)."""
     with engine_call("starve the API's CPUs", configuration) as target:
-        result = stress.starve_cpu(target, hold_s, load_pct, workers_per_cpu)
+        result = stress.starve_cpu(target, hold_s, load_pct, workers_per_cpu, nice)
     logger.info(
         "%s CPU workers on CPUs %s, pid %s", result["workers"], result["cpus"], result["pid"]
     )

@@ -6,7 +6,8 @@ boot; its process group is its pid) BEFORE it receives its orders and becomes st
 ``release`` and ``gameday recover`` SIGKILL the whole group, stress-ng's workers with it, even
 when the runner is gone. stress-ng's own ``--timeout`` (``hold_s`` plus a margin) is the second
 guard. The CPU stressor is pinned (``--taskset``) to the CPUs the API's process may run on
-(its affinity, read from the process); the memory stressor touches its bytes once and holds
+(its affinity, read from the process), at a priority of its own (``nice``: where the kernel
+groups tasks by session, autogroup, stress-ng weighs one group whatever its worker count); the memory stressor touches its bytes once and holds
 them (``--vm-hang 0``), at most ``MAX_SHARE`` of MemAvailable and never leaving less than
 ``MIN_LEFT_BYTES``, and is the first the OOM killer takes. Supervisor platform only.
 Standard library only: recovery kills the holder with the machine's python3.
@@ -41,7 +42,7 @@ MAX_HOLD_S = 3600
 TIMEOUT_MARGIN_S = 5
 MAX_SHARE = 0.5
 MIN_LEFT_BYTES = 2 * 2**30
-MAX_WORKERS_PER_CPU = 4
+MAX_WORKERS_PER_CPU = 8
 WORKERS_TIMEOUT_S = 30.0
 MEMINFO = Path("/proc/meminfo")
 
@@ -51,11 +52,16 @@ class StressError(GamedayError):
 
 
 def starve_cpu(
-    target: Target, hold_s: float = 300, load_pct: int = 100, workers_per_cpu: int = 1
+    target: Target,
+    hold_s: float = 300,
+    load_pct: int = 100,
+    workers_per_cpu: int = 1,
+    nice: int = 0,
 ) -> dict[str, Any]:
     """stress-ng's CPU workers, ``workers_per_cpu`` on each CPU the API may run on, each busy
-    ``load_pct`` % of the time, for at most ``hold_s`` seconds."""
-    check_cpu(hold_s, load_pct, workers_per_cpu)
+    ``load_pct`` % of the time, at priority ``nice`` (-20 weighs most), for at most ``hold_s``
+    seconds."""
+    check_cpu(hold_s, load_pct, workers_per_cpu, nice)
     cpus = api_cpus(target)
     workers = len(cpus) * workers_per_cpu
     argv = [
@@ -67,10 +73,11 @@ def starve_cpu(
         "cpu",
         argv,
         hold_s,
-        f"{workers} stress-ng CPU worker(s) at {load_pct} % on the API's CPUs {cpus}",
+        f"{workers} stress-ng CPU worker(s) at {load_pct} %, nice {nice}, on the API's CPUs {cpus}",
         lambda members: len(members) > workers,
+        nice,
     )
-    return {**held, "cpus": cpus, "workers": workers, "load_pct": load_pct}
+    return {**held, "cpus": cpus, "workers": workers, "load_pct": load_pct, "nice": nice}
 
 
 def take_memory(
@@ -141,9 +148,11 @@ def mem_available() -> int:
     raise StressError(f"no MemAvailable in {MEMINFO}")
 
 
-def check_cpu(hold_s: Any, load_pct: Any, workers_per_cpu: Any) -> None:
+def check_cpu(hold_s: Any, load_pct: Any, workers_per_cpu: Any, nice: Any = 0) -> None:
     """Refuse bad CPU stressor parameters, naming each."""
     _check_hold(hold_s)
+    if not _is_int(nice) or not -20 <= nice <= 19:
+        raise StressError(f"nice must be a whole number -20 (weighs most) to 19, got {nice!r}")
     if not _is_int(load_pct) or not 1 <= load_pct <= 100:
         raise StressError(f"load_pct must be a whole percentage 1-100, got {load_pct!r}")
     if not _is_int(workers_per_cpu) or not 1 <= workers_per_cpu <= MAX_WORKERS_PER_CPU:
@@ -163,7 +172,7 @@ def check_memory(hold_s: Any, share_of_available: Any) -> None:
 
 
 def _hold(
-    target: Target, stressor: str, options: list, hold_s: float, note: str, ready
+    target: Target, stressor: str, options: list, hold_s: float, note: str, ready, nice: int = 0
 ) -> dict[str, Any]:
     """Start stress-ng with ``options`` as a recorded holder; wait until ``ready(members)``."""
     timeout_s = int(hold_s + TIMEOUT_MARGIN_S)
@@ -172,7 +181,7 @@ def _hold(
         target,
         _subject(stressor),
         "gameday.stressholder",
-        {"argv": argv},
+        {"argv": argv, "nice": nice},
         {},
         note=f"{note}, process group killed by the revert, stress-ng --timeout {timeout_s} s",
     )

@@ -31,7 +31,7 @@ def target(tmp_path: Path):
 
 @pytest.mark.lab
 def test_the_cpu_stressor_is_recorded_pinned_and_killed_with_its_workers(target) -> None:
-    started = stress.starve_cpu(target, hold_s=10, load_pct=10)
+    started = stress.starve_cpu(target, hold_s=10, load_pct=10, nice=5)
     [entry] = ledger.ledger_for(target).entries()
     assert entry["kind"] == "holder" and entry["subject"] == "cpu stressor"
     assert entry["revert"]["pid"] == started["pid"] == started["pgid"]
@@ -40,7 +40,9 @@ def test_the_cpu_stressor_is_recorded_pinned_and_killed_with_its_workers(target)
     assert started["cpus"] == sorted(os.sched_getaffinity(api))
     workers = [p for p in procs.group(started["pid"]) if p.pid != started["pid"]]
     assert len(workers) == started["workers"] and all(
-        os.sched_getaffinity(p.pid) <= set(started["cpus"]) for p in workers
+        os.sched_getaffinity(p.pid) <= set(started["cpus"])
+        and os.getpriority(os.PRIO_PROCESS, p.pid) == 5
+        for p in workers
     )
     assert "--timeout" in started["command"] and "15s" in started["command"]
 
@@ -96,6 +98,9 @@ def test_a_stressor_left_by_a_sigkilled_runner_is_killed_by_recover(target, tmp_
         ("starve_cpu", {"load_pct": 101}, "load_pct"),
         ("starve_cpu", {"load_pct": 50.5}, "load_pct"),
         ("starve_cpu", {"workers_per_cpu": 9}, "workers_per_cpu"),
+        ("starve_cpu", {"workers_per_cpu": 0}, "workers_per_cpu"),
+        ("starve_cpu", {"nice": -21}, "nice"),
+        ("starve_cpu", {"nice": 2.5}, "nice"),
         ("take_memory", {"share_of_available": 0.9}, "share_of_available"),
         ("take_memory", {"share_of_available": 0}, "share_of_available"),
         ("take_memory", {"share_of_available": True}, "share_of_available"),
