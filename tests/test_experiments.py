@@ -295,3 +295,34 @@ def test_flapping_redis(lab, tmp_path):
     assert 0 < judged["failures"] and judged["failure_ratio"] <= judged["bound"]
     assert set(judged["codes"]) <= {"200", "503"}
     assert runs["api-recovered-without-a-restart"]["status"] == "succeeded"
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+@pytest.mark.extended  # a second grey failure: CI runs freeze-redis
+def test_cpu_starvation(lab, tmp_path):
+    runs = passed(*chaos_quick("cpu-starvation", tmp_path), tmp_path)
+    starved = runs["starve-the-apis-cpus"]["output"]
+    assert starved["workers"] == len(starved["cpus"]) and starved["load_pct"] == 100
+    judged = runs["p99-within-the-factor-of-the-baseline"]["output"]
+    assert judged["p99_ms"] <= judged["p99_bound"]["bound_ms"]
+    assert runs["no-answer-but-200-during-the-fault"]["output"]["unexpected"] == {}
+    stopped = runs["stop-the-cpu-stressor"]["output"]
+    assert stopped["stopped"][0]["outcome"] == "killed" and stopped["left"] == []
+    assert runs["no-stressor-left"]["status"] == "succeeded"
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+@pytest.mark.extended  # a second grey failure: CI runs freeze-redis
+def test_memory_pressure(lab, tmp_path):
+    runs = passed(*chaos_quick("memory-pressure", tmp_path), tmp_path)
+    taken = runs["take-the-hosts-memory"]["output"]
+    assert taken["taken_bytes"] == int(taken["mem_available_bytes"] * 0.25)
+    grown = runs["the-apis-memory-stays-bounded"]["output"]
+    assert grown["high_water_growth_bytes"] <= 8 * 2**20
+    judged = runs["p99-within-the-factor-of-the-baseline"]["output"]
+    assert judged["p99_ms"] <= judged["p99_bound"]["bound_ms"]
+    assert runs["no-answer-but-200-during-the-fault"]["output"]["unexpected"] == {}
+    assert runs["stop-the-memory-stressor"]["output"]["left"] == []
+    assert runs["no-stressor-left"]["status"] == "succeeded"
