@@ -57,6 +57,10 @@ def test_the_memory_stressor_holds_its_share_until_killed(target) -> None:
     started = stress.take_memory(target, hold_s=10, share_of_available=0.02)
     assert started["taken_bytes"] == int(started["mem_available_bytes"] * 0.02)
     assert stress._resident(procs.group(started["pid"])) >= 0.9 * started["taken_bytes"]
+    assert all(
+        Path(f"/proc/{p.pid}/oom_score_adj").read_text().strip() == "1000"
+        for p in procs.group(started["pid"])
+    ), "the OOM killer takes the stressor first"
     [entry] = ledger.ledger_for(target).entries()
     assert entry["subject"] == "memory stressor" and "MiB" in entry["note"]
     assert stress.release(target, "memory")["left"] == []
