@@ -71,6 +71,7 @@ NEEDS: dict[str, tuple[set[str], set[str]]] = {
     "actions.services.crash_and_restart_service": ({"service-control", "api"}, set()),
     "actions.network": ({"fault-proxy|chaos-mesh"}, set()),
     "actions.config": ({"service-control", "process-facts"}, set()),
+    "actions.host": ({"process-facts"}, set()),  # stress-ng beside the API's process
     "actions.seed": ({"database"}, set()),
     "actions.cache": ({"api"}, set()),
     "probes.http": ({"api"}, {"metrics"}),

@@ -19,9 +19,9 @@ from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
 from controls.evidence import not_available, unmet
-from gameday import services
+from gameday import services, stress
 
-__all__ = ["process_usage", "process_usage_over"]
+__all__ = ["no_stressor_left", "process_usage", "process_usage_over"]
 logger = logging.getLogger("chaostoolkit")
 
 MAX_WINDOW_S = 3600
@@ -87,6 +87,23 @@ def process_usage_over(
             )
         )
     return facts
+
+
+def no_stressor_left(
+    settle_s: float = 2.0, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """No stress-ng process is left on the host (after ``settle_s`` for one being reaped)."""
+    deadline = time.monotonic() + settle_s
+    while (left := stress.running()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if left:
+        raise ActivityFailed(
+            unmet(
+                "no stress-ng process left after the revert",
+                ", ".join(f"{p.pid} {p.command}" for p in left),
+            )
+        )
+    return {"stress_ng_processes": 0}
 
 
 def _root(

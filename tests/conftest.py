@@ -11,7 +11,7 @@ import pytest
 import requests
 from kube_fixtures import cluster, k8s  # noqa: F401 (fixtures of the Kubernetes tests)
 
-from gameday import freeze, ledger, recover, registry, services
+from gameday import freeze, ledger, recover, registry, services, stress
 from gameday.target import Target, load_target
 
 LAB_SERVICES = ("postgresql", "redis", "api", "aggregator")
@@ -31,6 +31,7 @@ def lab_state(target: Target) -> dict:
         ],
         "toxics": [],
         "qdiscs": [],
+        "stressors": [f"{p.pid} {p.command}" for p in stress.running()],
         "frozen": [
             name
             for name in LAB_SERVICES
@@ -135,6 +136,7 @@ def lab() -> Target:
         "locust": [],
         "toxics": [],
         "qdiscs": [],
+        "stressors": [],
         "frozen": [],
     }
     if before != clean:

@@ -4,7 +4,7 @@ Every supervisor program RUNNING and none of its processes stopped (state T), no
 on the fault proxy, no netem qdisc, no Locust process, no environment override file, no
 seeded block, no table-lock holder, no holder's PostgreSQL session (a lock, connection
 slots), no database left read-only, Redis taking writes (no CLIENT PAUSE), Redis's maxmemory
-and policy as its config file sets them, every ledger of
+and policy as its config file sets them, no stress-ng process (a CPU or memory stressor), every ledger of
 the machine empty, /readyz answering 200.
 """
 
@@ -19,7 +19,7 @@ import requests
 from cafe_helpers import connect_db, connect_redis, secrets, supervisorctl, wait_until
 from conftest import _is_locust, wait_ready
 
-from gameday import ledger, procs, registry
+from gameday import ledger, procs, registry, stress
 from gameday.connholder import APPLICATION as HOG_APPLICATION
 from gameday.lockholder import APPLICATION as LOCK_APPLICATION
 from gameday.target import Target
@@ -51,6 +51,7 @@ def leftovers(target: Target, ready_within_s: float = 30) -> dict[str, list]:
         "redis_paused": _redis_paused(),
         "database": _database(),
         "redis_limits": _redis_limits(),
+        "stressors": [f"{p.pid} {p.command}" for p in stress.running()],
         "ledgers": _ledgers(target),
         "not_ready": [] if wait_ready(target, ready_within_s) else [f"{target.api_url}/readyz"],
     }

@@ -338,6 +338,24 @@ def test_blocking_handler_serialises_orders_on_the_event_loop(cafes: MakeCafe) -
     assert took[healthy] < 1.0 and statuses[healthy] == [200] * 20
 
 
+@lab
+def test_cpu_heavy_handler_spends_cpu_on_every_order(cafes: MakeCafe) -> None:
+    flawed = cafes("cpu-heavy-handler").start_api()
+    healthy = cafes().start_api()
+    spent = {}
+    for cafe in (flawed, healthy):
+        before = psutil.Process(cafe.api.pid).cpu_times()
+        statuses = [post_order(cafe).status_code for _ in range(10)]
+        after = psutil.Process(cafe.api.pid).cpu_times()
+        spent[cafe] = (after.user + after.system - before.user - before.system) / 10
+        assert statuses == [200] * 10
+    print(
+        f"\ncpu-heavy-handler: {spent[flawed] * 1000:.0f} ms of CPU an order, "
+        f"healthy {spent[healthy] * 1000:.0f} ms"
+    )
+    assert spent[flawed] >= 0.015 and spent[healthy] < spent[flawed] / 3
+
+
 # --- memory --------------------------------------------------------------------------------
 
 

@@ -2,11 +2,11 @@
 
 For each kind (service kill, service stop, toxic, override, seed, cache drop, freeze, table
 lock, Redis pause, connection slots, read-only database, Redis maxmemory, a flapping
-service, load): start an experiment that
+service, a CPU or memory stressor, load): start an experiment that
 injects it, and once the ledger shows the fault, send the whole `chaos run` process group
 SIGKILL, recover, and check that nothing is left (tests/leftovers.py: every program RUNNING
 and none stopped, no toxic, no qdisc, no Locust, no override file, no seeded block, no
-holder or its session, no read-only database, Redis taking writes, Redis's maxmemory as configured, every ledger empty,
+holder or its session, no read-only database, Redis taking writes, Redis's maxmemory as configured, no stress-ng process, every ledger empty,
 /readyz 200). With SIGHUP (the terminal closed) instead,
 nothing may be left without any recovery.
 
@@ -188,6 +188,22 @@ KINDS = [
         ],
         [start("redis")],
         "flapping-redis",
+    ),
+    Kind(
+        "cpu stressor",
+        "holder",
+        "CPU worker",
+        [act("starve-cpu", "actions.host", "starve_cpu", hold_s=120, load_pct=20)],
+        [act("stop-cpu-stressor", "actions.host", "stop_stressor", stressor="cpu")],
+        "cpu-starvation",
+    ),
+    Kind(
+        "memory stressor",
+        "holder",
+        "MemAvailable",
+        [act("take-memory", "actions.host", "take_memory", hold_s=120, share_of_available=0.05)],
+        [act("stop-memory-stressor", "actions.host", "stop_stressor", stressor="memory")],
+        "memory-pressure",
     ),
     Kind(
         "load",

@@ -311,3 +311,32 @@ def test_kill_api(lab, tmp_path):
     assert reconnected["reconnected"] >= reconnected["watchers"] > 0
     lost = runs["no-acknowledged-order-lost"]["output"]
     assert lost["acknowledged"] > 0 and not lost["missing"]
+
+
+@pytest.mark.extended  # a second grey failure: CI runs freeze-redis
+def test_cpu_starvation(lab, tmp_path):
+    runs = passed(*chaos_quick("cpu-starvation", tmp_path), tmp_path)
+    starved = runs["starve-the-apis-cpus"]["output"]
+    assert starved["workers"] == len(starved["cpus"]) and starved["nice"] == -10
+    judged = runs["p99-within-the-factor-of-the-baseline"]["output"]
+    assert judged["p99_ms"] <= judged["p99_bound"]["bound_ms"]
+    assert runs["no-answer-but-200-during-the-fault"]["output"]["unexpected"] == {}
+    stopped = runs["stop-the-cpu-stressor"]["output"]
+    assert stopped["stopped"][0]["outcome"] == "killed" and stopped["left"] == []
+    assert runs["no-stressor-left"]["status"] == "succeeded"
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+@pytest.mark.extended  # a second grey failure: CI runs freeze-redis
+def test_memory_pressure(lab, tmp_path):
+    runs = passed(*chaos_quick("memory-pressure", tmp_path), tmp_path)
+    taken = runs["take-the-hosts-memory"]["output"]
+    assert taken["taken_bytes"] == int(taken["mem_available_bytes"] * 0.25)
+    grown = runs["the-apis-memory-stays-bounded"]["output"]
+    assert grown["high_water_growth_bytes"] <= 8 * 2**20
+    judged = runs["p99-within-the-factor-of-the-baseline"]["output"]
+    assert judged["p99_ms"] <= judged["p99_bound"]["bound_ms"]
+    assert runs["no-answer-but-200-during-the-fault"]["output"]["unexpected"] == {}
+    assert runs["stop-the-memory-stressor"]["output"]["left"] == []
+    assert runs["no-stressor-left"]["status"] == "succeeded"

@@ -88,5 +88,7 @@ def test_which_experiments_apply_on_kubernetes_and_on_the_lab():
     assert verdict("hpa-spike", lab).missing == ["autoscaler", "pod-status"]
     assert verdict("kill-api-pod-under-load", lab).verdict == "no"
     assert verdict("delay-redis", lab).verdict == "fully"
+    assert verdict("cpu-starvation", lab).verdict == "fully"
+    assert verdict("memory-pressure", kubernetes).verdict == "no", "stress-ng runs beside the API"
     without_mesh = signals(common | {"pod-status"})
     assert verdict("delay-redis", without_mesh).missing == ["fault-proxy or chaos-mesh"]

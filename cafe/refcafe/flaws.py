@@ -24,6 +24,7 @@ FLAWS: dict[str, str] = {
     "memory-per-request": "the API keeps 100 KiB of every request it answers",
     "websocket-stops-after-redis-blip": "the WebSocket broadcaster ends on its first Redis error",
     "blocking-handler": "each order blocks the event loop for 100 ms",
+    "cpu-heavy-handler": "each order hashes its body (PBKDF2, ~30 ms of CPU) in the event loop",
     "serial-broadcast": "the broadcaster sends to one socket at a time, 15 ms each",
     "cold-cache-crash": "GET /api/dashboard answers 500 while a cache key is missing",
     "slow-aggregation": "the aggregator runs every 3 x AGGREGATOR_INTERVAL",

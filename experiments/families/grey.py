@@ -387,6 +387,122 @@ def flapping_redis() -> dict[str, Any]:
     )
 
 
+# A starved host (its CPUs, its memory) is absorbed, not failed: every answer 200, and the
+# P99 of the fault window at most 3 x the baseline window's (of the same run), or 100 ms
+# (half the steady-state threshold), whichever is larger. Operators accept a slower café
+# while the host is busy, not one that turns a busy host into a queue (docs/results.md: the
+# healthy café measured 5.2 x, 24 ms, under cpu-starvation; a CPU-bound handler 33 x).
+HOST_STARVED_CONFIG = {
+    "p99_during_fault_ms": {"max_ratio_of_baseline": 3, "floor_ms": 100},
+    # the stressor outlives no run: stress-ng stops by itself after stress_limit_s (+5 s)
+    "stress_limit_s": 300,
+}
+ONLY_200 = [101, 200]
+
+
+def starve_host(resource: str) -> dict[str, Any]:
+    """stress-ng starves the API's CPUs, or holds a share of the host's memory, for fault_s;
+    killing its process group is the revert."""
+    if resource == "cpu":
+        fault = action(
+            "starve-the-apis-cpus",
+            "actions.host",
+            "starve_cpu",
+            after=var("fault_settle_s"),
+            hold_s=var("stress_limit_s"),
+            load_pct=var("cpu_load_pct"),
+            workers_per_cpu=var("cpu_workers_per_cpu"),
+            nice=var("cpu_nice"),
+        )
+        watch: list[dict[str, Any]] = []
+        wait = {"before": var("fault_s")}
+        # a neighbour that weighs ten times the API's group (nice -10): the API's CPUs starved
+        config = {"cpu_load_pct": 100, "cpu_workers_per_cpu": 1, "cpu_nice": -10}
+    else:
+        fault = action(
+            "take-the-hosts-memory",
+            "actions.host",
+            "take_memory",
+            after=var("fault_settle_s"),
+            hold_s=var("stress_limit_s"),
+            share_of_available=var("share_of_available"),
+        )
+        # A process that grows while the host is short of memory is the OOM killer's next.
+        watch = [
+            probe(
+                "the-apis-memory-stays-bounded",
+                "probes.process",
+                "process_usage_over",
+                service="api",
+                duration_s=var("fault_s"),
+                interval_s=1,
+                max_peak_growth_mb=var("api_growth_mb"),
+            )
+        ]
+        wait = {}
+        config = {"share_of_available": 0.25, "api_growth_mb": 8}
+    return failure(
+        title=(
+            f"The host starved of {'CPU' if resource == 'cpu' else 'memory'} under load: "
+            "every answer 200, P99 within a stated factor of the baseline"
+        ),
+        description=(
+            (
+                "Runs cpu_workers_per_cpu stress-ng CPU workers on each CPU the API's process "
+                "may run on (pinned to its affinity), cpu_load_pct % busy, at priority cpu_nice "
+                "(its own and its session's scheduling group's: it weighs about ten times the "
+                "API's), "
+                if resource == "cpu"
+                else "Runs a stress-ng VM worker that touches share_of_available of the host's "
+                "MemAvailable and holds it (refused above half of it, and the OOM killer takes "
+                "it first), "
+            )
+            + "as a process group the fault ledger records before it starts, for fault_s while "
+            "Locust plays the customers; killing the group is the revert (stress-ng's own "
+            "--timeout is the second guard). Operators expect a slower café, not a failing "
+            "one: every answer 200, the P99 of the fault window within p99_during_fault_ms "
+            "(3 x the baseline's, or 100 ms), answers at their pace"
+            + (
+                ", the API's own memory not growing by more than api_growth_mb (a process that "
+                "grows while memory is short is the OOM killer's next)"
+                if resource == "memory"
+                else ""
+            )
+            + "; no stress-ng process left after the revert, and the API recovered without a "
+            "restart."
+        ),
+        tags=["failure-injection", "grey-failure", "host", resource],
+        fault=[fault],
+        during=[
+            *watch,
+            load_within(
+                "p99-within-the-factor-of-the-baseline",
+                "fault_s",
+                p99_ms=var("p99_during_fault_ms"),
+                **wait,
+            ),
+            load_within(
+                "answers-keep-their-pace-during-the-fault",
+                "fault_s",
+                keeps_pace_at_ms=var("answer_bound_ms"),
+            ),
+            probe(
+                "no-answer-but-200-during-the-fault",
+                "probes.load",
+                "unexpected_answers",
+                window_s=var("fault_s"),
+                allowed=ONLY_200,
+            ),
+        ],
+        revert=action(
+            f"stop-the-{resource}-stressor", "actions.host", "stop_stressor", stressor=resource
+        ),
+        after_revert=[probe("no-stressor-left", "probes.process", "no_stressor_left")],
+        after_recovery=[API_NOT_RESTARTED],
+        configuration={**HOST_STARVED_CONFIG, **config},
+    )
+
+
 EXPERIMENTS = {
     "freeze-redis": lambda: freeze_dependency("redis"),
     "freeze-postgres": lambda: freeze_dependency("postgresql"),
@@ -396,6 +512,8 @@ EXPERIMENTS = {
     "pause-redis": pause_redis,
     "redis-out-of-memory": redis_out_of_memory,
     "flapping-redis": flapping_redis,
+    "cpu-starvation": lambda: starve_host("cpu"),
+    "memory-pressure": lambda: starve_host("memory"),
 }
 # The café flaws each experiment must catch, and the method probe that must fail on each.
 CATCHES = {
@@ -429,4 +547,6 @@ CATCHES = {
         "redis-breaker-never-closes": "dashboard-failures-within-the-down-share",
         "500-on-dependency-failure": "no-answer-but-200-or-503-during-the-fault",
     },
+    "cpu-starvation": {"cpu-heavy-handler": "p99-within-the-factor-of-the-baseline"},
+    "memory-pressure": {"memory-per-request": "the-apis-memory-stays-bounded"},
 }

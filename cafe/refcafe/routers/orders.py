@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from fastapi import APIRouter, Request
@@ -17,6 +18,7 @@ from ..telemetry import ORDER_VALUE, ORDERS_CREATED
 router = APIRouter()
 API_VERSION = "v1"
 BLOCKING_SECONDS = 0.1  # the blocking-handler flaw's synchronous pause
+HASH_ROUNDS = 150_000  # the cpu-heavy-handler flaw's PBKDF2 rounds per order (~30 ms of CPU)
 
 INSERT = "INSERT INTO {schema}.orders (drink, store, price, timestamp) VALUES (%s, %s, %s, %s) RETURNING id"
 
@@ -43,6 +45,8 @@ async def create_order(request: Request) -> JSONResponse:
     state = request.app.state
     if flawed("blocking-handler"):
         time.sleep(BLOCKING_SECONDS)  # the flaw: a synchronous call inside async def
+    if flawed("cpu-heavy-handler"):  # the flaw: CPU-bound work per order, in the event loop
+        hashlib.pbkdf2_hmac("sha256", body, b"coffee-chaos", HASH_ROUNDS)
     values = (order.drink, order.store, price, timestamp)
     if flawed("orders-written-behind"):
         order_id = await state.write_behind.add(values)
