@@ -125,8 +125,10 @@ def cafe() -> None:
 
 
 @pytest.fixture
-def lab() -> Target:
+def lab(request: pytest.FixtureRequest) -> Target:
     """The provisioned lab; the test must leave it exactly as clean as it found it."""
+    if request.node.get_closest_marker("lab") is None:
+        pytest.fail('a test that uses the lab must be marked lab (`-m "not lab"` ran it)')
     target = load_target()
     assert wait_ready(target), f"{target.api_url}/readyz did not answer 200 within 30 s"
     before = lab_state(target)

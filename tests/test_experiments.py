@@ -313,6 +313,8 @@ def test_kill_api(lab, tmp_path):
     assert lost["acknowledged"] > 0 and not lost["missing"]
 
 
+@pytest.mark.lab
+@pytest.mark.e2e
 @pytest.mark.extended  # a second grey failure: CI runs freeze-redis
 def test_cpu_starvation(lab, tmp_path):
     runs = passed(*chaos_quick("cpu-starvation", tmp_path), tmp_path)
