@@ -24,7 +24,7 @@ help:
 	@echo "make gameday   provision the lab and run the default game day ($(GAMEDAY), $(PROFILE) profile);"
 	@echo "               GAMEDAY=plans/quick.yaml: every failure experiment in one session"
 	@echo "make test      provision the lab and run the test suite (CI's; under 40 min)"
-	@echo "make extended  the lab tests CI leaves out: a second experiment of each kind (~22 min)"
+	@echo "make extended  the lab tests CI leaves out: a second experiment of each kind (~26 min)"
 	@echo "make unit      the tests that need no lab (no provisioning; under a minute)"
 	@echo "make lab       provision (or re-converge) the lab only"
 	@echo "make recover   bring the lab back up and revert every fault of every ledger (FORCE=1:"

@@ -1,4 +1,5 @@
-"""Chaos Toolkit actions: latency, timeouts and resets between the API and a dependency.
+"""Chaos Toolkit actions: latency, timeouts, resets and bandwidth between the API and a
+dependency.
 
 ``backend`` is ``auto`` (the fault proxy when the target routes the dependency
 through it, else Chaos Mesh on a Kubernetes target, else netem), ``proxy``, ``netem``
@@ -15,10 +16,16 @@ from chaoslib.types import Configuration, Secrets
 
 from controls.adapter import engine_call
 from controls.marks import marks_faults
-from gameday import netfault
+from gameday import netfault, resets
 from gameday.ledger import ledger_for
 
-__all__ = ["add_latency", "add_timeout", "remove_network_faults", "reset_connections"]
+__all__ = [
+    "add_latency",
+    "add_timeout",
+    "limit_bandwidth",
+    "remove_network_faults",
+    "reset_connections",
+]
 logger = logging.getLogger("chaostoolkit")
 
 
@@ -66,14 +73,54 @@ def add_timeout(
 def reset_connections(
     dependency: str,
     timeout_ms: int = 0,
+    toxicity: float = 1.0,
+    period_s: float = 0,
+    fault_s: float = 0,
     backend: str = "auto",
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
-    """Reset the API's connections to ``dependency`` (after timeout_ms)."""
-    with engine_call(f"reset the connections to {dependency!r}", configuration) as target:
+    """Reset the API's connections to ``dependency`` (after timeout_ms), each with
+    probability ``toxicity`` (0 < toxicity <= 1). With ``fault_s``, the reset is laid anew
+    every ``period_s`` for fault_s (each open connection rolls again; see
+    ``gameday.resets``) and gone on return; without, it stays until remove_network_faults."""
+    what = f"reset the connections to {dependency!r}"
+    with engine_call(what, configuration) as target:
+        if fault_s:
+            result = resets.reset_rounds(
+                target,
+                dependency,
+                toxicity,
+                period_s or fault_s,
+                fault_s,
+                timeout_ms=timeout_ms,
+                backend=backend,
+            )
+        else:
+            result = netfault.inject(
+                target,
+                dependency,
+                "reset",
+                timeout_ms=timeout_ms,
+                toxicity=toxicity,
+                backend=backend,
+            )
+    logger.info("network fault injected: %s", result)
+    return result
+
+
+@marks_faults
+def limit_bandwidth(
+    dependency: str,
+    rate_kbps: int = 1,
+    backend: str = "auto",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Pass ``dependency``'s replies to the API at rate_kbps KB/s (per connection)."""
+    with engine_call(f"limit the bandwidth from {dependency!r}", configuration) as target:
         result = netfault.inject(
-            target, dependency, "reset", timeout_ms=timeout_ms, backend=backend
+            target, dependency, "bandwidth", rate_kbps=rate_kbps, backend=backend
         )
     logger.info("network fault injected: %s", result)
     return result

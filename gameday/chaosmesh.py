@@ -29,7 +29,7 @@ def inject(target: Target, dependency: str, fault: Any, secrets: Secrets = None)
     if fault.kind not in ACTIONS:
         raise NetFaultError(
             f"Chaos Mesh cannot {fault.kind} connections here: use latency or timeout towards "
-            f"{dependency!r} (reset needs the fault proxy)"
+            f"{dependency!r} (reset and bandwidth need the fault proxy)"
         )
     api = kube.workload(target.service("api"))
     towards = kube.workload(target.service(dependency))

@@ -1,4 +1,4 @@
-"""Network faults between the API and a dependency: latency, timeouts, resets.
+"""Network faults between the API and a dependency: latency, timeouts, resets, bandwidth.
 
 Three backends behind one interface. ``proxy`` drives the Toxiproxy-compatible fault
 proxy (``target.faultproxy_url``) that carries the API's traffic to the dependency;
@@ -26,7 +26,12 @@ from gameday.target import Target
 
 __all__ = ["BACKENDS", "KINDS", "Fault", "active", "inject", "remove", "revert"]
 
-KINDS = {"latency": "latency", "timeout": "timeout", "reset": "reset_peer"}
+KINDS = {
+    "latency": "latency",
+    "timeout": "timeout",
+    "reset": "reset_peer",
+    "bandwidth": "bandwidth",
+}
 BACKENDS = ("auto", "proxy", "netem", "chaosmesh")
 TOXIC_PREFIX = "coffee-chaos-"
 HTTP_TIMEOUT_S = 5.0
@@ -40,20 +45,24 @@ class Fault:
 
     ``latency`` delays the dependency's replies by latency_ms ± jitter_ms;
     ``timeout`` holds the traffic (the proxy closes after timeout_ms, 0 = never;
-    netem drops every packet); ``reset`` resets connections after timeout_ms (proxy only).
+    netem drops every packet); ``reset`` resets connections after timeout_ms (proxy only);
+    ``bandwidth`` passes the replies at rate_kbps KB/s. ``toxicity`` is the share of the
+    connections the fault applies to (the proxy rolls it once per connection; 1: all).
     """
 
     kind: str
     latency_ms: int = 0
     jitter_ms: int = 0
     timeout_ms: int = 0
+    toxicity: float = 1.0
+    rate_kbps: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise NetFaultError(
                 f"unknown network fault {self.kind!r}: use one of {', '.join(KINDS)}"
             )
-        for name in ("latency_ms", "jitter_ms", "timeout_ms"):
+        for name in ("latency_ms", "jitter_ms", "timeout_ms", "rate_kbps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise NetFaultError(
@@ -65,12 +74,24 @@ class Fault:
             raise NetFaultError(
                 f"jitter_ms ({self.jitter_ms}) must not exceed latency_ms ({self.latency_ms})"
             )
+        if self.kind == "bandwidth" and self.rate_kbps == 0:
+            raise NetFaultError("a bandwidth fault needs rate_kbps >= 1 (KB/s)")
+        toxicity = self.toxicity
+        if isinstance(toxicity, bool) or not isinstance(toxicity, int | float):
+            raise NetFaultError(f"toxicity must be a number in (0, 1], not {toxicity!r}")
+        if not 0 < toxicity <= 1:
+            raise NetFaultError(
+                f"toxicity must be in (0, 1] (the share of connections affected), not "
+                f"{toxicity!r}: 0 would inject nothing"
+            )
 
     @property
     def toxic_attributes(self) -> dict[str, int]:
         """The Toxiproxy toxic's attributes."""
         if self.kind == "latency":
             return {"latency": self.latency_ms, "jitter": self.jitter_ms}
+        if self.kind == "bandwidth":
+            return {"rate": self.rate_kbps}
         return {"timeout": self.timeout_ms}
 
     @property
@@ -78,8 +99,15 @@ class Fault:
         """The ``tc ... netem`` arguments; netem cannot reset connections."""
         if self.kind == "reset":
             raise NetFaultError("netem cannot reset connections: use backend 'proxy' for 'reset'")
+        if self.toxicity < 1:
+            raise NetFaultError(
+                f"netem applies to every packet, not to a share of the connections: use "
+                f"backend 'proxy' for toxicity {self.toxicity:g}"
+            )
         if self.kind == "latency":
             return ["delay", f"{self.latency_ms}ms", f"{self.jitter_ms}ms"]
+        if self.kind == "bandwidth":
+            return ["rate", f"{self.rate_kbps * 8}kbit"]
         return ["loss", "100%"]
 
 
@@ -91,10 +119,19 @@ def inject(
     jitter_ms: int = 0,
     timeout_ms: int = 0,
     backend: str = "auto",
+    toxicity: float = 1.0,
+    rate_kbps: int = 0,
 ) -> dict[str, Any]:
     """Inject one fault (see ``Fault``) towards ``dependency``; return what was injected
     and its ledger id."""
-    fault = Fault(kind, latency_ms=latency_ms, jitter_ms=jitter_ms, timeout_ms=timeout_ms)
+    fault = Fault(
+        kind,
+        latency_ms=latency_ms,
+        jitter_ms=jitter_ms,
+        timeout_ms=timeout_ms,
+        toxicity=toxicity,
+        rate_kbps=rate_kbps,
+    )
     if backend not in BACKENDS:
         raise NetFaultError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
     chosen = _choose(target, dependency, backend)
@@ -103,6 +140,11 @@ def inject(
     if chosen == "chaosmesh":
         from gameday import chaosmesh
 
+        if fault.toxicity < 1:
+            raise NetFaultError(
+                f"toxicity {fault.toxicity:g} needs the fault proxy: Chaos Mesh applies a "
+                "fault to every connection of the pods it selects"
+            )
         return chaosmesh.inject(target, dependency, fault)
     return _inject_qdisc(target, dependency, fault)
 
@@ -253,15 +295,16 @@ def _inject_toxic(target: Target, dependency: str, fault: Fault) -> dict[str, An
         "name": name,
         "type": kind,
         "stream": "downstream",
-        "toxicity": 1,
+        "toxicity": fault.toxicity,
         "attributes": attributes,
     }
+    share = f", toxicity {fault.toxicity:g}" if fault.toxicity < 1 else ""
     ledger = ledger_for(target)
     entry_id = ledger.record(
         "toxic",
         dependency,
         {"proxy": proxy, "toxic": name, "faultproxy_url": base_url},
-        note=f"{kind} toxic {attributes} on proxy {proxy}",
+        note=f"{kind} toxic {attributes}{share} on proxy {proxy}",
     )
     response = _http("POST", f"{base_url}/proxies/{proxy}/toxics", body)
     if not response.ok:
@@ -282,6 +325,7 @@ def _inject_toxic(target: Target, dependency: str, fault: Fault) -> dict[str, An
         "toxic": name,
         "type": kind,
         "attributes": attributes,
+        "toxicity": fault.toxicity,
         "ledger_id": entry_id,
     }
 

@@ -33,12 +33,14 @@ from gameday import capacity, livestats, loadplan, locustrun, tolerance
 from probes.prometheus import server_latency
 
 __all__ = [
+    "failures_within_share",
     "load_outcome",
     "load_stats",
     "load_within",
     "p99_is_stable",
     "p99_recovers_after_drop",
     "unexpected_answers",
+    "within_bounds_or_fail_fast",
 ]
 logger = logging.getLogger("chaostoolkit")
 
@@ -117,6 +119,80 @@ def load_within(
             unmet(
                 f"{what} over the last {window_s} s: " + ", ".join(expected),
                 "; ".join(observed),
+                figures=facts,
+            )
+        )
+    return facts
+
+
+def failures_within_share(
+    window_s: int,
+    share: float,
+    margin: float = 1.0,
+    endpoint: str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Over the last ``window_s`` of load, the failure ratio (of ``endpoint``, or of every
+    request) is at most ``share`` x ``margin``: a fault that hits ``share`` of the
+    connections (a reset's toxicity) fails no more than the requests it hits."""
+    for key, value, low in (("share", share, 0), ("margin", margin, 0)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= low:
+            raise ActivityFailed(f"{key} must be a number > {low}, got {value!r}")
+    if share > 1:
+        raise ActivityFailed(f"share must be at most 1, got {share!r}")
+    facts = load_stats(window_s, endpoint, configuration)
+    bound = round(share * margin, 4)
+    facts["bound"] = {"share": share, "margin": margin, "max_failure_ratio": bound}
+    what = endpoint or "all requests"
+    if not facts["count"]:
+        raise ActivityFailed(unmet(f"requests to {what}", "none", figures=facts))
+    if facts["failure_ratio"] > bound:
+        raise ActivityFailed(
+            unmet(
+                f"{what} over the last {window_s} s: failure ratio <= {bound} "
+                f"({share:g} of the connections hit x {margin:g})",
+                f"{facts['failure_ratio']} ({facts['failures']} of {facts['count']}: "
+                f"{facts['codes']})",
+                figures=facts,
+            )
+        )
+    return facts
+
+
+def within_bounds_or_fail_fast(
+    window_s: int,
+    p99_ms: float,
+    max_failure_ratio: float,
+    fail_fast_ms: float,
+    endpoint: str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Over the last ``window_s`` of load, ``endpoint`` either kept its bounds (failure
+    ratio at most ``max_failure_ratio`` and P99 at most ``p99_ms``) or failed fast (its
+    P99, failures included, at most ``fail_fast_ms``): a slow answer that is neither
+    within the bounds nor a fast failure is what neither the customer nor the operator
+    wants."""
+    facts = load_stats(window_s, endpoint, configuration)
+    what = endpoint or "all requests"
+    kept = facts["failure_ratio"] <= max_failure_ratio
+    bound = p99_ms if kept else fail_fast_ms
+    facts["judged_as"] = "kept its bounds" if kept else "failing: fast?"
+    facts["limits"] = {"p99_ms": bound, "max_failure_ratio": max_failure_ratio}
+    if not facts["count"] and not facts["in_flight"]:
+        raise ActivityFailed(unmet(f"requests to {what}", "none made", figures=facts))
+    if (facts["p99_ms"] or 0) > bound:
+        expected = (
+            f"P99 <= {p99_ms} ms while failures stay <= {max_failure_ratio}"
+            if kept
+            else f"failures answered fast: P99 <= {fail_fast_ms} ms"
+        )
+        raise ActivityFailed(
+            unmet(
+                f"{what} over the last {window_s} s keeps its bounds or fails fast: {expected}",
+                f"P99 {facts['p99_ms']} ms ({facts['in_flight']} still open), failure ratio "
+                f"{facts['failure_ratio']} (codes {facts['codes']})",
                 figures=facts,
             )
         )

@@ -342,3 +342,39 @@ def test_memory_pressure(lab, tmp_path):
     assert runs["no-answer-but-200-during-the-fault"]["output"]["unexpected"] == {}
     assert runs["stop-the-memory-stressor"]["output"]["left"] == []
     assert runs["no-stressor-left"]["status"] == "succeeded"
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+@pytest.mark.extended  # a second grey failure: CI runs freeze-redis
+@pytest.mark.parametrize(
+    ("name", "needs"),
+    [
+        ("reset-redis-connections", "/api/dashboard"),
+        ("reset-postgres-connections", "/api/v1/order"),
+    ],
+)
+def test_connection_resets_fail_only_the_affected_requests(lab, tmp_path, name, needs):
+    runs = passed(*chaos_quick(name, tmp_path), tmp_path)
+    reset = runs[name]["output"]
+    assert reset["rounds"] == 10 and reset["toxic"]["type"] == "reset_peer"
+    judged = runs["failures-limited-to-the-affected-requests"]["output"]
+    assert judged["name"] == needs and judged["count"] > 0
+    assert judged["failure_ratio"] <= judged["bound"]["max_failure_ratio"] == 0.5
+    assert set(judged["codes"]) <= {"200", "503"}
+    assert runs["requests-that-do-not-need-it-succeed"]["output"]["failures"] == 0
+    assert 0 < runs["time-to-recover"]["output"] <= 5
+
+
+@pytest.mark.lab
+@pytest.mark.e2e
+@pytest.mark.extended  # a second grey failure: CI runs freeze-redis
+def test_bandwidth_postgres(lab, tmp_path):
+    runs = passed(*chaos_quick("bandwidth-postgres", tmp_path), tmp_path)
+    limited = runs["limit-postgres-bandwidth"]["output"]
+    assert limited["type"] == "bandwidth" and limited["attributes"] == {"rate": 1}
+    orders = runs["orders-keep-their-bounds-or-fail-fast"]["output"]
+    assert orders["count"] > 0 and orders["judged_as"] == "kept its bounds"
+    assert 0 < runs["time-to-recover"]["output"] <= 5
+    lost = runs["no-acknowledged-order-lost"]["output"]
+    assert lost["acknowledged"] > 0 and not lost["missing"]

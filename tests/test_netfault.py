@@ -15,7 +15,7 @@ from chaoslib.exceptions import ActivityFailed
 from target_files import free_port, write_target
 
 from actions import network
-from gameday import ledger, netfault
+from gameday import ledger, netfault, resets
 from gameday.errors import NetFaultError
 from gameday.target import TargetError, load_target
 
@@ -177,6 +177,12 @@ def test_an_unreachable_proxy_is_named_and_nothing_is_recorded(tmp_path) -> None
         ({"kind": "latency", "latency_ms": 10, "jitter_ms": 20}, "must not exceed"),
         ({"kind": "timeout", "timeout_ms": 1.5}, "timeout_ms must be a whole number"),
         ({"kind": "latency", "latency_ms": 10, "backend": "iptables"}, "unknown backend"),
+        ({"kind": "reset", "toxicity": 0}, "toxicity must be in (0, 1]"),
+        ({"kind": "reset", "toxicity": 1.5}, "toxicity must be in (0, 1]"),
+        ({"kind": "reset", "toxicity": "half"}, "toxicity must be a number"),
+        ({"kind": "reset", "toxicity": True}, "toxicity must be a number"),
+        ({"kind": "bandwidth"}, "rate_kbps >= 1"),
+        ({"kind": "bandwidth", "rate_kbps": 0.5}, "rate_kbps must be a whole number"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_recorded(tmp_path, kwargs, expected):
@@ -233,3 +239,100 @@ def test_network_actions_turn_errors_into_activity_failed(tmp_path) -> None:
     with pytest.raises(ActivityFailed) as exc:
         network.remove_network_faults("memcached", configuration=configuration)
     assert "memcached" in str(exc.value)
+
+
+def test_netem_takes_a_rate_but_no_share_of_connections(tmp_path) -> None:
+    assert netfault.Fault("bandwidth", rate_kbps=2).netem_rule == ["rate", "16kbit"]
+    target = load_target({**write_target(tmp_path), "netem_interface": "lo"})
+    with pytest.raises(NetFaultError) as exc:
+        netfault.inject(target, "redis", "latency", latency_ms=5, toxicity=0.5, backend="netem")
+    assert "toxicity 0.5" in str(exc.value) and "backend 'proxy'" in str(exc.value)
+    assert ledger.ledger_for(target).entries() == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"toxicity": 0}, "toxicity must be in (0, 1]"),
+        ({"toxicity": 0.5, "fault_s": 10, "period_s": -1}, "period_s must be a positive"),
+        ({"toxicity": 0.5, "fault_s": 1, "period_s": 5}, "fault_s (1) must be at least period_s"),
+        ({"toxicity": 2, "fault_s": 10, "period_s": 1}, "toxicity must be in (0, 1]"),
+    ],
+)
+def test_reset_connections_refuses_bad_values_before_anything(tmp_path, kwargs, expected):
+    configuration = write_target(tmp_path)
+    with pytest.raises(ActivityFailed) as exc:
+        network.reset_connections("redis", configuration=configuration, **kwargs)
+    assert expected in str(exc.value)
+    assert ledger.ledger_for(load_target(configuration)).entries() == []
+
+
+def test_limit_bandwidth_names_a_bad_rate(tmp_path) -> None:
+    configuration = write_target(tmp_path)
+    with pytest.raises(ActivityFailed) as exc:
+        network.limit_bandwidth("postgresql", rate_kbps=-3, configuration=configuration)
+    assert "rate_kbps" in str(exc.value)
+
+
+def echo(port: int, size: int) -> float:
+    """Redis ECHO of ``size`` bytes through ``port``: the seconds the whole reply took."""
+    payload = b"x" * size
+    began = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"*2\r\n$4\r\nECHO\r\n$%d\r\n%s\r\n" % (size, payload))
+        reply = b""
+        while not reply.endswith(payload + b"\r\n"):
+            reply += sock.recv(65536)
+    return time.monotonic() - began
+
+
+@pytest.mark.lab
+def test_bandwidth_slows_the_replies_until_removed(proxied) -> None:
+    target, _, port = proxied
+    result = netfault.inject(target, "redis", "bandwidth", rate_kbps=10)
+    assert result["type"] == "bandwidth" and result["attributes"] == {"rate": 10}
+    [entry] = ledger.ledger_for(target).entries()
+    assert entry["kind"] == "toxic" and "bandwidth" in entry["note"]
+    assert echo(port, 3000) >= 0.2  # 3 KB at 10 KB/s: 0.3 s (the first 1 KB at once)
+    netfault.remove(target, "redis")
+    assert echo(port, 3000) < 0.1
+    assert netfault.active(target) == [] and ledger.ledger_for(target).entries() == []
+
+
+@pytest.mark.lab
+def test_a_reset_with_a_toxicity_is_recorded_with_it(proxied) -> None:
+    target, configuration, _ = proxied
+    network.reset_connections("redis", toxicity=0.25, configuration=configuration)
+    [toxic] = requests.get(f"{target.faultproxy_url}/proxies/redis/toxics", timeout=5).json()
+    assert toxic["type"] == "reset_peer" and toxic["toxicity"] == 0.25
+    [entry] = ledger.ledger_for(target).entries()
+    assert "toxicity 0.25" in entry["note"]
+    network.remove_network_faults("redis", configuration=configuration)
+    assert netfault.active(target) == [] and ledger.ledger_for(target).entries() == []
+
+
+@pytest.mark.lab
+def test_resets_are_laid_anew_each_period_and_gone_after(proxied) -> None:
+    target, configuration, port = proxied
+    result = network.reset_connections(
+        "redis", toxicity=1, period_s=0.5, fault_s=1.6, configuration=configuration
+    )
+    assert result["rounds"] == 4 and 1.5 <= result["lasted_s"] < 3
+    assert result["fault"]["ledger_id"] == result["reverts"][0]["ledger_id"]
+    assert netfault.active(target) == [] and ledger.ledger_for(target).entries() == []
+    assert ping(port)[0] == b"+PONG\r\n"
+
+
+@pytest.mark.lab
+def test_an_interrupted_round_lifts_its_reset(proxied, monkeypatch) -> None:
+    target, _, port = proxied
+
+    def interrupt(seconds: float) -> None:
+        assert [t["type"] for t in netfault.active(target)] == ["reset_peer"]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(resets.time, "sleep", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        resets.reset_rounds(target, "redis", 0.5, period_s=1, fault_s=5)
+    assert netfault.active(target) == [] and ledger.ledger_for(target).entries() == []
+    assert ping(port)[0] == b"+PONG\r\n"

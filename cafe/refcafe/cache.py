@@ -42,8 +42,10 @@ class Cache:
             socket_timeout=self._timeout,
             socket_connect_timeout=settings.dependency_timeout,
             # One immediate retry on a dropped connection (a stale socket after a Redis
-            # restart); timeouts are never retried, and asyncio.timeout bounds the whole call.
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            # restart, a reset); timeouts are never retried, and asyncio.timeout bounds the
+            # whole call. uvloop reports a write on a socket it closed after a reset as a
+            # RuntimeError (redis-py disconnects the connection first): retried too.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError, RuntimeError)),
             health_check_interval=0,
         )
 
@@ -67,7 +69,9 @@ class Cache:
         try:
             async with asyncio.timeout(self._timeout):
                 result = await operation
-        except (RedisError, TimeoutError, OSError) as exc:
+        except (RedisError, TimeoutError, OSError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and not _transport_closed(exc):
+                raise  # a bug, not Redis: let it show
             _FAILURE.inc()
             self._open = self._breaker
             reason = str(exc) or type(exc).__name__
@@ -75,3 +79,10 @@ class Cache:
             raise DependencyUnavailable("redis", reason) from exc
         _SUCCESS.inc()
         return result
+
+
+def _transport_closed(exc: RuntimeError) -> bool:
+    """uvloop's error for a write on a transport it closed (the peer reset the connection):
+    asyncio's own loop drops such a write and the read fails with a ConnectionError instead
+    (MagicStack/uvloop#506)."""
+    return "handler is closed" in str(exc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .blocks import (
+    CUSTOMERS,
     CUSTOMERS_AND_VIEWERS,
     DASHBOARD,
     ORDERS,
@@ -503,6 +504,133 @@ def starve_host(resource: str) -> dict[str, Any]:
     )
 
 
+def reset_connections(service: str) -> dict[str, Any]:
+    """The proxy's reset_peer toxic, laid anew every reset_period_s for fault_s: each time,
+    every open connection to ``service`` is reset with probability ``toxicity``."""
+    word, name = spelling(service), NAMES[service]
+    # The requests that need the dependency, and those that do not (they must not fail).
+    needs, spared = (ORDERS, DASHBOARD) if service == "postgresql" else (DASHBOARD, ORDERS)
+    # Redis serves the dashboard only: enough viewers that its ratio means something (two
+    # made 18 to 20 requests in the quick profile's 20 s, and a reset hit none in one run).
+    viewers = {"user_classes": CUSTOMERS + ",DashboardViewer=12"} if service == "redis" else {}
+    network = {"dependency": service, "backend": "proxy"}
+    reset = action(
+        f"reset-{word}-connections",
+        "actions.network",
+        "reset_connections",
+        after=var("fault_settle_s"),
+        toxicity=var("toxicity"),
+        period_s=var("reset_period_s"),
+        fault_s=var("fault_s"),
+        **network,
+    )
+    return failure(
+        title=(
+            f"{name} connections reset (a share of them, again and again): only the requests "
+            "on them fail, the pool replaces them"
+        ),
+        description=(
+            f"The fault proxy resets the API's connections to {name} (TCP RST, Toxiproxy's "
+            "reset_peer toxic) with probability toxicity per connection, laid anew every "
+            "reset_period_s for fault_s so that a pool's long-lived connections roll again "
+            "each time (and every new connection rolls once), while Locust plays the "
+            f"customers. Operators expect failures limited to the affected requests: those "
+            f"that need {name} fail at most toxicity x toxicity_margin of the time (a request "
+            "fails only on a connection that was reset, once: the pool must replace it), "
+            "those that do not need it keep succeeding, only 200 or 503; after the revert "
+            "the connections are re-established: orders and the dashboard within the normal "
+            "bounds within recovery_deadline_s, without an API restart."
+        ),
+        tags=["failure-injection", "grey-failure", "network", service],
+        fault=[reset],
+        during=[
+            probe(
+                "failures-limited-to-the-affected-requests",
+                "probes.load",
+                "failures_within_share",
+                window_s=var("fault_s"),
+                share=var("toxicity"),
+                margin=var("toxicity_margin"),
+                endpoint=needs,
+            ),
+            healthy_load("requests-that-do-not-need-it-succeed", "fault_s", spared),
+            *fault_window(),
+        ],
+        revert=action(
+            f"remove-faults-on-{word}",
+            "actions.network",
+            "remove_network_faults",
+            dependency=service,
+        ),
+        after_recovery=[API_NOT_RESTARTED],
+        configuration={
+            "toxicity": 0.5,
+            "reset_period_s": 5,
+            "toxicity_margin": 1,
+            "recovery_deadline_s": 5,
+            **viewers,
+        },
+    )
+
+
+def bandwidth_postgres() -> dict[str, Any]:
+    limit = action(
+        "limit-postgres-bandwidth",
+        "actions.network",
+        "limit_bandwidth",
+        after=var("fault_settle_s"),
+        dependency="postgresql",
+        rate_kbps=var("rate_kbps"),
+        backend="proxy",
+    )
+
+    def kept_or_fast(name: str, endpoint: str) -> dict[str, Any]:
+        return probe(
+            name,
+            "probes.load",
+            "within_bounds_or_fail_fast",
+            before=var("fault_s") if endpoint == ORDERS else None,
+            window_s=var("fault_s"),
+            p99_ms=var("p99_threshold_ms"),
+            max_failure_ratio=var("max_failure_ratio"),
+            fail_fast_ms=var("answer_bound_ms"),
+            endpoint=endpoint,
+        )
+
+    return failure(
+        title="PostgreSQL's replies at a trickle (low bandwidth): bounds kept or fast failures",
+        description=(
+            "The fault proxy passes PostgreSQL's replies to the API at rate_kbps KB/s per "
+            "connection (Toxiproxy's bandwidth toxic on the downstream) for fault_s while "
+            "Locust plays the customers. Operators expect orders and the dashboard either to "
+            "keep their bounds (P99 under p99_threshold_ms, failures under max_failure_ratio) "
+            "or to fail fast (503 within answer_bound_ms, the API's dependency timeout and a "
+            "margin), only 200 or 503, /readyz answering within its bound; and no stuck pool: "
+            "after the revert, orders within the normal bounds within recovery_deadline_s, "
+            "without an API restart."
+        ),
+        tags=["failure-injection", "grey-failure", "network", "postgresql"],
+        fault=[limit],
+        during=[
+            answer("readyz-answers-within-bound", "readyz-answers", var("answer_bound_ms")),
+            kept_or_fast("orders-keep-their-bounds-or-fail-fast", ORDERS),
+            kept_or_fast("dashboard-keeps-its-bounds-or-fails-fast", DASHBOARD),
+            *fault_window(),
+        ],
+        revert=action(
+            "remove-faults-on-postgres",
+            "actions.network",
+            "remove_network_faults",
+            dependency="postgresql",
+        ),
+        after_recovery=[
+            probe("no-acknowledged-order-lost", "probes.orders", "no_lost_orders"),
+            API_NOT_RESTARTED,
+        ],
+        configuration={"rate_kbps": 1, "recovery_deadline_s": 5},
+    )
+
+
 EXPERIMENTS = {
     "freeze-redis": lambda: freeze_dependency("redis"),
     "freeze-postgres": lambda: freeze_dependency("postgresql"),
@@ -512,6 +640,9 @@ EXPERIMENTS = {
     "pause-redis": pause_redis,
     "redis-out-of-memory": redis_out_of_memory,
     "flapping-redis": flapping_redis,
+    "reset-redis-connections": lambda: reset_connections("redis"),
+    "reset-postgres-connections": lambda: reset_connections("postgresql"),
+    "bandwidth-postgres": bandwidth_postgres,
     "cpu-starvation": lambda: starve_host("cpu"),
     "memory-pressure": lambda: starve_host("memory"),
 }
@@ -546,6 +677,15 @@ CATCHES = {
     "flapping-redis": {
         "redis-breaker-never-closes": "dashboard-failures-within-the-down-share",
         "500-on-dependency-failure": "no-answer-but-200-or-503-during-the-fault",
+    },
+    "reset-redis-connections": {
+        "redis-breaker-never-closes": "failures-limited-to-the-affected-requests",
+    },
+    "reset-postgres-connections": {
+        "no-reconnect": "failures-limited-to-the-affected-requests",
+    },
+    "bandwidth-postgres": {
+        "connection-per-request": "orders-keep-their-bounds-or-fail-fast",
     },
     "cpu-starvation": {"cpu-heavy-handler": "p99-within-the-factor-of-the-baseline"},
     "memory-pressure": {"memory-per-request": "the-apis-memory-stays-bounded"},
