@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
 import requests
 from kube_fixtures import cluster, k8s  # noqa: F401 (fixtures of the Kubernetes tests)
+from target_files import write_target
 
 from gameday import freeze, ledger, recover, registry, services, stress
 from gameday.target import Target, load_target
@@ -150,3 +153,12 @@ def lab(request: pytest.FixtureRequest) -> Target:
         _restore(target)
     wait_ready(target)
     assert not any(after.values()), f"the test left the lab dirty: {after}"
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Iterator[Target]:
+    """The lab through a target file under tmp_path (its ledger there); whatever the test
+    left in that ledger is reverted after it."""
+    lab = load_target(write_target(tmp_path))
+    yield lab
+    ledger.recover(lab)

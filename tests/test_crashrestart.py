@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from target_files import write_target
@@ -14,14 +13,6 @@ from target_files import write_target
 from gameday import crashrestart, flapping, ledger, services
 from gameday.errors import ServiceError
 from gameday.target import load_target
-
-
-@pytest.fixture
-def target(tmp_path: Path):
-    """A lab target with its ledger under tmp_path; whatever is left is recovered after."""
-    lab = load_target(write_target(tmp_path))
-    yield lab
-    ledger.recover(lab)
 
 
 @pytest.mark.lab

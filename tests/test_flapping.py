@@ -22,14 +22,6 @@ from gameday.target import load_target
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def target(tmp_path: Path):
-    """A lab target with its ledger under tmp_path; whatever is left is recovered after."""
-    lab = load_target(write_target(tmp_path))
-    yield lab
-    ledger.recover(lab)
-
-
 @pytest.mark.lab
 def test_a_flapping_service_goes_down_each_period_and_runs_again_after(target) -> None:
     first_pid = services.status("redis", target)["pid"]

@@ -22,14 +22,6 @@ from gameday.target import load_target
 KEY = "coffee-chaos:test-maxmemory"
 
 
-@pytest.fixture
-def target(tmp_path: Path):
-    """A lab target with its ledger under tmp_path; Redis's limit is set back after the test."""
-    lab = load_target(write_target(tmp_path))
-    yield lab
-    ledger.recover(lab)
-
-
 def config() -> tuple[str, str]:
     client = connect_redis()
     return (

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -18,14 +17,6 @@ from target_files import write_target
 
 from gameday import ledger, redispause, resp
 from gameday.target import load_target
-
-
-@pytest.fixture
-def target(tmp_path: Path):
-    """A lab target with its ledger under tmp_path; Redis is unpaused after the test."""
-    lab = load_target(write_target(tmp_path))
-    yield lab
-    ledger.recover(lab)
 
 
 def write_waits() -> bool:
