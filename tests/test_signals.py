@@ -24,7 +24,10 @@ HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 @pytest.fixture(autouse=True)
 def _handlers_restored():
+    """Each test starts with the default handlers, as a run from a terminal does (a suite
+    started under nohup would have SIGHUP ignored, which a run keeps ignoring)."""
     saved = {signum: signal.getsignal(signum) for signum in HANDLED}
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     yield
     for signum, handler in saved.items():
         signal.signal(signum, handler)

@@ -528,7 +528,10 @@ def test_open_model_users_keep_their_own_phase_over_the_whole_run():
         assert all(abs(gap - 2) < 0.5 for gap in gaps), f"not paced every 2 s: {times}"
     arrivals = sorted(t for times in users for t in times)
     busiest = max(sum(1 for t in arrivals if s <= t < s + 0.2) for s in arrivals)
-    assert busiest <= 12, f"{busiest} of 40 customers arrived within 0.2 s: {arrivals}"
+    # In step, all 40 arrive at once. With random phases 4 fall in a 0.2 s window on average,
+    # and the busiest window holds 13 or more in 0.7 % of runs (CI saw 13), 17 or more in
+    # under 1 in 20,000 (simulated): the bound sits there.
+    assert busiest <= 16, f"{busiest} of 40 customers arrived within 0.2 s: {arrivals}"
 
 
 def _cafe_order_seconds(api_url: str) -> tuple[float, float]:
