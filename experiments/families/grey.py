@@ -658,7 +658,7 @@ CATCHES = {
     },
     "lock-orders-table": {
         "no-server-statement-timeout": "refused-orders-are-not-stored",
-        "postgres-statements-unbounded": "failed-orders-failed-fast",
+        "postgres-statements-unbounded": "orders-fail-fast-with-503",
     },
     "exhaust-postgres-connections": {
         "connection-per-request": "orders-are-still-accepted",
