@@ -18,7 +18,7 @@ from typing import Any
 
 from gameday import flapping, services
 from gameday.errors import ServiceError
-from gameday.httpcheck import HttpCheckError, call
+from gameday.httpcheck import recovery_failure
 from gameday.target import Target
 
 __all__ = ["crash_and_restart"]
@@ -61,27 +61,15 @@ def crash_and_restart(
 def _first_good_answer(api_url: str, began: float, deadline_s: float) -> float | None:
     """Seconds from ``began`` until /readyz answers 200 and an order is acknowledged."""
     while time.monotonic() - began < deadline_s:
-        if _answers_well(api_url):
+        if recovery_failure(api_url, CALL_TIMEOUT_S, _order()) is None:
             return round(time.monotonic() - began, 3)
         time.sleep(POLL_S)
     return None
 
 
-def _answers_well(api_url: str) -> bool:
-    order = {
-        "drink": "latte",
-        "store": "central",
-        "price": 4.5,
-        "timestamp": datetime.now(UTC).isoformat(),
-    }
-    try:
-        ready = call(api_url, "GET", "/readyz", CALL_TIMEOUT_S)
-        if ready.status != 200:
-            return False
-        placed = call(api_url, "POST", "/api/v1/order", CALL_TIMEOUT_S, order)
-    except HttpCheckError:
-        return False
-    return placed.status == 200 and isinstance(placed.body, dict) and "id" in placed.body
+def _order() -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat()
+    return {"drink": "latte", "store": "central", "price": 4.5, "timestamp": now}
 
 
 def _check(fault_s: float, answer_deadline_s: float) -> None:

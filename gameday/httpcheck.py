@@ -24,6 +24,7 @@ __all__ = [
     "call",
     "fetch_text",
     "is_loopback",
+    "recovery_failure",
     "require_loopback",
 ]
 
@@ -99,3 +100,18 @@ def call(base_url: str, method: str, path: str, timeout_s: float, json_body: Any
         body = response.text[:500]
     headers = {name.lower(): value for name, value in response.headers.items()}
     return Answer(response.status_code, body, elapsed_ms, headers)
+
+
+def recovery_failure(base_url: str, timeout_s: float, order: dict[str, Any]) -> str | None:
+    """What still fails (readiness, then placing ``order``), or None once both succeed: the
+    API has recovered when /readyz answers 200 and an order is acknowledged."""
+    try:
+        ready = call(base_url, "GET", "/readyz", timeout_s)
+        if ready.status != 200:
+            return f"/readyz answered {ready.status}: {str(ready.body)[:200]}"
+        placed = call(base_url, "POST", "/api/v1/order", timeout_s, order)
+    except HttpCheckError as exc:
+        return str(exc)
+    if placed.status != 200 or not isinstance(placed.body, dict) or "id" not in placed.body:
+        return f"an order answered {placed.status}: {str(placed.body)[:200]}"
+    return None

@@ -26,7 +26,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from controls.adapter import engine_call
 from controls.evidence import unmet
 from gameday import livestats
-from gameday.httpcheck import Answer, HttpCheckError, InvalidCall, api_url, call, fetch_text
+from gameday.httpcheck import (
+    Answer,
+    HttpCheckError,
+    InvalidCall,
+    api_url,
+    call,
+    fetch_text,
+    recovery_failure,
+)
 
 __all__ = [
     "answers_within",
@@ -258,7 +266,9 @@ def time_to_recover(
     started = time.monotonic()
     while True:
         try:
-            last = _recovery_failure(url, min(timeout_s, deadline_s))
+            last = recovery_failure(
+                url, min(timeout_s, deadline_s), _order("latte", "central", None)
+            )
         except InvalidCall as exc:
             raise ActivityFailed(str(exc)) from None
         elapsed = time.monotonic() - started
@@ -268,20 +278,6 @@ def time_to_recover(
         if elapsed + poll_s > deadline_s:
             raise ActivityFailed(f"{url} did not recover within {deadline_s} s: {last}")
         time.sleep(poll_s)
-
-
-def _recovery_failure(url: str, timeout_s: float) -> str | None:
-    """What still fails (readiness, then a real order), or None once both succeed."""
-    try:
-        ready = call(url, "GET", "/readyz", timeout_s)
-        if ready.status != 200:
-            return f"/readyz answered {ready.status}: {str(ready.body)[:200]}"
-        order = call(url, "POST", "/api/v1/order", timeout_s, _order("latte", "central", None))
-    except HttpCheckError as exc:
-        return str(exc)
-    if order.status != 200 or not isinstance(order.body, dict) or "id" not in order.body:
-        return f"an order answered {order.status}: {str(order.body)[:200]}"
-    return None
 
 
 def _order(drink: str, store: str, price: float | None) -> dict[str, Any]:
