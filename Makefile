@@ -76,7 +76,7 @@ test: lab
 	$(BIN)/pytest -m "lab and not extended" $(PYTEST_ARGS)
 
 # A second experiment of each kind CI runs once (kill-postgres, delay-redis, freeze-postgres...)
-# and the capacity search against a café of known limit (about 22 min).
+# and sustained-80 and the ramp on a capacity searched on a café of known limit (about 22 min).
 extended: lab
 	$(BIN)/pytest -m extended $(PYTEST_ARGS)
 

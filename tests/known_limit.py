@@ -31,14 +31,17 @@ class KnownLimit:
 
 
 @contextlib.contextmanager
-def known_limit_cafe(log_dir: Path, pool: int = 25, delay_ms: int = 100) -> Iterator[KnownLimit]:
-    """The café, started and ready; stopped, its schema dropped, on the way out."""
+def known_limit_cafe(
+    log_dir: Path, pool: int = 25, delay_ms: int = 100, flaws: str = ""
+) -> Iterator[KnownLimit]:
+    """The café (with ``flaws``, CAFE_FLAWS, if given), started and ready; stopped, its schema
+    dropped, on the way out."""
     migrate(LIMIT_SCHEMA)
     proxy = PrivateFaultProxy(log_dir)
     cafe = None
     try:
         sizes = {"DB_POOL_MIN_SIZE": str(pool), "DB_POOL_MAX_SIZE": str(pool)}
-        cafe = SideCafe(proxy, log_dir, "limited", POSTGRES_SCHEMA=LIMIT_SCHEMA, **sizes)
+        cafe = SideCafe(proxy, log_dir, "limited", flaws, POSTGRES_SCHEMA=LIMIT_SCHEMA, **sizes)
         proxy.delay("limited-postgresql", delay_ms)
         cafe.start_api()
         yield KnownLimit(cafe.url, pool / (delay_ms / 1000))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -55,6 +56,14 @@ def test_the_full_plan_runs_every_lab_experiment_at_full_defaults_for_3_to_4_hou
         "spawn_rate": 2.0,
         "user_classes": "DashboardViewer=1",
     }
+
+
+def test_the_grey_plan_runs_the_grey_failures_and_the_api_crash_at_full_defaults():
+    plan = load_plan(Path("plans/grey.yaml"))
+    grey = set(importlib.import_module("experiments.families.grey").CATCHES)
+    network = {"reset-redis-connections", "reset-postgres-connections", "bandwidth-postgres"}
+    assert {e.name for e in plan.experiments} == grey - network | {"kill-api"}
+    assert {e.profile for e in plan.experiments} == {None}
 
 
 def _plan(tmp_path: Path, text: str) -> Path:
