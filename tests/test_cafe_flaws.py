@@ -33,6 +33,7 @@ from cafe_helpers import (
     PrivateFaultProxy,
     SideCafe,
     connect_db,
+    metric_value,
     migrate,
     wait_until,
 )
@@ -40,7 +41,7 @@ from cafe_helpers import (
 sys.path.insert(0, str(CAFE_DIR))
 
 from refcafe.aggregation import compute  # noqa: E402
-from refcafe.flaws import FLAWS  # noqa: E402
+from refcafe.flaws import FLAWS, SLOW_START_S  # noqa: E402
 from refcafe.settings import UNBOUNDED_SECONDS, Settings, SettingsError  # noqa: E402
 from target_files import write_target  # noqa: E402
 
@@ -171,6 +172,32 @@ def test_readiness_never_rechecks_stays_200_with_postgresql_down(cafes: MakeCafe
     assert flawed_ready.status_code == 200, flawed_ready.text
     assert healthy_ready.status_code == 503
     assert healthy_ready.json()["checks"]["postgresql"].startswith("error")
+
+
+@lab
+def test_500_while_starting_answered_500_before_it_was_ready(cafes: MakeCafe) -> None:
+    """start_api polls /readyz until it answers 200; the café counts every answer it gave."""
+    flawed = cafes("500-while-starting").start_api()
+    healthy = cafes().start_api()
+    sample = 'http_requests_total{method="GET",endpoint="/readyz",status_code="500"}'
+    for cafe in (flawed, healthy):
+        assert requests.get(f"{cafe.url}/readyz", timeout=5).status_code == 200
+    metrics = {
+        cafe: requests.get(f"{cafe.url}/metrics", timeout=5).text for cafe in (flawed, healthy)
+    }
+    assert (metric_value(metrics[flawed], sample) or 0) >= 2
+    assert metric_value(metrics[healthy], sample) is None
+
+
+@lab
+@pytest.mark.extended  # 12 s of warm-up; make detection runs the flaw against kill-api
+def test_slow_start_takes_its_warm_up_before_it_answers(cafes: MakeCafe) -> None:
+    took = {}
+    for flaws in ("", "slow-start"):
+        cafe, began = cafes(flaws), time.monotonic()
+        cafe.start_api()
+        took[flaws] = time.monotonic() - began
+    assert took["slow-start"] >= SLOW_START_S > 2 * took[""], took
 
 
 @lab

@@ -13,8 +13,9 @@ from .cache import Cache
 from .dashboard_view import read_dashboard
 from .db import Database
 from .errors import DependencyUnavailable, dependency_unavailable_handler
+from .flaws import SLOW_START_S, STARTING_500_S
 from .gcpause import freeze_startup_objects, time_collections
-from .middleware import BodySizeLimit, RequestMetrics, RetainPerRequest
+from .middleware import BodySizeLimit, FailWhileStarting, RequestMetrics, RetainPerRequest
 from .routers import dashboard, health, metrics, orders, websocket
 from .settings import Settings
 from .writebehind import WriteBehind
@@ -25,6 +26,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.flaw("slow-start"):
+            await asyncio.sleep(SLOW_START_S)  # uvicorn binds once the lifespan has started
         db = Database(settings)
         cache = Cache(settings)
         await db.open()
@@ -74,6 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_exception_handler(DependencyUnavailable, dependency_unavailable_handler)
     if settings.flaw("memory-per-request"):
         app.add_middleware(RetainPerRequest)
+    if settings.flaw("500-while-starting"):
+        app.add_middleware(FailWhileStarting, for_s=STARTING_500_S)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)
     return app

@@ -6,6 +6,9 @@ by default, and off it changes nothing. Each one's branch lives in the module it
 
 from __future__ import annotations
 
+SLOW_START_S = 12  # slow-start's warm-up: longer than the 10 s operators give a restart
+STARTING_500_S = 5  # 500-while-starting's first seconds
+
 FLAWS: dict[str, str] = {
     "readiness-never-rechecks": "/readyz checks the dependencies once, then answers 200 forever",
     "readiness-ignores-read-only": "/readyz checks that PostgreSQL answers, not that it takes writes",
@@ -31,5 +34,7 @@ FLAWS: dict[str, str] = {
     "table-locking-aggregation": "the aggregator's pass locks the orders table (SHARE) throughout",
     "aggregator-loads-every-order": "the aggregator fetches 30 days of orders and sums them in Python",
     "orders-written-behind": "an order is acknowledged at once and written a second later",
+    "slow-start": f"the API warms up for {SLOW_START_S} s after it starts, before it listens",
+    "500-while-starting": f"the API listens at once but answers 500 for its first {STARTING_500_S} s",
     "short-cache-ttl": "the dashboard keys expire after 2 x AGGREGATOR_INTERVAL",
 }

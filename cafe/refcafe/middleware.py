@@ -1,10 +1,10 @@
 """Pure ASGI middlewares: request metrics by route template, the request body limit, and
-the memory-per-request flaw."""
+the memory-per-request and 500-while-starting flaws."""
 
 from __future__ import annotations
 
 import json
-from time import perf_counter
+from time import monotonic, perf_counter
 
 from prometheus_client.metrics import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -69,6 +69,21 @@ class RetainPerRequest:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             self.retained.append(b"\xff" * self.RETAINED_BYTES)
+        await self.app(scope, receive, send)
+
+
+class FailWhileStarting:
+    """The 500-while-starting flaw: every HTTP request answers 500 for the first ``for_s``
+    seconds after the app starts (it listens before its start-up is done)."""
+
+    def __init__(self, app: ASGIApp, for_s: float) -> None:
+        self.app = app
+        self.until = monotonic() + for_s  # built when the app starts (its first ASGI call)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and monotonic() < self.until:
+            await _refuse(send, 500, "starting")
+            return
         await self.app(scope, receive, send)
 
 

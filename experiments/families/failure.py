@@ -485,7 +485,11 @@ EXPERIMENTS = {
 # The café flaws each experiment must catch, and the method probe that must fail on each.
 CATCHES = {
     "kill-api-pod-under-load": {},
-    "kill-api": {"orders-written-behind": "no-acknowledged-order-lost"},
+    "kill-api": {
+        "orders-written-behind": "no-acknowledged-order-lost",
+        "slow-start": "the-api-answers-again-in-time",
+        "500-while-starting": "only-refused-or-503-while-the-api-was-down",
+    },
     "kill-redis": {
         "readiness-never-rechecks": "readyz-names-redis",
         "500-on-dependency-failure": "dashboard-answers-503-with-a-reason",
