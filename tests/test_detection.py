@@ -18,8 +18,9 @@ import pytest
 from cafe_flaws import flawed_cafe, kubernetes_only, matrix
 from target_files import write_target
 from test_experiments import chaos_quick
-from test_load_experiments import searched_known_limit
+from test_load_experiments import search_capacity
 
+from gameday.capacityfile import format_record
 from tests.chaosrun import REPO
 from tests.known_limit import known_limit_cafe
 
@@ -118,14 +119,17 @@ def test_the_experiment_deviates_on_the_probe_that_catches_the_flaw(
 
 
 def _on_a_searched_capacity(experiment, flaws, tmp_path, monkeypatch) -> tuple[int, dict]:
-    """``experiment`` on the café of known limit with ``flaws``, at the capacity a search
-    measured on that café healthy (as a release with the flaw would meet it)."""
+    """``experiment`` on a café of known limit with ``flaws``, at the capacity a search
+    measured on that café healthy (as a release with the flaw would meet it). Its answers
+    are held 20 ms (10 connections: about 400 orders/s), so that an order of the flawed café
+    stays within the steady state's P99 before the load (20 ms + a flaw's 100 ms)."""
     healthy, flawed = tmp_path / "healthy", tmp_path / "flawed"
     for workdir in (healthy, flawed):
         workdir.mkdir()
-    with known_limit_cafe(healthy) as cafe:
-        _, saved = searched_known_limit(healthy, monkeypatch, cafe)
-    with known_limit_cafe(flawed, flaws=",".join(flaws)) as cafe:
+    with known_limit_cafe(healthy, pool=10, delay_ms=20) as cafe:
+        record, saved = search_capacity(healthy, monkeypatch, cafe)
+    assert record["limited_by"] == "target", format_record(record)
+    with known_limit_cafe(flawed, pool=10, delay_ms=20, flaws=",".join(flaws)) as cafe:
         target = write_target(flawed, api_url=cafe.url)
         monkeypatch.setenv("COFFEE_CHAOS_TARGET", target["target_file"])
         return chaos_quick(experiment, flawed, "--var", f"capacity_file:str={saved}")
